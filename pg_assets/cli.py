@@ -1,0 +1,85 @@
+"""The `pg-assets` command line.
+
+Each sub-command lives beside the feature it drives; this module only builds the
+argument parser and turns `PgAssetsError` into a clear message and an exit status,
+so a user mistake never ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from pg_assets.errors import ConfigError, PgAssetsError
+
+# sub-command -> (module, function taking the parsed args and returning an exit status)
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("pg_assets.spec.commands", "cmd_validate"),
+    "run": ("pg_assets.spec.commands", "cmd_run"),
+    "schema": ("pg_assets.spec.commands", "cmd_schema"),
+    "embedded": ("pg_assets.embedded", "cmd_embedded"),
+    "state": ("pg_assets.state_commands", "cmd_state"),
+    "dbt-sources": ("pg_assets.dbt_sources", "cmd_dbt_sources"),
+}
+
+
+def _add_spec_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--file", default="pipelines.yaml", help="the spec file (default: ./pipelines.yaml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for every sub-command; `--help` works at each level."""
+    parser = argparse.ArgumentParser(prog="pg-assets", description="Load data into PostgreSQL from pipelines.yaml.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check pipelines.yaml and report every error at once")
+    _add_spec_file(p)
+
+    p = sub.add_parser("run", help="load the named sources or resources (everything when none is named)")
+    _add_spec_file(p)
+    p.add_argument("targets", nargs="*", metavar="SOURCE[.RESOURCE]", help="what to load")
+
+    sub.add_parser("schema", help="print the JSON Schema of pipelines.yaml")
+
+    p = sub.add_parser("embedded", help="the embedded Postgres server")
+    p.add_argument("action", choices=["uri", "status", "stop", "start"], help="what to do")
+
+    p = sub.add_parser("state", help="pipeline state kept in the destination")
+    p.add_argument("action", choices=["show", "reset"])
+    p.add_argument("pipeline", help="pipeline name (the source name in pipelines.yaml)")
+    p.add_argument("--dataset", help="dataset (Postgres schema); defaults to the source's dataset in the spec")
+    p.add_argument("--resource", help="with reset: only this resource's cursors")
+    p.add_argument("--yes", action="store_true", help="with reset: do not ask for confirmation")
+    _add_spec_file(p)
+
+    p = sub.add_parser("dbt-sources", help="write or refresh dbt sources.yml from pipelines.yaml")
+    _add_spec_file(p)
+    p.add_argument("-o", "--output", default=None, help="where to write (default: dbt_project/models/sources.yml)")
+    return parser
+
+
+def _handler(name: str) -> Callable[[argparse.Namespace], int]:
+    module, func = _COMMANDS[name]
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pg-assets` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_handler(args.command)(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except PgAssetsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

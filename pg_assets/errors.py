@@ -1,0 +1,103 @@
+"""Every error pg_assets raises, under one root.
+
+Callers catch `PgAssetsError` to handle anything from us; the subclasses say which
+stage failed and keep their inputs as attributes, so a program can react without
+parsing messages.
+
+    PgAssetsError
+    ├── ConfigError                 bad user input, found before anything is written
+    │   ├── CredentialsError        missing or malformed credentials, server unreachable, login refused
+    │   ├── SpecError               pipelines.yaml problems (all of them, located)
+    │   └── SchemaContractError     data the schema contract forbids (table, column, value)
+    ├── EmbeddedServerError         the embedded Postgres could not be started or reached
+    └── LoadError                   a load failed; nothing of it became visible
+        ├── TerminalLoadError       the data or the SQL is wrong; retrying will not help
+        ├── TransientLoadError      connection loss, deadlock, serialization failure: retried, then raised
+        ├── DependentObjectsError   a view or other object depends on a table being replaced
+        └── LockTimeoutError        another run of the same pipeline and dataset holds the lock
+
+Messages never contain a password: credentials are rendered with `ConnectionConfig.safe_uri()`.
+"""
+
+from __future__ import annotations
+
+
+class PgAssetsError(Exception):
+    """Root of every pg_assets error."""
+
+
+class ConfigError(PgAssetsError):
+    """User input is wrong; the message says where and how to fix it."""
+
+
+class CredentialsError(ConfigError):
+    """Credentials are missing, malformed or refused by the server."""
+
+
+class SpecError(ConfigError):
+    """A pipelines.yaml file is invalid.
+
+    Attributes:
+        issues: every problem found, each with file, line, column and key path.
+    """
+
+    def __init__(self, message: str, issues: list | None = None) -> None:
+        super().__init__(message)
+        self.issues = list(issues or [])
+
+
+class SchemaContractError(ConfigError):
+    """Data violates a `freeze` schema contract; raised before anything is written."""
+
+    def __init__(self, message: str, *, table: str, column: str | None = None, value: object = None) -> None:
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.value = value
+
+
+class EmbeddedServerError(PgAssetsError):
+    """The embedded Postgres server could not be started, found or stopped."""
+
+
+class LoadError(PgAssetsError):
+    """A load failed. Nothing it wrote is visible and pipeline state did not move.
+
+    Attributes:
+        table: the table being written when it failed, if known.
+        load_id: the id of the failed load.
+    """
+
+    def __init__(self, message: str, *, table: str | None = None, load_id: str | None = None) -> None:
+        super().__init__(message)
+        self.table = table
+        self.load_id = load_id
+
+
+class TerminalLoadError(LoadError):
+    """Bad data, a constraint violation or bad SQL: retrying cannot help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        column: str | None = None,
+        value: object = None,
+        load_id: str | None = None,
+    ) -> None:
+        super().__init__(message, table=table, load_id=load_id)
+        self.column = column
+        self.value = value
+
+
+class TransientLoadError(LoadError):
+    """A retryable failure that kept happening after the bounded retries."""
+
+
+class DependentObjectsError(TerminalLoadError):
+    """A view (or other object) depends on a table that a replace would drop."""
+
+
+class LockTimeoutError(LoadError):
+    """Another run of the same pipeline and dataset held the lock for too long."""

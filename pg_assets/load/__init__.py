@@ -1,0 +1,1 @@
+"""Writing row batches into Postgres: encoders, the worker pool, dispositions and the one commit."""

@@ -1,0 +1,1 @@
+"""Turning raw items into typed rows of named tables: naming, types, flattening, child tables, variants."""

@@ -1,0 +1,77 @@
+"""`resource()`: one table of a load and how to write it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pg_assets.incremental import Incremental
+
+WriteDisposition = str | Mapping[str, Any]
+Key = str | Sequence[str] | None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Data for one table plus the options that say how to load it.
+
+    `data` is an iterable of dicts or of lists of dicts (pages), or a callable
+    returning one; it is read once, lazily, inside `Pipeline.run`.
+    """
+
+    data: Iterable[Any] | Callable[[], Iterable[Any]]
+    name: str
+    write_disposition: WriteDisposition = "append"
+    primary_key: Key = None
+    merge_key: Key = None
+    columns: Mapping[str, Mapping[str, Any]] | None = None
+    max_table_nesting: int | None = None
+    incremental: Incremental | None = None
+    schema_contract: str | Mapping[str, str] | None = None
+    source: str | None = None
+
+    def iter_data(self) -> Iterable[Any]:
+        """The items, calling `data` first when it is a factory."""
+        data = self.data
+        if callable(data) and not hasattr(data, "__iter__"):
+            data = data()
+        return data
+
+
+def resource(
+    data: Iterable[Any] | Callable[[], Iterable[Any]],
+    name: str | None = None,
+    *,
+    write_disposition: WriteDisposition = "append",
+    primary_key: Key = None,
+    merge_key: Key = None,
+    columns: Mapping[str, Mapping[str, Any]] | None = None,
+    max_table_nesting: int | None = None,
+    incremental: Incremental | Mapping[str, Any] | None = None,
+    schema_contract: str | Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> Resource:
+    """Declare one table of a load.
+
+    Examples:
+        >>> r = resource([{"id": 1}], name="players", write_disposition="replace")
+        >>> r.name
+        'players'
+    """
+    if name is None:
+        name = getattr(data, "__name__", None)
+    if not name:
+        raise ValueError("resource() needs `name=`: the table the data is loaded into")
+    return Resource(
+        data=data,
+        name=name,
+        write_disposition=write_disposition,
+        primary_key=primary_key,
+        merge_key=merge_key,
+        columns=columns,
+        max_table_nesting=max_table_nesting,
+        incremental=Incremental.coerce(incremental),
+        schema_contract=schema_contract,
+        source=source,
+    )
