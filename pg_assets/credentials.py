@@ -1,0 +1,314 @@
+"""Where the destination Postgres is and how to log in.
+
+Credentials come from the first of these that is set, the same forms dlt's
+Postgres destination accepts:
+
+1. the `credentials` argument: a `postgresql://` URI, a mapping of fields, or a `ConnectionConfig`;
+2. the env var `PG_ASSETS_CREDENTIALS`: a URI;
+3. `.pg_assets/secrets.toml` in the project: `[destination.postgres.credentials]` fields,
+   or the top-level key `destination.postgres.credentials = "postgresql://..."`;
+4. otherwise the embedded server (`pg_assets.embedded`), started on demand.
+
+The password never appears in a repr, a message or a URI meant for display.
+
+Examples:
+    >>> config = resolve_credentials("postgresql://loader:s3cr%40t@localhost/analytics")
+    >>> config.password, config.safe_uri()
+    ('s3cr@t', 'postgresql://loader:***@localhost:5432/analytics')
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from pg_assets.errors import CredentialsError
+
+ENV_VAR = "PG_ASSETS_CREDENTIALS"
+SECRETS_KEY = ("destination", "postgres", "credentials")
+_SCHEMES = ("postgresql", "postgres")
+_FIELDS = ("database", "username", "password", "host", "port", "connect_timeout", "query")
+_REQUIRED = ("database", "username", "host")  # no password is fine: libpq may use .pgpass or trust
+_ALIASES = {"user": "username", "dbname": "database", "db": "database", "hostname": "host", "passwd": "password"}
+_DEFAULT_PORT = 5432
+_DEFAULT_TIMEOUT = 15
+
+
+@dataclass(frozen=True, repr=False)
+class ConnectionConfig:
+    """How to reach one Postgres database.
+
+    A `host` starting with `/` is the directory of a unix socket. `query` holds extra
+    libpq parameters (`sslmode`, `options`, ...). `source` says where the values came
+    from, for messages; it takes no part in equality.
+    """
+
+    database: str
+    username: str
+    password: str | None
+    host: str
+    port: int = _DEFAULT_PORT
+    connect_timeout: int = _DEFAULT_TIMEOUT
+    query: Mapping[str, str] = field(default_factory=dict, hash=False)
+    source: str = field(default="code", compare=False)
+
+    def __post_init__(self) -> None:
+        # A read-only copy: a caller's dict changing later must not change us.
+        object.__setattr__(self, "query", MappingProxyType({str(k): str(v) for k, v in self.query.items()}))
+        _check_int(self.port, "port", self.source, 1, 65535)
+        _check_int(self.connect_timeout, "connect_timeout", self.source, 0, None)
+
+    def __repr__(self) -> str:
+        return f"ConnectionConfig({self.safe_uri()!r})"
+
+    def __str__(self) -> str:
+        return self.safe_uri()
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `psycopg2.connect`; libpq reads a `/path` host as a socket dir."""
+        kwargs: dict[str, Any] = {
+            "dbname": self.database,
+            "user": self.username,
+            "host": self.host,
+            "port": self.port,
+            "connect_timeout": self.connect_timeout,
+            **self.query,
+        }
+        if self.password is not None:
+            kwargs["password"] = self.password
+        return kwargs
+
+    def uri(self) -> str:
+        """The full URI, password included: only for handing to another tool."""
+        return self._render(self.password)
+
+    def safe_uri(self) -> str:
+        """The URI with the password shown as `***`, for logs and messages."""
+        return self._render(None if self.password is None else "***")
+
+    def _render(self, password: str | None) -> str:
+        auth = quote(self.username, safe="")
+        if password is not None:
+            auth += ":" + (password if password == "***" else quote(password, safe=""))
+        params = dict(self.query)
+        if self.host.startswith("/"):
+            params = {"host": self.host, **params}
+            location = "" if self.port == _DEFAULT_PORT else f":{self.port}"
+        else:
+            location = f"{_bracket(self.host)}:{self.port}"
+        if self.connect_timeout != _DEFAULT_TIMEOUT:
+            params["connect_timeout"] = str(self.connect_timeout)
+        query = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in params.items())
+        return f"postgresql://{auth}@{location}/{quote(self.database, safe='')}" + (f"?{query}" if query else "")
+
+    def connect(self, **extra: Any) -> Any:
+        """A new psycopg2 connection; a refused login becomes a `CredentialsError` that says what to fix."""
+        import psycopg2
+
+        try:
+            return psycopg2.connect(**{**self.connect_kwargs(), **extra})
+        except psycopg2.OperationalError as exc:
+            # `from None`: the driver's own text is repeated, scrubbed, in our message.
+            raise CredentialsError(explain_connect_error(self, str(exc))) from None
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+# Substring of libpq's message -> what is wrong, naming the field to fix. Order matters:
+# 'role "x" does not exist' must win over the database rule's 'does not exist'.
+_CONNECT_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("password authentication failed", "the `password` or `username` is wrong (user `{user}`)"),
+    ("no password supplied", "the server asks user `{user}` for a password and no `password` is set"),
+    ("role ", "user `{user}` does not exist on the server: check `username`"),
+    ("database ", "database `{database}` does not exist: check `database` or create it"),
+    ("could not translate host name", "`host` `{host}` is not a known host name: check `host`"),
+    ("Connection refused", "nothing accepts connections at `{host}` port {port}: check `host` and `port`, "
+     "and that the server runs (`pg_isready -h {host} -p {port}`)"),
+    ("timeout expired", "no answer from `{host}` port {port} within {timeout} s: check `host`, `port` "
+     "and any firewall, or raise `connect_timeout`"),
+    ("No such file or directory", "no server socket in `{host}` for port {port}: check `host` and `port`, "
+     "and that the server runs"),
+    ("no pg_hba.conf entry", "the server does not let user `{user}` in from this client (pg_hba.conf): "
+     "check `username`, `database` and `sslmode`"),
+)
+
+
+def explain_connect_error(config: ConnectionConfig, driver_message: str) -> str:
+    """A message naming the field to fix; the password is scrubbed even if the driver echoed it."""
+    detail = next((why for key, why in _CONNECT_PROBLEMS if key in driver_message), "the server refused the connection")
+    detail = detail.format(
+        user=config.username, database=config.database, host=config.host,
+        port=config.port, timeout=config.connect_timeout,
+    )
+    said = " ".join(driver_message.split())
+    if config.password:
+        said = said.replace(config.password, "***").replace(quote(config.password, safe=""), "***")
+    return (
+        f"cannot connect to `{config.safe_uri()}` (from {config.source}): {detail}.\n"
+        f"Server said: {said}\n{where_to_set(None)}"
+    )
+
+
+def secrets_path(project_dir: Path | None = None) -> Path:
+    """`<project>/.pg_assets/secrets.toml`, the project being the current directory by default."""
+    return (Path(project_dir) if project_dir is not None else Path.cwd()) / ".pg_assets" / "secrets.toml"
+
+
+def where_to_set(secrets: Path | None) -> str:
+    """Every place credentials can be set, for the end of a message."""
+    toml = f"`{secrets}`" if secrets is not None else "`.pg_assets/secrets.toml` in the project"
+    return (
+        "Credentials can be set as the `credentials` argument (a postgresql:// URI, a mapping or a "
+        f"ConnectionConfig), as the env var `{ENV_VAR}` (a URI), or under "
+        f"`[destination.postgres.credentials]` in {toml}; with none set, the embedded Postgres is used."
+    )
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where values came from, and the secrets file to point at in messages."""
+
+    label: str
+    secrets: Path
+
+    def error(self, problem: str) -> CredentialsError:
+        return CredentialsError(f"credentials from {self.label}: {problem}.\n{where_to_set(self.secrets)}")
+
+
+def resolve_credentials(credentials: Any = None, *, project_dir: Path | None = None) -> ConnectionConfig:
+    """The connection to load into: the argument, else env, else secrets.toml, else the embedded server.
+
+    Examples:
+        >>> resolve_credentials({"database": "dw", "username": "loader", "host": "db.internal"}).port
+        5432
+    """
+    secrets = secrets_path(project_dir)
+    if credentials is not None:
+        return _from_any(credentials, _Source("the `credentials` argument", secrets))
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return _from_uri(env, _Source(f"env `{ENV_VAR}`", secrets))
+    found = _from_secrets(secrets)
+    return found if found is not None else _embedded(project_dir)
+
+
+def _embedded(project_dir: Path | None) -> ConnectionConfig:
+    from pg_assets import embedded
+
+    # $PG_ASSETS_HOME wins over the project, so one server can serve many projects (and a test session).
+    use_project = project_dir is not None and not os.environ.get(embedded.HOME_ENV)
+    return embedded.ensure_running(Path(project_dir) / ".pg_assets" if use_project else None)
+
+
+def _from_any(value: Any, src: _Source) -> ConnectionConfig:
+    if isinstance(value, ConnectionConfig):
+        return value
+    if isinstance(value, str):
+        return _from_uri(value, src)
+    if isinstance(value, Mapping):
+        return _from_mapping(value, src)
+    raise src.error(f"expected a postgresql:// URI, a mapping or a ConnectionConfig, got {type(value).__name__}")
+
+
+def _from_secrets(path: Path) -> ConnectionConfig | None:
+    if not path.is_file():
+        return None
+    try:
+        data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise CredentialsError(f"cannot read `{path}`: {exc}") from None
+    for key in SECRETS_KEY:
+        data = data.get(key) if isinstance(data, Mapping) else None
+    if data is None:
+        return None
+    return _from_any(data, _Source(f"`destination.postgres.credentials` in `{path}`", path))
+
+
+def _from_uri(text: str, src: _Source) -> ConnectionConfig:
+    # The text is never echoed back: it may hold the password.
+    parts = urlsplit(text.strip())
+    if parts.scheme not in _SCHEMES:
+        got = f"scheme `{parts.scheme}`" if parts.scheme else "no `scheme://`"
+        raise src.error(f"a connection string must start with `postgresql://` or `postgres://`, it has {got}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise src.error("the `port` in the connection string is not a number between 1 and 65535") from None
+    query = _parse_query(parts.query)
+    fields: dict[str, Any] = {
+        "database": unquote(parts.path.lstrip("/")),
+        "username": unquote(parts.username or ""),
+        "password": unquote(parts.password or "") or None,
+        "host": unquote(parts.hostname or ""),
+        "port": port,
+        "connect_timeout": query.pop("connect_timeout", None),
+    }
+    return _build(fields, query, src)
+
+
+def _parse_query(text: str) -> dict[str, str]:
+    """libpq query parameters; unlike HTML forms, `+` stays a plus (think `options=-ctimezone=Etc/GMT+1`)."""
+    pairs = (item.partition("=") for item in text.split("&") if item)
+    return {unquote(key): unquote(value) for key, _, value in pairs}
+
+
+def _from_mapping(values: Mapping[str, Any], src: _Source) -> ConnectionConfig:
+    unknown = sorted(str(key) for key in values if key not in _FIELDS)
+    if unknown:
+        listed = ", ".join(_unknown_key(key) for key in unknown)
+        raise src.error(f"unknown key {listed}; the keys are " + ", ".join(f"`{k}`" for k in _FIELDS))
+    query = values.get("query") or {}
+    if not isinstance(query, Mapping):
+        raise src.error(f"`query` must be a table of libpq parameters, got {type(query).__name__}")
+    fields = {key: values.get(key) for key in _FIELDS if key != "query"}
+    return _build(fields, {str(k): str(v) for k, v in query.items()}, src)
+
+
+def _unknown_key(key: str) -> str:
+    guess = _ALIASES.get(key.lower()) or next(iter(difflib.get_close_matches(key, _FIELDS, n=1)), None)
+    return f"`{key}`" + (f" (did you mean `{guess}`?)" if guess else "")
+
+
+def _build(fields: dict[str, Any], query: dict[str, str], src: _Source) -> ConnectionConfig:
+    """Check and coerce fields; a `host` query parameter (a unix socket dir) wins, as in libpq."""
+    if query.get("host"):
+        fields["host"] = query.pop("host")
+    missing = [name for name in _REQUIRED if not fields.get(name)]
+    if missing:
+        raise src.error("missing " + ", ".join(f"`{name}`" for name in missing))
+    return ConnectionConfig(
+        database=str(fields["database"]),
+        username=str(fields["username"]),
+        password=None if fields.get("password") is None else str(fields["password"]),
+        host=str(fields["host"]),
+        port=_as_int(fields.get("port"), "port", src, _DEFAULT_PORT),
+        connect_timeout=_as_int(fields.get("connect_timeout"), "connect_timeout", src, _DEFAULT_TIMEOUT),
+        query=query,
+        source=src.label,
+    )
+
+
+def _as_int(value: Any, name: str, src: _Source, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise src.error(f"`{name}` must be a whole number, got {type(value).__name__} `{value}`")
+
+
+def _check_int(value: Any, name: str, source: str, low: int, high: int | None) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    if not ok:
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise CredentialsError(f"credentials from {source}: `{name}` must be a whole number {bounds}, got `{value}`")

