@@ -19,8 +19,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import signal
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +81,12 @@ def _read_postmaster(pgdata: Path) -> _Postmaster | None:
 
 
 def _is_postgres(pid: int) -> bool:
+    """A live postgres process; where nothing reaps orphans quickly (containers) the dead linger as zombies."""
     import psutil
 
     try:
-        return psutil.Process(pid).name() == "postgres"
+        process = psutil.Process(pid)
+        return process.name() == "postgres" and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
@@ -116,25 +120,27 @@ def _log_tail(pgdata: Path) -> str:
 
 
 def _start(pgdata: Path) -> None:
-    """Start the server under pgserver's interprocess lock.
+    """Start the server under pgserver's interprocess lock, then let go of it.
 
-    `cleanup_mode=None` is what lets the server outlive us: pgserver's exit hook
-    then only forgets this process's handle. pgserver caches one handle per pgdata
-    and never restarts a cached one, so a handle left from before a `stop` is
-    dropped first.
+    With `cleanup_mode=None` pgserver's exit hook would only forget this process's
+    handle; releasing the handle at once and dropping the hook leaves nothing behind,
+    so the server outlives us and a later start in this process is not served a
+    stale cached handle.
     """
     pgserver = _pgserver()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    pgserver.PostgresServer._instances.pop(pgdata, None)
     try:
-        pgserver.get_server(pgdata, cleanup_mode=None)
-    except Exception as exc:  # pgserver raises whatever initdb/pg_ctl/asserts raise
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # pgserver raises whatever initdb, pg_ctl or its asserts raise
         raise EmbeddedServerError(
             f"could not start the embedded Postgres in `{pgdata}` ({type(exc).__name__}: {exc}).\n"
             f"Last lines of `{pgdata / 'log'}`:\n{_log_tail(pgdata)}\n"
             f"Check the disk space and permissions of `{pgdata.parent}`, stop any other server using it, "
             f"or set {HOME_ENV} to another directory; or configure credentials for your own server."
         ) from exc
+    server.cleanup()  # with cleanup_mode=None this only releases our handle
+    atexit.unregister(server._cleanup)
+    pgserver.PostgresServer._instances.pop(pgdata, None)  # kept when other processes hold handles
 
 
 def ensure_running(home: Path | None = None) -> ConnectionConfig:
@@ -197,24 +203,26 @@ def stop(home: Path | None = None) -> bool:
         if found is None:
             return False
         _shutdown(pgdata, found.pid)
-        pgserver.PostgresServer._instances.pop(pgdata, None)
     return True
 
 
 def _shutdown(pgdata: Path, pid: int) -> None:
-    import psutil
-
     try:
-        process = psutil.Process(pid)
         os.kill(pid, signal.SIGINT)  # SIGINT is Postgres' "fast" shutdown
-        process.wait(_STOP_WAIT_SECONDS)
-    except psutil.NoSuchProcess:
+    except ProcessLookupError:
         return
-    except (psutil.TimeoutExpired, OSError) as exc:
+    except PermissionError as exc:
         raise EmbeddedServerError(
-            f"the embedded Postgres (pid {pid}) in `{pgdata}` did not stop within "
-            f"{_STOP_WAIT_SECONDS:.0f} s ({exc}). Stop it with `kill {pid}`, or check `{pgdata / 'log'}`."
+            f"not allowed to stop the embedded Postgres (pid {pid}) in `{pgdata}`: run as the user who started it."
         ) from exc
+    deadline = time.monotonic() + _STOP_WAIT_SECONDS
+    while _is_postgres(pid):
+        if time.monotonic() > deadline:
+            raise EmbeddedServerError(
+                f"the embedded Postgres (pid {pid}) in `{pgdata}` did not stop within {_STOP_WAIT_SECONDS:.0f} s. "
+                f"Check `{pgdata / 'log'}`, or stop it with `kill {pid}`."
+            )
+        time.sleep(0.02)
 
 
 def _print_status(info: dict[str, Any]) -> int:
