@@ -1,0 +1,26 @@
+"""The Dagster layer: the only part of pg_assets that imports Dagster.
+
+- `PgAssetsResource` (run time): runs loads, streams progress, yields materializations and checks;
+- `build_definitions` / `build_assets` / `definitions_from_spec` (definition time): a spec becomes
+  one multi-asset per source, asset checks, schedules and an automation sensor;
+- `PipelinesComponent`: the same for `dg` projects (`type: pg_assets.PipelinesComponent`).
+
+Examples:
+    >>> from pg_assets.dagster import definitions_from_spec
+    >>> defs = definitions_from_spec("pipelines.yaml")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pg_assets.dagster.component import PipelinesComponent
+from pg_assets.dagster.factory import RESOURCE_KEY, build_assets, build_definitions, definitions_from_spec
+from pg_assets.dagster.resource import PgAssetsResource
+
+__all__ = [
+    "RESOURCE_KEY",
+    "PgAssetsResource",
+    "PipelinesComponent",
+    "build_assets",
+    "build_definitions",
+    "definitions_from_spec",
+]

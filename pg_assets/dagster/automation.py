@@ -1,0 +1,139 @@
+"""When loads run: partitions, schedules, automation conditions, freshness.
+
+Everything here is read from a resource's YAML settings (source settings already
+merged in by the spec) and turned into Dagster's own objects at definition time;
+the one run-time piece is `partition_params`, which hands a run's partition to the
+source as template parameters.
+
+Time partitions are whole days, weeks or months, so their bounds reach the source
+as ISO dates: the partition `2024-03-01` of a daily partitioning gives
+`partition_start=2024-03-01` and `partition_end=2024-03-02` (exclusive).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+_TIME_PARTITIONS: Mapping[str, type[dg.TimeWindowPartitionsDefinition]] = {
+    "daily": dg.DailyPartitionsDefinition,
+    "weekly": dg.WeeklyPartitionsDefinition,
+    "monthly": dg.MonthlyPartitionsDefinition,
+}
+AUTOMATION_SENSOR = "pg_assets_automation_sensor"
+
+
+def _get(settings: Any, name: str, default: Any = None) -> Any:
+    """A field of a spec model (or of a plain mapping, as tests and components write them)."""
+    if isinstance(settings, Mapping):
+        return settings.get(name, default)
+    return getattr(settings, name, default)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else str(value)
+
+
+def partitions_def(partitions: Any) -> dg.PartitionsDefinition | None:
+    """`{type: daily|weekly|monthly, start: YYYY-MM-DD}` or `{type: static, keys: [...]}`.
+
+    Examples:
+        >>> partitions_def({"type": "daily", "start": "2024-01-01"}).get_first_partition_key()
+        '2024-01-01'
+        >>> partitions_def({"type": "static", "keys": ["eu", "us"]}).get_partition_keys()
+        ['eu', 'us']
+    """
+    if partitions is None:
+        return None
+    kind = _get(partitions, "type")
+    if kind == "static":
+        return dg.StaticPartitionsDefinition([str(k) for k in _get(partitions, "keys")])
+    return _TIME_PARTITIONS[kind](start_date=_iso(_get(partitions, "start")))
+
+
+def partition_key_of(partitions: Any) -> tuple:
+    """What resources must share to sit in one multi-asset (a multi-asset has one partitioning)."""
+    if partitions is None:
+        return ()
+    keys = _get(partitions, "keys")
+    return (_get(partitions, "type"), _iso(_get(partitions, "start", "")), tuple(keys or ()))
+
+
+def partition_params(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The run's partition as template parameters for the source."""
+    params = {"partition_key": context.partition_key}
+    if isinstance(context.assets_def.partitions_def, dg.TimeWindowPartitionsDefinition):
+        window = context.partition_time_window
+        params["partition_start"] = window.start.date().isoformat()
+        params["partition_end"] = window.end.date().isoformat()
+    return params
+
+
+def automation_condition(automation: Any) -> dg.AutomationCondition | None:
+    """`eager`, or `{on_cron: "<cron>"}`.
+
+    Examples:
+        >>> automation_condition("eager").get_label()
+        'eager'
+    """
+    if automation is None:
+        return None
+    if automation == "eager":
+        return dg.AutomationCondition.eager()
+    return dg.AutomationCondition.on_cron(_get(automation, "on_cron"))
+
+
+def freshness_policy(freshness: Any) -> dg.FreshnessPolicy | None:
+    """`{max_lag_minutes: N}` (optionally `warn_lag_minutes`): fail when no materialization for N minutes."""
+    if freshness is None:
+        return None
+    warn = _get(freshness, "warn_lag_minutes")
+    return dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(minutes=_get(freshness, "max_lag_minutes")),
+        warn_window=dt.timedelta(minutes=warn) if warn is not None else None,
+    )
+
+
+def automation_sensor(keys: Sequence[dg.AssetKey]) -> dg.AutomationConditionSensorDefinition | None:
+    """A sensor that evaluates the YAML's automation conditions, RUNNING from the start.
+
+    Dagster's implicit default sensor starts STOPPED in a fresh `dagster dev`, which would
+    leave `automation:` in the YAML silently inert.
+    """
+    if not keys:
+        return None
+    return dg.AutomationConditionSensorDefinition(
+        AUTOMATION_SENSOR, target=dg.AssetSelection.assets(*keys), default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Evaluates the `automation:` conditions declared in pipelines.yaml.",
+    )
+
+
+def _run_requests(pdef: dg.PartitionsDefinition | None, when: dt.datetime) -> Iterator[dg.RunRequest]:
+    if pdef is None:
+        yield dg.RunRequest()
+    elif isinstance(pdef, dg.TimeWindowPartitionsDefinition):
+        # The newest complete partition as of the tick: a daily schedule at 06:00 loads yesterday.
+        key = pdef.get_last_partition_key(current_time=when)
+        if key is not None:
+            yield dg.RunRequest(partition_key=key)
+    else:
+        yield from (dg.RunRequest(partition_key=k) for k in pdef.get_partition_keys())
+
+
+def schedule(name: str, cron: str, keys: Sequence[dg.AssetKey],
+             pdef: dg.PartitionsDefinition | None) -> dg.ScheduleDefinition:
+    """A RUNNING schedule that materializes `keys` on `cron` (a YAML `schedule:` is a request to run).
+
+    Partitioned assets get the newest complete time partition, or every static key.
+    """
+
+    @dg.schedule(name=name, cron_schedule=cron, target=dg.AssetSelection.assets(*keys),
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description=f"Materializes {len(keys)} table(s) on `{cron}` (pipelines.yaml `schedule:`).")
+    def _tick(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
+        yield from _run_requests(pdef, context.scheduled_execution_time)
+
+    return _tick

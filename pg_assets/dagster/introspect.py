@@ -1,0 +1,68 @@
+"""What a committed table looks like, read from the Postgres catalog.
+
+Materialization metadata is read back from the database after the load commits,
+never taken from what the load believed it wrote: the row count is `count(*)` on
+the qualified table and the column schema comes from `pg_attribute`, child tables
+included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import dagster as dg
+from psycopg2 import sql
+
+_CHILD_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND starts_with(c.relname, %s)
+  AND EXISTS (SELECT 1 FROM pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attname = '_dlt_parent_id' AND NOT a.attisdropped)
+ORDER BY c.relname
+"""
+
+# One row per column; `uniq` is true when a single-column unique index covers it.
+_COLUMNS = """
+SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique
+               AND i.indnatts = 1 AND i.indkey[0] = a.attnum) AS uniq
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY c.relname, a.attnum
+"""
+
+
+def owning_root(table: str, roots: Iterable[str]) -> str | None:
+    """The root table a child table belongs to: the longest root that prefixes it with `__`.
+
+    Examples:
+        >>> owning_root("orders__items__tags", ["orders", "orders__items_archive"])
+        'orders'
+        >>> owning_root("orders_x", ["orders"]) is None
+        True
+    """
+    matches = [r for r in roots if table.startswith(f"{r}__")]
+    return max(matches, key=len) if matches else None
+
+
+def child_tables(cursor: Any, dataset: str, root: str, roots: Sequence[str] = ()) -> list[str]:
+    """Child tables of `root` that exist in `dataset` (they carry `_dlt_parent_id`)."""
+    cursor.execute(_CHILD_TABLES, (dataset, f"{root}__"))
+    names = [row[0] for row in cursor.fetchall()]
+    return [n for n in names if owning_root(n, {root, *roots}) == root]
+
+
+def row_count(cursor: Any, dataset: str, table: str) -> int:
+    cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(dataset, table)))
+    return int(cursor.fetchone()[0])
+
+
+def column_schemas(cursor: Any, dataset: str, tables: Sequence[str]) -> dict[str, dg.TableSchema]:
+    """The column schema of each table that exists, in column order."""
+    cursor.execute(_COLUMNS, (dataset, list(tables)))
+    columns: dict[str, list[dg.TableColumn]] = {}
+    for table, name, type_, not_null, unique in cursor.fetchall():
+        constraints = dg.TableColumnConstraints(nullable=not not_null, unique=bool(unique))
+        columns.setdefault(table, []).append(dg.TableColumn(name, type_, constraints=constraints))
+    return {t: dg.TableSchema(columns=cols) for t, cols in columns.items()}

@@ -1,0 +1,156 @@
+"""Naming policy: how a spec resource becomes an asset, decided from the YAML alone.
+
+- key `[dataset, table]`, the names the engine writes (and dbt's default source key);
+- group: the YAML `group`, else the source name;
+- kinds `postgres` and the source kind; description, owners, tags from the YAML;
+- `dagster/table_name` `<database>.<dataset>.<table>`, so dbt sources on the same table
+  find their upstream even when their keys differ;
+- `code_version`: the fingerprint of the resource's YAML, so editing it marks the asset changed.
+
+Nothing here connects to the database. The database part of the table name comes
+from configuration: the spec's `credentials`, else `PG_ASSETS_CREDENTIALS`, else
+`.pg_assets/secrets.toml`, else the embedded server's database, `postgres`. When a
+resource's `credentials` override points elsewhere, materializations carry the
+database the load really used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from pg_assets.credentials import ENV_VAR, SECRETS_KEY, resolve_credentials, secrets_path
+from pg_assets.dagster.automation import automation_condition, freshness_policy
+from pg_assets.dagster.checks import plan_checks
+from pg_assets.dagster.plan import AssetPlan
+from pg_assets.errors import CredentialsError
+from pg_assets.normalize.naming import normalize_identifier
+
+EMBEDDED_DATABASE = "postgres"
+DEFAULT_POOL = "pg_assets"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """What definitions know of the destination without connecting: its database and pool."""
+
+    database: str
+    pool: str
+
+
+def _configured(credentials: Any) -> Any:
+    """The first credentials configured anywhere, or None for the embedded server."""
+    if credentials is not None:
+        return credentials
+    if os.environ.get(ENV_VAR, "").strip():
+        return os.environ[ENV_VAR]
+    path = secrets_path()
+    try:
+        found: Any = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None  # the load reports the unreadable file; definitions stay loadable
+    for key in SECRETS_KEY:
+        found = found.get(key) if isinstance(found, Mapping) else None
+    return found
+
+
+def destination(credentials: Any = None) -> Destination:
+    """The database name and default pool for the spec's credentials, parsed, never connected.
+
+    One pool per destination: `pg_assets` for the embedded server, else
+    `pg_assets:<host>:<port>/<database>` (no user, no password).
+
+    Examples:
+        >>> destination("postgresql://loader:secret@db.internal/analytics")
+        Destination(database='analytics', pool='pg_assets:db.internal:5432/analytics')
+    """
+    configured = _configured(credentials)
+    if configured is None:
+        return Destination(EMBEDDED_DATABASE, DEFAULT_POOL)
+    try:
+        config = resolve_credentials(configured)  # parses only: a non-None argument never starts a server
+    except CredentialsError:
+        return Destination(EMBEDDED_DATABASE, DEFAULT_POOL)  # the run reports bad credentials, located
+    return Destination(config.database, f"{DEFAULT_POOL}:{config.host}:{config.port}/{config.database}")
+
+
+def dagster_name(text: str) -> str:
+    """A valid Dagster name (op, group, check): `[A-Za-z0-9_]` only."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def table_of(name: str, resource: Any) -> str:
+    """The table a resource loads into, as the engine names it."""
+    return normalize_identifier(resource.table_name or name)
+
+
+def asset_key(dataset: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey([dataset, table])
+
+
+def _deps(resource: Any) -> list[dg.AssetKey]:
+    deps = resource.deps or []
+    return [dg.AssetKey.from_user_string(d) if isinstance(d, str) else dg.AssetKey(list(d)) for d in deps]
+
+
+def hinted_schema(columns: Mapping[str, Mapping[str, Any]] | None) -> dg.TableSchema | None:
+    """The columns the YAML declares, with their hinted types: what is known before any load."""
+    if not columns:
+        return None
+    return dg.TableSchema(columns=[
+        dg.TableColumn(normalize_identifier(name), str((hints or {}).get("data_type") or "unknown"),
+                       constraints=dg.TableColumnConstraints(nullable=(hints or {}).get("nullable", True) is not False,
+                                                             unique=bool((hints or {}).get("unique"))))
+        for name, hints in columns.items()
+    ])
+
+
+def _metadata(dest: Destination, dataset: str, table: str, resource: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"dagster/table_name": f"{dest.database}.{dataset}.{table}",
+                                "write_disposition": _disposition(resource.write_disposition)}
+    schema = hinted_schema(resource.columns)
+    if schema is not None:
+        metadata["dagster/column_schema"] = schema
+    return metadata
+
+
+def _disposition(write_disposition: Any) -> str:
+    if isinstance(write_disposition, str) or write_disposition is None:
+        return write_disposition or "append"
+    strategy = _field(write_disposition, "strategy")
+    disposition = _field(write_disposition, "disposition")
+    return f"{disposition}:{strategy}" if strategy else str(disposition)
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
+
+
+def asset_spec(source_name: str, source: Any, name: str, dest: Destination) -> tuple[dg.AssetSpec, AssetPlan]:
+    """The `AssetSpec` of one spec resource and the plan the resource executes for it."""
+    resource = source.resolved(name)
+    dataset, table = normalize_identifier(source.dataset), table_of(name, resource)
+    key = asset_key(dataset, table)
+    checks = plan_checks(resource.primary_key, resource.columns) if resource.checks is not False else ()
+    spec = dg.AssetSpec(
+        key=key,
+        deps=_deps(resource),
+        description=resource.description or source.description,
+        metadata=_metadata(dest, dataset, table, resource),
+        group_name=resource.group or dagster_name(source_name),
+        code_version=source.resource_fingerprint(name),
+        automation_condition=automation_condition(resource.automation),
+        freshness_policy=freshness_policy(resource.freshness),
+        owners=list(resource.owners or []),
+        tags=dict(resource.tags or {}),
+        kinds={"postgres", source.kind},
+    )
+    plan = AssetPlan(key, name, dataset, table, _disposition(resource.write_disposition), checks)
+    return spec, plan
+
