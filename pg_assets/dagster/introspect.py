@@ -8,11 +8,13 @@ included.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
 from psycopg2 import sql
+
+from pg_assets.dbt_sources import owning_root
 
 _CHILD_TABLES = """
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -31,19 +33,6 @@ FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON
 WHERE n.nspname = %s AND c.relname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum
 """
-
-
-def owning_root(table: str, roots: Iterable[str]) -> str | None:
-    """The root table a child table belongs to: the longest root that prefixes it with `__`.
-
-    Examples:
-        >>> owning_root("orders__items__tags", ["orders", "orders__items_archive"])
-        'orders'
-        >>> owning_root("orders_x", ["orders"]) is None
-        True
-    """
-    matches = [r for r in roots if table.startswith(f"{r}__")]
-    return max(matches, key=len) if matches else None
 
 
 def child_tables(cursor: Any, dataset: str, root: str, roots: Sequence[str] = ()) -> list[str]:
