@@ -57,7 +57,7 @@ class ConnectionConfig:
     port: int = _DEFAULT_PORT
     connect_timeout: int = _DEFAULT_TIMEOUT
     query: Mapping[str, str] = field(default_factory=dict, hash=False)
-    source: str = field(default="code", compare=False)
+    source: str = field(default="a ConnectionConfig made in code", compare=False)
 
     def __post_init__(self) -> None:
         # A read-only copy: a caller's dict changing later must not change us.
@@ -87,16 +87,15 @@ class ConnectionConfig:
 
     def uri(self) -> str:
         """The full URI, password included: only for handing to another tool."""
-        return self._render(self.password)
+        return self._render(None if self.password is None else quote(self.password, safe=""))
 
     def safe_uri(self) -> str:
         """The URI with the password shown as `***`, for logs and messages."""
         return self._render(None if self.password is None else "***")
 
     def _render(self, password: str | None) -> str:
-        auth = quote(self.username, safe="")
-        if password is not None:
-            auth += ":" + (password if password == "***" else quote(password, safe=""))
+        """The URI, with `password` already escaped (or masked)."""
+        auth = quote(self.username, safe="") + ("" if password is None else f":{password}")
         params = dict(self.query)
         if self.host.startswith("/"):
             params = {"host": self.host, **params}
@@ -123,22 +122,22 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-# Substring of libpq's message -> what is wrong, naming the field to fix. Order matters:
-# 'role "x" does not exist' must win over the database rule's 'does not exist'.
+# Substring of libpq's message -> what is wrong, naming the field to fix. First match wins, so the
+# pg_hba rule (its text names a user and a database) comes before the role and database rules.
 _CONNECT_PROBLEMS: tuple[tuple[str, str], ...] = (
     ("password authentication failed", "the `password` or `username` is wrong (user `{user}`)"),
     ("no password supplied", "the server asks user `{user}` for a password and no `password` is set"),
-    ("role ", "user `{user}` does not exist on the server: check `username`"),
-    ("database ", "database `{database}` does not exist: check `database` or create it"),
-    ("could not translate host name", "`host` `{host}` is not a known host name: check `host`"),
+    ("no pg_hba.conf entry", "the server does not let user `{user}` in from this client (pg_hba.conf): "
+     "check `username`, `database` and `sslmode`"),
+    ('role "', "user `{user}` does not exist on the server: check `username`"),
+    ('database "', "database `{database}` does not exist: check `database` or create it"),
+    ("could not translate host name", "host `{host}` is not a known host name: check `host`"),
     ("Connection refused", "nothing accepts connections at `{host}` port {port}: check `host` and `port`, "
      "and that the server runs (`pg_isready -h {host} -p {port}`)"),
     ("timeout expired", "no answer from `{host}` port {port} within {timeout} s: check `host`, `port` "
      "and any firewall, or raise `connect_timeout`"),
     ("No such file or directory", "no server socket in `{host}` for port {port}: check `host` and `port`, "
      "and that the server runs"),
-    ("no pg_hba.conf entry", "the server does not let user `{user}` in from this client (pg_hba.conf): "
-     "check `username`, `database` and `sslmode`"),
 )
 
 
@@ -274,7 +273,7 @@ def _from_mapping(values: Mapping[str, Any], src: _Source) -> ConnectionConfig:
 
 
 def _unknown_key(key: str) -> str:
-    guess = _ALIASES.get(key.lower()) or next(iter(difflib.get_close_matches(key, _FIELDS, n=1)), None)
+    guess = _ALIASES.get(key.lower()) or next(iter(difflib.get_close_matches(key, _FIELDS, n=1, cutoff=0.5)), None)
     return f"`{key}`" + (f" (did you mean `{guess}`?)" if guess else "")
 
 
@@ -290,25 +289,24 @@ def _build(fields: dict[str, Any], query: dict[str, str], src: _Source) -> Conne
         username=str(fields["username"]),
         password=None if fields.get("password") is None else str(fields["password"]),
         host=str(fields["host"]),
-        port=_as_int(fields.get("port"), "port", src, _DEFAULT_PORT),
-        connect_timeout=_as_int(fields.get("connect_timeout"), "connect_timeout", src, _DEFAULT_TIMEOUT),
+        port=_as_int(fields.get("port"), _DEFAULT_PORT),
+        connect_timeout=_as_int(fields.get("connect_timeout"), _DEFAULT_TIMEOUT),
         query=query,
         source=src.label,
     )
 
 
-def _as_int(value: Any, name: str, src: _Source, default: int) -> int:
+def _as_int(value: Any, default: int) -> Any:
+    """Text digits become a number (env and URIs are text); anything else is judged by `ConnectionConfig`."""
     if value is None or value == "":
         return default
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise src.error(f"`{name}` must be a whole number, got {type(value).__name__} `{value}`")
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
 
 def _check_int(value: Any, name: str, source: str, low: int, high: int | None) -> None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
     if not ok:
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise CredentialsError(f"credentials from {source}: `{name}` must be a whole number {bounds}, got `{value}`")
+        raise CredentialsError(
+            f"credentials from {source}: `{name}` must be a whole number {bounds}, got `{value}`.\n{where_to_set(None)}"
+        )
