@@ -44,16 +44,17 @@ DEFAULT_OUTPUT = Path("dbt_project") / "models" / "sources.yml"
 _HEADER = """\
 # dbt sources for the tables pg_assets loads: one source per dataset, named after it,
 # so each source's Dagster asset key is the key of the pg_assets asset that loads it.
-# Written by `pg-assets dbt-sources`; a refresh adds new datasets, tables and columns
+# Written by `pg-assets dbt-sources`; a refresh adds new datasets and tables
 # and keeps everything already here. Comments are not kept: use `description`.
 """
 
 # Tables of a dataset whose name starts with `_dlt`: the loader's bookkeeping, not data.
 _SYSTEM_PREFIX = "_dlt"
 
+# Child tables carry `_dlt_parent_id`; the name tells whose child they are.
 _DISCOVER_SQL = """
-SELECT table_schema, table_name FROM information_schema.tables
-WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE' AND table_name LIKE '%%\\_\\_%%'
+SELECT table_schema, table_name FROM information_schema.columns
+WHERE table_schema = ANY(%s) AND column_name = '_dlt_parent_id'
 ORDER BY table_schema, table_name
 """
 
@@ -67,7 +68,6 @@ class LoadedTable:
     source: str
     resource: str
     description: str | None = None
-    columns: tuple[tuple[str, str | None], ...] = ()  # (column, description) from the spec's hints
 
 
 @dataclass(frozen=True)
@@ -88,30 +88,23 @@ class Refresh:
 
 
 def loaded_tables(spec: Any) -> list[LoadedTable]:
-    """The root table of every resource in the spec, in spec order."""
+    """The root table of every resource in the spec, in spec order, named as the engine names them."""
     return [
-        _loaded_table(source_name, source, resource_name, resource)
+        _loaded_table(source_name, source, resource_name)
         for source_name, source in spec.sources.items()
-        for resource_name, resource in source.resources.items()
+        for resource_name in source.resources
     ]
 
 
-def _loaded_table(source_name: str, source: Any, resource_name: str, resource: Any) -> LoadedTable:
-    columns = getattr(resource, "columns", None) or {}
+def _loaded_table(source_name: str, source: Any, resource_name: str) -> LoadedTable:
+    resource = source.resolved(resource_name)
     return LoadedTable(
-        dataset=source.dataset,
-        name=normalize_identifier(getattr(resource, "table_name", None) or resource_name),
+        dataset=normalize_identifier(source.dataset),
+        name=normalize_identifier(resource.table_name or resource_name),
         source=source_name,
         resource=resource_name,
-        description=getattr(resource, "description", None),
-        columns=tuple((normalize_identifier(name), _description(hints)) for name, hints in columns.items()),
+        description=resource.description,
     )
-
-
-def _description(hints: Any) -> str | None:
-    if isinstance(hints, Mapping):
-        return hints.get("description")
-    return getattr(hints, "description", None)
 
 
 def owning_root(table: str, roots: Iterable[str]) -> str | None:
@@ -198,14 +191,7 @@ def _source_entry(dataset: str, description: str | None) -> dict[str, Any]:
 
 def _root_entry(table: LoadedTable) -> dict[str, Any]:
     where = f"Loaded by pg_assets source `{table.source}`, resource `{table.resource}`."
-    entry: dict[str, Any] = {"name": table.name, "description": table.description or where}
-    if table.columns:
-        entry["columns"] = [_column_entry(name, text) for name, text in table.columns]
-    return entry
-
-
-def _column_entry(name: str, description: str | None) -> dict[str, Any]:
-    return {"name": name, "description": description} if description else {"name": name}
+    return {"name": table.name, "description": table.description or where}
 
 
 def _child_entry(dataset: str, name: str, roots: Sequence[str], children: Iterable[str]) -> dict[str, Any]:
@@ -314,8 +300,8 @@ def _write_atomically(path: Path, text: str) -> None:
 def _dataset_descriptions(spec: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for source in spec.sources.values():
-        if getattr(source, "description", None):
-            found.setdefault(source.dataset, source.description)
+        if source.description:
+            found.setdefault(normalize_identifier(source.dataset), source.description)
     return found
 
 
