@@ -1,29 +1,273 @@
-"""The only orchestrator: sources -> normalize -> load -> commit."""
+"""The only orchestrator: sources -> normalize -> load -> commit.
+
+`Pipeline.run` streams every resource's items through the normalizer into staging
+tables (in parallel, through the worker pool), then commits the whole load, all
+tables, `_dlt_loads` row and state, in one transaction.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pg_assets.info import LoadInfo, ProgressEvent
-from pg_assets.resource import Resource
+from pg_assets import state as state_store
+from pg_assets.credentials import ConnectionConfig, resolve_credentials
+from pg_assets.errors import ConfigError
+from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter
+from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
+from pg_assets.load.commit_plan import commit_statements
+from pg_assets.load.session import Destination, LoadSession
+from pg_assets.normalize.encode import FORMATS
+from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.rows import Normalizer, TablePlan
+from pg_assets.plan import plan_resource
+from pg_assets.resource import Resource, resource
+from pg_assets.schema import Table, root_of
+
+log = logging.getLogger("pg_assets")
+
+_last_load_id = 0.0
+_load_id_lock = threading.Lock()
+
+
+def new_load_id() -> str:
+    """A dlt-style load id: seconds since the epoch, strictly increasing within the process."""
+    global _last_load_id
+    with _load_id_lock:
+        now = max(time.time(), _last_load_id + 1e-6)
+        _last_load_id = now
+    return f"{now:.6f}"
 
 
 class Pipeline:
-    """Loads data into one dataset (a Postgres schema) of one destination."""
+    """Loads data into one dataset (a Postgres schema) of one destination.
+
+    Args:
+        name: the pipeline name; state and the run lock are kept per (dataset, name).
+        dataset: the Postgres schema, normalised to snake_case (default `<name>_dataset`).
+        credentials: a URI, a mapping of fields, a `ConnectionConfig`, or None for the
+            environment / `.pg_assets/secrets.toml` / the embedded server.
+        file_format: `insert_values` (default) or `copy`.
+        create_indexes: UNIQUE indexes for `unique` hints, `_dlt_id` included.
+        workers: threads staging batches in parallel, each with its own connection.
+        replace_strategy: default strategy of `replace` resources.
+        lock_timeout: seconds to wait for another run of the same pipeline.
+    """
 
     def __init__(self, name: str, dataset: str | None = None, credentials: Any = None, *,
                  file_format: str = "insert_values", create_indexes: bool = True, workers: int = 20,
-                 replace_strategy: str = "truncate-and-insert") -> None:
-        raise NotImplementedError
+                 replace_strategy: str = "truncate-and-insert", lock_timeout: float = 600.0,
+                 batch_bytes: int | None = None) -> None:
+        _check_choice("file_format", file_format, FORMATS)
+        _check_choice("replace_strategy", replace_strategy, ("truncate-and-insert", "insert-from-staging",
+                                                             "staging-optimized"))
+        if not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"`workers` must be a whole number of at least 1, not {workers!r}")
+        self.name = name
+        self.dataset = normalize_identifier(dataset or f"{name}_dataset")
+        self.file_format = file_format
+        self.create_indexes = bool(create_indexes)
+        self.workers = workers
+        self.replace_strategy = replace_strategy
+        self.lock_timeout = lock_timeout
+        self.batch_bytes = batch_bytes or (1 << 20 if file_format == "copy" else 2 << 20)
+        self._credentials = credentials
+        self._config: ConnectionConfig | None = None
+
+    def __repr__(self) -> str:
+        return f"Pipeline(name={self.name!r}, dataset={self.dataset!r})"
+
+    @property
+    def config(self) -> ConnectionConfig:
+        """The resolved destination (resolving starts the embedded server when needed)."""
+        if self._config is None:
+            self._config = resolve_credentials(self._credentials)
+        return self._config
+
+    def connect(self) -> Any:
+        """A new autocommit psycopg2 connection to the destination, for reading results."""
+        conn = self.config.connect()
+        conn.autocommit = True
+        return conn
 
     def run(self, data: Iterable[Any] | Resource | list[Resource], table_name: str | None = None, *,
             write_disposition: str | Mapping[str, Any] = "append", primary_key: Any = None, merge_key: Any = None,
             columns: Mapping[str, Mapping[str, Any]] | None = None, max_table_nesting: int | None = None,
             incremental: Any = None, schema_contract: Any = None,
             progress: Callable[[ProgressEvent], None] | None = None) -> LoadInfo:
-        raise NotImplementedError
+        """Load `data` (or several `Resource`s) in one all-or-nothing load.
+
+        Examples:
+            >>> p = pipeline("chess", dataset="chess_data")                     # doctest: +SKIP
+            >>> p.run([{"id": 1, "games": [{"id": 7}]}], table_name="players")  # doctest: +SKIP
+        """
+        resources = _as_resources(data, table_name, dict(
+            write_disposition=write_disposition, primary_key=primary_key, merge_key=merge_key, columns=columns,
+            max_table_nesting=max_table_nesting, incremental=incremental, schema_contract=schema_contract))
+        plans = [plan_resource(r, self.replace_strategy) for r in resources]
+        return _Load(self, resources, plans, progress).run()
+
+    def state(self) -> dict[str, Any] | None:
+        """The newest committed pipeline state in the destination."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                return state_store.read_state(cur, self.dataset, self.name)
+        finally:
+            conn.close()
 
 
 def pipeline(pipeline_name: str, dataset: str | None = None, credentials: Any = None, **options: Any) -> Pipeline:
+    """Create a pipeline; see `Pipeline` for the options.
+
+    Examples:
+        >>> p = pipeline("chess", dataset="Chess-Data")
+        >>> p.dataset
+        'chess_data'
+    """
     return Pipeline(pipeline_name, dataset, credentials, **options)
+
+
+def _check_choice(key: str, value: Any, allowed: Iterable[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"`{key}` must be one of {', '.join(f'`{a}`' for a in allowed)}, not `{value}`")
+
+
+def _as_resources(data: Any, table_name: str | None, options: dict[str, Any]) -> list[Resource]:
+    if isinstance(data, Resource):
+        return [data]
+    if isinstance(data, (list, tuple)) and data and all(isinstance(r, Resource) for r in data):
+        return list(data)
+    if table_name is None:
+        raise ConfigError("run() needs `table_name=` when given plain data (or pass pg_assets.resource(...) objects)")
+    return [resource(data, name=table_name, **options)]
+
+
+class _Load:
+    """One run of a pipeline: the streaming loop, progress and the commit."""
+
+    def __init__(self, p: Pipeline, resources: list[Resource], plans: list[TablePlan],
+                 progress: Callable[[ProgressEvent], None] | None) -> None:
+        self.p = p
+        self.resources = resources
+        self.plans = plans
+        self.by_root = {plan.root: plan for plan in plans}
+        self.progress = progress
+        self.load_id = new_load_id()
+        self.staged_rows: dict[str, int] = {}
+        self._rows_lock = threading.Lock()
+        self.started = time.monotonic()
+        self._last_report = 0.0
+        self.warnings: list[str] = []
+
+    def run(self) -> LoadInfo:
+        started_at = dt.datetime.now(dt.timezone.utc)
+        dest = Destination(self.p.config, self.p.dataset, self.p.name, FORMATS[self.p.file_format],
+                           self.p.create_indexes, self.p.workers, self.p.lock_timeout)
+        session = LoadSession(dest, self.load_id, self._on_staged)
+        try:
+            stored, stored_state = session.begin()
+            state = state_store.clone(stored_state) if stored_state else state_store.new_state(
+                self.p.name, self.p.dataset)
+            previous_hash = state.get("_version_hash")
+            live = {n: Table(t.name, t.parent, t.write_disposition, dict(t.columns), t.resource)
+                    for n, t in stored.items()}
+            t0 = time.monotonic()
+            normalizer = self._stream(session, live, stored, state)
+            t1 = time.monotonic()
+            statements = session.final_ddl(live, stored) + commit_statements(
+                dest, self.load_id, self.plans, live, stored, session.staged, state, previous_hash,
+                started_at.isoformat())
+            session.commit(statements)
+            t2 = time.monotonic()
+        finally:
+            session.close()
+        self._report(force=True)
+        timings = {"extract_normalize_load": t1 - t0, "commit": t2 - t1, "total": t2 - self.started}
+        return self._info(dest, normalizer, live, timings, started_at)
+
+    def _stream(self, session: LoadSession, live: dict[str, Table], stored: dict[str, Table],
+                state: dict[str, Any]) -> Normalizer:
+        def emit(batch: Any) -> None:
+            plan = self.by_root[root_of(live, batch.table)]
+            session.stage(batch, logged=plan.strategy == "staging-optimized")
+
+        normalizer = Normalizer(live, stored, FORMATS[self.p.file_format], self.load_id, emit,
+                                batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes)
+        session.start_pool()
+        for res, plan in zip(self.resources, self.plans):
+            cursor = self._bind_incremental(res, plan, state)
+            for item in _items(res):
+                if cursor is None or cursor.keep(item):
+                    normalizer.add(plan, item)
+                if time.monotonic() - self._last_report > 1.0:
+                    self._report()
+            if cursor is not None:
+                self._store_cursor(res, plan, state, cursor)
+        normalizer.flush_all()
+        session.wait_staged()
+        self.warnings.extend(normalizer.warnings)
+        return normalizer
+
+    def _bind_incremental(self, res: Resource, plan: TablePlan, state: dict[str, Any]) -> CursorFilter | None:
+        inc = res.incremental
+        if inc is None:
+            return None
+        rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
+        inc.stored = dict(rstate.get("incremental", {}).get(inc.cursor_path, {}))
+        inc.resource_state = rstate.setdefault("source_state", {})
+        return CursorFilter(inc, res.name, plan.primary_key)
+
+    def _store_cursor(self, res: Resource, plan: TablePlan, state: dict[str, Any], cursor: CursorFilter) -> None:
+        rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
+        saved = cursor.state()
+        rstate.setdefault("incremental", {})[cursor.inc.cursor_path] = saved
+        if len(saved["unique_hashes"]) > BOUNDARY_WARN_AT:
+            msg = (f"Resource `{res.name}`: {len(saved['unique_hashes'])} items share the cursor value "
+                   f"{saved['last_value']!r}; their keys are kept in the state to skip them next run. Use a "
+                   f"finer-grained `cursor_path` to keep the state small.")
+            log.warning(msg)
+            self.warnings.append(msg)
+
+    def _on_staged(self, table: str, rows: int) -> None:
+        with self._rows_lock:
+            self.staged_rows[table] = self.staged_rows.get(table, 0) + rows
+
+    def _report(self, force: bool = False) -> None:
+        self._last_report = time.monotonic()
+        if self.progress is None:
+            return
+        seconds = self._last_report - self.started
+        with self._rows_lock:
+            counts = dict(self.staged_rows)
+        for table, rows in counts.items():
+            self.progress(ProgressEvent(table, rows, seconds))
+
+    def _info(self, dest: Destination, normalizer: Normalizer, live: dict[str, Table],
+              timings: dict[str, float], started_at: dt.datetime) -> LoadInfo:
+        tables = {}
+        for name, rows in normalizer.rows.items():
+            root = root_of(live, name)
+            plan = self.by_root[root]
+            tables[name] = TableLoad(name, root, live[name].parent, rows, plan.write_disposition)
+        for plan in self.plans:  # resources that yielded nothing still report their table
+            tables.setdefault(plan.root, TableLoad(plan.root, plan.root, None, 0, plan.write_disposition))
+        return LoadInfo(self.p.name, self.p.dataset, dest.config.database, self.load_id, tables, timings,
+                        started_at.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(),
+                        dest.config.safe_uri(), tuple(self.warnings))
+
+
+def _items(res: Resource) -> Iterable[Mapping[str, Any]]:
+    """Items of a resource: pages (lists) are flattened, scalars wrapped as `{"value": x}`."""
+    for item in res.iter_data():
+        if isinstance(item, Mapping):
+            yield item
+        elif isinstance(item, (list, tuple)):
+            for sub in item:
+                yield sub if isinstance(sub, Mapping) else {"value": sub}
+        elif item is not None:
+            yield {"value": item}

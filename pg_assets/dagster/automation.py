@@ -26,40 +26,36 @@ _TIME_PARTITIONS: Mapping[str, type[dg.TimeWindowPartitionsDefinition]] = {
 AUTOMATION_SENSOR = "pg_assets_automation_sensor"
 
 
-def _get(settings: Any, name: str, default: Any = None) -> Any:
-    """A field of a spec model (or of a plain mapping, as tests and components write them)."""
-    if isinstance(settings, Mapping):
-        return settings.get(name, default)
-    return getattr(settings, name, default)
-
-
-def _iso(value: Any) -> str:
-    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else str(value)
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def partitions_def(partitions: Any) -> dg.PartitionsDefinition | None:
-    """`{type: daily|weekly|monthly, start: YYYY-MM-DD}` or `{type: static, keys: [...]}`.
+    """A spec's `TimePartitions` or `StaticPartitions` as Dagster partitions.
 
     Examples:
-        >>> partitions_def({"type": "daily", "start": "2024-01-01"}).get_first_partition_key()
+        >>> from pg_assets.spec.models import StaticPartitions, TimePartitions
+        >>> partitions_def(TimePartitions(type="daily", start="2024-01-01")).get_first_partition_key()
         '2024-01-01'
-        >>> partitions_def({"type": "static", "keys": ["eu", "us"]}).get_partition_keys()
+        >>> partitions_def(StaticPartitions(type="static", keys=["eu", "us"])).get_partition_keys()
         ['eu', 'us']
     """
     if partitions is None:
         return None
-    kind = _get(partitions, "type")
-    if kind == "static":
-        return dg.StaticPartitionsDefinition([str(k) for k in _get(partitions, "keys")])
-    return _TIME_PARTITIONS[kind](start_date=_iso(_get(partitions, "start")))
+    if partitions.type == "static":
+        return dg.StaticPartitionsDefinition(list(partitions.keys))
+    return _TIME_PARTITIONS[partitions.type](
+        start_date=_iso(partitions.start), end_date=_iso(partitions.end), timezone=partitions.timezone,
+    )
 
 
-def partition_key_of(partitions: Any) -> tuple:
-    """What resources must share to sit in one multi-asset (a multi-asset has one partitioning)."""
-    if partitions is None:
-        return ()
-    keys = _get(partitions, "keys")
-    return (_get(partitions, "type"), _iso(_get(partitions, "start", "")), tuple(keys or ()))
+def partition_key_of(partitions: Any) -> str:
+    """What resources must share to sit in one multi-asset (a multi-asset has one partitioning).
+
+    The mode (`merge_key` or `replace`) is left out: it changes how a partition is
+    written, which the runner decides per resource, not which partitions exist.
+    """
+    return "" if partitions is None else partitions.model_dump_json(exclude={"mode"})
 
 
 def partition_params(context: dg.AssetExecutionContext) -> dict[str, str]:
@@ -83,16 +79,16 @@ def automation_condition(automation: Any) -> dg.AutomationCondition | None:
         return None
     if automation == "eager":
         return dg.AutomationCondition.eager()
-    return dg.AutomationCondition.on_cron(_get(automation, "on_cron"))
+    return dg.AutomationCondition.on_cron(automation.on_cron)
 
 
 def freshness_policy(freshness: Any) -> dg.FreshnessPolicy | None:
     """`{max_lag_minutes: N}` (optionally `warn_lag_minutes`): fail when no materialization for N minutes."""
     if freshness is None:
         return None
-    warn = _get(freshness, "warn_lag_minutes")
+    warn = freshness.warn_lag_minutes
     return dg.FreshnessPolicy.time_window(
-        fail_window=dt.timedelta(minutes=_get(freshness, "max_lag_minutes")),
+        fail_window=dt.timedelta(minutes=freshness.max_lag_minutes),
         warn_window=dt.timedelta(minutes=warn) if warn is not None else None,
     )
 

@@ -13,7 +13,7 @@ materialization's and warns when columns were added, dropped or retyped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,31 +56,25 @@ def _check_name(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
 
 
-def _columns_with(columns: Mapping[str, Mapping[str, Any]], hint: str, value: bool) -> list[str]:
-    return [normalize_identifier(name) for name, hints in columns.items() if (hints or {}).get(hint) is value]
+def _hinted(columns: Mapping[str, Any] | None, hint: str, value: bool) -> list[str]:
+    return [normalize_identifier(name) for name, hints in (columns or {}).items() if getattr(hints, hint) is value]
 
 
-def _as_list(key: str | Sequence[str] | None) -> list[str]:
-    if key is None:
-        return []
-    return [key] if isinstance(key, str) else list(key)
-
-
-def plan_checks(primary_key: str | Sequence[str] | None, columns: Mapping[str, Mapping[str, Any]] | None
-                ) -> tuple[CheckPlan, ...]:
-    """The checks a resource's hints declare, the schema-change check last.
+def plan_checks(resource: Any) -> tuple[CheckPlan, ...]:
+    """The checks a resource's hints declare (`ResourceSpec`), the schema-change check last.
 
     Examples:
-        >>> [c.name for c in plan_checks(["id"], {"email": {"unique": True, "nullable": False}})]
+        >>> from pg_assets.spec.models import ResourceSpec
+        >>> spec = ResourceSpec(primary_key="id", columns={"email": {"unique": True, "nullable": False}})
+        >>> [c.name for c in plan_checks(spec)]
         ['primary_key_unique', 'unique_email', 'not_null_id', 'not_null_email', 'column_schema_change']
     """
-    columns = columns or {}
-    key = [normalize_identifier(c) for c in _as_list(primary_key)]
-    key += [c for c in _columns_with(columns, "primary_key", True) if c not in key]
+    key = [normalize_identifier(c) for c in resource.primary_key_columns()]
     plans = [CheckPlan("primary_key_unique", "unique", tuple(key))] if key else []
     plans += [CheckPlan(_check_name("unique", c), "unique", (c,))
-              for c in _columns_with(columns, "unique", True) if [c] != key]
-    not_null = key + [c for c in _columns_with(columns, "nullable", False) if c not in key]
+              for c in _hinted(resource.columns, "unique", True) if [c] != key]
+    # Primary key columns may not be NULL, whatever their own hints say.
+    not_null = key + [c for c in _hinted(resource.columns, "nullable", False) if c not in key]
     plans += [CheckPlan(_check_name("not_null", c), "not_null", (c,)) for c in not_null]
     plans.append(CheckPlan(SCHEMA_CHANGE, "schema_change"))
     return tuple(plans)

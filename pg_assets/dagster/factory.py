@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster import AssetExecutionContext  # by name: Dagster checks the annotation's text
 
 from pg_assets.dagster import automation
 from pg_assets.dagster.checks import check_specs
@@ -41,7 +42,7 @@ class _Built:
 
 def _partition_groups(source: Any) -> list[list[str]]:
     """Resource names of a source, grouped by partitioning, in spec order."""
-    groups: dict[tuple, list[str]] = defaultdict(list)
+    groups: dict[str, list[str]] = defaultdict(list)
     for name in source.resources:
         groups[automation.partition_key_of(source.resolved(name).partitions)].append(name)
     return list(groups.values())
@@ -59,7 +60,7 @@ def _multi_asset(plan: LoadPlan, specs: list[dg.AssetSpec], *, name: str, pdef: 
     @dg.multi_asset(name=name, specs=specs, check_specs=checks, can_subset=True, pool=pool, partitions_def=pdef,
                     required_resource_keys={resource_key},
                     description=f"Loads source `{plan.source}` of {Path(str(plan.spec.path)).name}.")
-    def _load(context: dg.AssetExecutionContext) -> Any:
+    def _load(context: AssetExecutionContext) -> Any:
         yield from getattr(context.resources, resource_key).load(context, plan)
 
     return _load

@@ -95,41 +95,33 @@ def asset_key(dataset: str, table: str) -> dg.AssetKey:
 
 
 def _deps(resource: Any) -> list[dg.AssetKey]:
-    deps = resource.deps or []
-    return [dg.AssetKey.from_user_string(d) if isinstance(d, str) else dg.AssetKey(list(d)) for d in deps]
+    return [dg.AssetKey.from_user_string(d) for d in resource.deps or []]
 
 
-def hinted_schema(columns: Mapping[str, Mapping[str, Any]] | None) -> dg.TableSchema | None:
+def hinted_schema(columns: Mapping[str, Any] | None) -> dg.TableSchema | None:
     """The columns the YAML declares, with their hinted types: what is known before any load."""
     if not columns:
         return None
     return dg.TableSchema(columns=[
-        dg.TableColumn(normalize_identifier(name), str((hints or {}).get("data_type") or "unknown"),
-                       constraints=dg.TableColumnConstraints(nullable=(hints or {}).get("nullable", True) is not False,
-                                                             unique=bool((hints or {}).get("unique"))))
+        dg.TableColumn(normalize_identifier(name), hints.data_type or "unknown",
+                       constraints=dg.TableColumnConstraints(nullable=hints.nullable is not False,
+                                                             unique=bool(hints.unique or hints.primary_key)))
         for name, hints in columns.items()
     ])
 
 
+def disposition(resource: Any) -> str:
+    """`append`, `replace`, `merge`, or `<disposition>:<strategy>` when a strategy is set."""
+    return f"{resource.disposition}:{resource.strategy}" if resource.strategy else resource.disposition
+
+
 def _metadata(dest: Destination, dataset: str, table: str, resource: Any) -> dict[str, Any]:
     metadata: dict[str, Any] = {"dagster/table_name": f"{dest.database}.{dataset}.{table}",
-                                "write_disposition": _disposition(resource.write_disposition)}
+                                "write_disposition": disposition(resource)}
     schema = hinted_schema(resource.columns)
     if schema is not None:
         metadata["dagster/column_schema"] = schema
     return metadata
-
-
-def _disposition(write_disposition: Any) -> str:
-    if isinstance(write_disposition, str) or write_disposition is None:
-        return write_disposition or "append"
-    strategy = _field(write_disposition, "strategy")
-    disposition = _field(write_disposition, "disposition")
-    return f"{disposition}:{strategy}" if strategy else str(disposition)
-
-
-def _field(value: Any, name: str) -> Any:
-    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
 
 
 def asset_spec(source_name: str, source: Any, name: str, dest: Destination) -> tuple[dg.AssetSpec, AssetPlan]:
@@ -137,7 +129,7 @@ def asset_spec(source_name: str, source: Any, name: str, dest: Destination) -> t
     resource = source.resolved(name)
     dataset, table = normalize_identifier(source.dataset), table_of(name, resource)
     key = asset_key(dataset, table)
-    checks = plan_checks(resource.primary_key, resource.columns) if resource.checks is not False else ()
+    checks = plan_checks(resource) if resource.checks else ()
     spec = dg.AssetSpec(
         key=key,
         deps=_deps(resource),
@@ -151,6 +143,6 @@ def asset_spec(source_name: str, source: Any, name: str, dest: Destination) -> t
         tags=dict(resource.tags or {}),
         kinds={"postgres", source.kind},
     )
-    plan = AssetPlan(key, name, dataset, table, _disposition(resource.write_disposition), checks)
+    plan = AssetPlan(key, name, dataset, table, disposition(resource), checks)
     return spec, plan
 

@@ -1,0 +1,169 @@
+"""`pg-assets materialize`: the project's whole asset graph, loads then dbt, in one command.
+
+It runs the very definitions `dagster dev` shows (`pg_assets.definitions`), in this
+process: every load of `pipelines.yaml`, then `dbt build` on the loaded tables, with
+their asset checks. Then it says where the data is and how to query it.
+
+With `DAGSTER_HOME` set the run is recorded there, so `dagster dev` with the same
+home shows it; otherwise it runs on a throw-away instance.
+
+Examples:
+    $ pg-assets materialize --exclude chess
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from pg_assets.errors import ConfigError
+
+# The run's own log is kept to warnings: the summary printed at the end says what happened.
+_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+_SAMPLE_ROWS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a `materialize_project` run did, for the summary and the exit status."""
+
+    success: bool
+    seconds: float
+    tables: dict[str, int | None]  # `schema.table` -> rows, in materialization order
+    checks_passed: int
+    checks_failed: tuple[str, ...]  # `asset key: check` of failed ERROR-severity checks
+    warned: tuple[str, ...]  # the same for WARN-severity checks
+    failed_steps: tuple[str, ...]
+    destination: Any  # ConnectionConfig of the database the loads and dbt wrote to
+
+
+def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
+    from pg_assets.normalize.naming import normalize_identifier
+
+    keys: list[dg.AssetKey] = []
+    for name in sources:
+        if name not in spec.sources:
+            known = ", ".join(f"`{s}`" for s in spec.sources)
+            raise ConfigError(f"`--exclude {name}`: no source `{name}` in `{spec.path}`; the sources are {known}")
+        source = spec.sources[name]
+        dataset = normalize_identifier(source.dataset)
+        keys += [dg.AssetKey([dataset, normalize_identifier(source.resolved(r).table_name or r)])
+                 for r in source.resources]
+    return keys
+
+
+def _instance() -> dg.DagsterInstance:
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def _assets(defs: dg.Definitions) -> list[Any]:
+    return list(defs.assets or [])
+
+
+def _table_name(event: dg.AssetMaterialization) -> str:
+    name = event.metadata.get("dagster/table_name")
+    text = getattr(name, "value", name) or event.asset_key.to_user_string()
+    return ".".join(str(text).split(".")[-2:])  # `database.schema.table` -> `schema.table`
+
+
+def _row_count(event: dg.AssetMaterialization) -> int | None:
+    value = event.metadata.get("dagster/row_count")
+    return int(getattr(value, "value", value)) if value is not None else None
+
+
+def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outcome:
+    """Materialize every asset of the project around `spec_file`, but the sources in `exclude`.
+
+    The dbt project is `dbt_project/` next to the spec, as `dagster dev` finds it.
+    """
+    from pg_assets import runner
+    from pg_assets.definitions import SPEC_ENV, load_definitions
+    from pg_assets.spec import load_spec
+
+    spec_file = Path(spec_file).absolute()
+    os.environ[SPEC_ENV] = str(spec_file)  # what `load_definitions` reads, whatever the file's name
+    spec = load_spec(spec_file)
+    skipped = _keys_of_sources(spec, exclude)
+    defs = load_definitions(spec_file.parent)
+    selection = dg.AssetSelection.all() - dg.AssetSelection.assets(*skipped)
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Dagster's beta/preview notices say nothing to this user
+        result = dg.materialize(
+            _assets(defs), selection=selection, resources=defs.resources, instance=_instance(),
+            run_config=_RUN_CONFIG, raise_on_error=False, tags={"pg_assets/command": "materialize"},
+        )
+    return _outcome(result, time.monotonic() - started, runner.credentials_for(spec, None))
+
+
+def _outcome(result: dg.ExecuteInProcessResult, seconds: float, destination: Any) -> Outcome:
+    materialized = result.get_asset_materialization_events()
+    tables = {_table_name(e.materialization): _row_count(e.materialization) for e in materialized}
+    evaluations = result.get_asset_check_evaluations()
+    failed = [e for e in evaluations if not e.passed]
+
+    def named(evaluations: Iterable[Any]) -> tuple[str, ...]:
+        return tuple(f"{e.asset_key.to_user_string()}: {e.check_name}" for e in evaluations)
+
+    return Outcome(
+        success=result.success,
+        seconds=seconds,
+        tables=tables,
+        checks_passed=len(evaluations) - len(failed),
+        checks_failed=named(e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR),
+        warned=named(e for e in failed if e.severity != dg.AssetCheckSeverity.ERROR),
+        failed_steps=tuple(e.step_key or "?" for e in result.all_events if e.is_step_failure),
+        destination=destination,
+    )
+
+
+def _psql_uri(config: Any) -> str:
+    """A URI psql accepts; a password is left out (psql asks for it), never printed."""
+    return dataclasses.replace(config, password=None).uri()
+
+
+def _sample_table(tables: Iterable[str]) -> str | None:
+    """The last table built (a dbt mart, when there is dbt), to show a query on."""
+    names = list(tables)
+    return names[-1] if names else None
+
+
+def report(outcome: Outcome) -> str:
+    """The summary printed after a run: tables, checks, and how to query the data."""
+    width = max((len(name) for name in outcome.tables), default=0)
+    lines = [f"materialized {len(outcome.tables)} tables in {outcome.seconds:.1f}s:"]
+    lines += [f"  {name:<{width}}  {'?' if rows is None else f'{rows:,}'} rows" for name, rows in outcome.tables.items()]
+    lines.append(f"checks: {outcome.checks_passed} passed, {len(outcome.checks_failed)} failed, "
+                 f"{len(outcome.warned)} warned")
+    lines += [f"  failed: {name}" for name in outcome.checks_failed]
+    lines += [f"  warned: {name}" for name in outcome.warned]
+    lines += [f"failed step: {step} (run `dagster dev` and open the run to see why)" for step in outcome.failed_steps]
+    uri = _psql_uri(outcome.destination)
+    lines += ["", f"The data is in `{outcome.destination.safe_uri()}`. Query it with psql:", f"  psql '{uri}'"]
+    sample = _sample_table(outcome.tables)
+    if sample:
+        lines.append(f"  psql '{uri}' -c 'select * from {sample} limit {_SAMPLE_ROWS}'")
+    if outcome.destination.password:
+        lines.append("  (the password is not shown: psql asks for it, or set PGPASSWORD)")
+    lines += ["", "See the same assets, their lineage and checks in the UI: `dagster dev`, then http://localhost:3000"]
+    return "\n".join(lines)
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """`pg-assets materialize [-f FILE] [--exclude SOURCE ...]`; exit 1 when a step or an ERROR check failed."""
+    exclude = [name.strip() for item in (args.exclude or []) for name in item.split(",") if name.strip()]
+    outcome = materialize_project(Path(args.file), exclude=exclude)
+    print(report(outcome))
+    ok = outcome.success and not outcome.checks_failed
+    if not ok:
+        print("error: not everything materialized cleanly (see above)", file=sys.stderr)
+    return 0 if ok else 1

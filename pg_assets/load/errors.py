@@ -1,0 +1,59 @@
+"""Driver errors, classified in one place: transient ones are retried, the rest fail now.
+
+Transient: connection loss and other class 08 errors, deadlocks and serialization
+failures (class 40), the server running out of resources (class 53) or being shut
+down (57P). Everything else (bad data, constraint violations, syntax errors,
+missing objects) is terminal. A view that blocks a replace is its own error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg2
+from psycopg2 import errorcodes
+
+from pg_assets.errors import DependentObjectsError, TerminalLoadError
+
+_TRANSIENT_CLASSES = ("08", "40", "53", "57P")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the same work may succeed."""
+    if isinstance(exc, psycopg2.InterfaceError):
+        return True  # the connection is gone
+    if not isinstance(exc, psycopg2.Error):
+        return False
+    code = exc.pgcode or ""
+    if not code:
+        return isinstance(exc, psycopg2.OperationalError)
+    return code.startswith(_TRANSIENT_CLASSES) and code != errorcodes.QUERY_CANCELED
+
+
+def _first_line(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if primary:
+        return primary
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def describe(exc: BaseException, *, table: str | None = None, action: str = "loading") -> TerminalLoadError:
+    """A terminal error that names the table, column and offending value when the server said them."""
+    diag: Any = getattr(exc, "diag", None)
+    table = table or getattr(diag, "table_name", None)
+    column = getattr(diag, "column_name", None)
+    context = getattr(diag, "context", None)
+    detail = getattr(diag, "message_detail", None)
+    parts = [f"{action} table `{table}` failed: {_first_line(exc)}" if table else f"{action} failed: {_first_line(exc)}"]
+    if detail:
+        parts.append(f"detail: {detail}")
+    if context:
+        parts.append(f"where: {context.strip()}")
+    if getattr(exc, "pgcode", None) == errorcodes.DEPENDENT_OBJECTS_STILL_EXIST:
+        parts.append("A view or other object depends on this table, so it cannot be swapped. Drop the view before "
+                     "the load and re-create it after, or use `replace_strategy: truncate-and-insert`, which "
+                     "keeps the table.")
+        return DependentObjectsError("\n  ".join(parts), table=table)
+    return TerminalLoadError("\n  ".join(parts), table=table, column=column)

@@ -1,0 +1,181 @@
+"""Merge strategies as SQL over staged rows, run inside the load's commit transaction.
+
+All strategies first pick the surviving staged root rows into a temporary table
+`keep`: one per primary key, the last one loaded unless a `dedup_sort` column says
+otherwise. Child rows follow their root through `(_dlt_root_id, _pg_assets_seq)`,
+so the children of a discarded duplicate never leak in.
+
+- `delete-insert`: delete destination rows matching a kept primary key or any staged
+  merge key (with their children), insert the kept rows that are not hard-deleted.
+- `upsert`: update rows in place by primary key, insert new keys, replace children.
+- `insert-only`: insert kept rows whose key is not in the destination yet.
+- `scd2`: retire active rows absent from the batch (within the staged merge keys, if
+  any), insert new versions; both use the load's one boundary timestamp.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from pg_assets import sql
+from pg_assets.load.dispositions import Staged, append_sql
+from pg_assets.normalize.rows import ROOT_ID, ROW_ID, SEQ, TablePlan
+from pg_assets.plan import VALID_FROM, VALID_TO
+from pg_assets.schema import Table
+
+log = logging.getLogger("pg_assets")
+KEEP = "pg_assets_keep"
+
+
+def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping[str, Staged],
+              existing: set[str], load_id: str, boundary: str) -> list[str]:
+    root = tables[0]
+    if root.name not in staged:
+        return []
+    keys = plan.primary_key or plan.merge_key
+    if not keys and plan.strategy != "scd2":
+        log.warning("Resource `%s`: merge strategy `%s` without a primary or merge key appends the rows.",
+                    plan.resource, plan.strategy)
+        return [s for t in tables if t.name in staged for s in append_sql(ds, t.name, staged[t.name])]
+    children = [t for t in tables[1:] if t.name in staged or t.name in existing]
+    build = {"delete-insert": _delete_insert, "upsert": _upsert, "insert-only": _insert_only, "scd2": _scd2}
+    body = build[plan.strategy or "delete-insert"](ds, plan, root, children, staged, existing, boundary)
+    return [f"DROP TABLE IF EXISTS {KEEP}", _keep(plan, root, staged[root.name]), *body, f"DROP TABLE {KEEP}"]
+
+
+def _deleted(plan: TablePlan, root: Table, alias: str = "") -> str | None:
+    """SQL true for rows flagged by a `hard_delete` column, or None without one."""
+    for name in plan.hints:
+        if plan.hints[name].get("hard_delete") and name in root.columns:
+            col = f"{alias}{sql.ident(name)}"
+            return f"{col} IS TRUE" if root.columns[name].data_type == "bool" else f"{col} IS NOT NULL"
+    return None
+
+
+def _order(plan: TablePlan, last_wins: bool = True) -> str:
+    for name, hint in plan.hints.items():
+        if hint.get("dedup_sort") in ("asc", "desc"):
+            return f"{sql.ident(name)} {hint['dedup_sort'].upper()} NULLS LAST, {sql.ident(SEQ.name)} DESC"
+    return f"{sql.ident(SEQ.name)} {'DESC' if last_wins else 'ASC'}"
+
+
+def _keep(plan: TablePlan, root: Table, staged: Staged) -> str:
+    """The surviving staged root rows, one per primary key (all rows without one)."""
+    if not plan.primary_key:
+        return f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM {staged.ref}"
+    partition = sql.ident_list(plan.primary_key)
+    last_wins = plan.strategy != "insert-only"
+    return (f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {partition} "
+            f"ORDER BY {_order(plan, last_wins)}) AS _pg_assets_rn FROM {staged.ref}) AS numbered "
+            f"WHERE _pg_assets_rn = 1")
+
+
+def _match(keys: Sequence[str], left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{sql.ident(k)} = {right}.{sql.ident(k)}" for k in keys)
+
+
+def _insert_root(ds: str, root: Table, staged: Staged, where: str) -> str:
+    cols = sql.ident_list(staged.final_columns)
+    return f"INSERT INTO {sql.qualified(ds, root.name)} ({cols}) SELECT {cols} FROM {KEEP} AS s WHERE {where}"
+
+
+def _insert_children(ds: str, children: Sequence[Table], staged: Mapping[str, Staged], roots: str) -> list[str]:
+    """Children whose root row (and its exact version, by sequence) is in `roots`."""
+    out = []
+    for child in children:
+        s = staged.get(child.name)
+        if s is None:
+            continue
+        cols = sql.ident_list(s.final_columns)
+        out.append(f"INSERT INTO {sql.qualified(ds, child.name)} ({cols}) SELECT {cols} FROM {s.ref} "
+                   f"WHERE ({sql.ident(ROOT_ID)}, {sql.ident(SEQ.name)}) IN ({roots})")
+    return out
+
+
+def _delete_children(ds: str, children: Sequence[Table], existing: set[str], root_ids: str) -> list[str]:
+    return [f"DELETE FROM {sql.qualified(ds, c.name)} WHERE {sql.ident(ROOT_ID)} IN ({root_ids})"
+            for c in children if c.name in existing]
+
+
+def _delete_insert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
+                   staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
+    final = sql.qualified(ds, root.name)
+    out: list[str] = []
+    if root.name in existing:
+        matches = []
+        if plan.primary_key:
+            matches.append(f"SELECT d.{sql.ident(ROW_ID)} FROM {final} AS d JOIN {KEEP} AS s ON "
+                           f"{_match(plan.primary_key, 'd', 's')}")
+        if plan.merge_key:
+            mk = sql.ident_list(plan.merge_key)
+            matches.append(f"SELECT d.{sql.ident(ROW_ID)} FROM {final} AS d WHERE ({mk}) IN "
+                           f"(SELECT {mk} FROM {staged[root.name].ref})")
+        doomed = " UNION ".join(matches)
+        out.append(f"CREATE TEMP TABLE pg_assets_doomed AS {doomed}")
+        out.extend(_delete_children(ds, children, existing, "SELECT * FROM pg_assets_doomed"))
+        out.append(f"DELETE FROM {final} WHERE {sql.ident(ROW_ID)} IN (SELECT * FROM pg_assets_doomed)")
+        out.append("DROP TABLE pg_assets_doomed")
+    alive = f"NOT ({_deleted(plan, root, 's.')})" if _deleted(plan, root) else "TRUE"
+    out.append(_insert_root(ds, root, staged[root.name], alive))
+    kept = f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} FROM {KEEP} AS s WHERE {alive}"
+    out.extend(_insert_children(ds, children, staged, kept))
+    return out
+
+
+def _upsert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
+            staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
+    final = sql.qualified(ds, root.name)
+    cols = staged[root.name].final_columns
+    deleted = _deleted(plan, root, "s.")
+    alive = f"NOT ({deleted})" if deleted else "TRUE"
+    out: list[str] = []
+    if root.name in existing:
+        out.extend(_delete_children(ds, children, existing, f"SELECT {sql.ident(ROW_ID)} FROM {KEEP}"))
+        if deleted:
+            out.append(f"DELETE FROM {final} AS d USING {KEEP} AS s WHERE {_match(plan.primary_key, 'd', 's')} "
+                       f"AND {deleted}")
+        sets = ", ".join(f"{sql.ident(c)} = s.{sql.ident(c)}" for c in cols)
+        out.append(f"UPDATE {final} AS d SET {sets} FROM {KEEP} AS s WHERE {_match(plan.primary_key, 'd', 's')} "
+                   f"AND {alive}")
+        alive += (f" AND NOT EXISTS (SELECT 1 FROM {final} AS d WHERE {_match(plan.primary_key, 'd', 's')})")
+    out.append(_insert_root(ds, root, staged[root.name], alive))
+    deleted_cond = f" WHERE NOT ({deleted})" if deleted else ""
+    kept = f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} FROM {KEEP} AS s{deleted_cond}"
+    out.extend(_insert_children(ds, children, staged, kept))
+    return out
+
+
+def _insert_only(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
+                 staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
+    final = sql.qualified(ds, root.name)
+    new = "TRUE"
+    out: list[str] = []
+    if root.name in existing:
+        out.append(f"DELETE FROM {KEEP} AS s USING {final} AS d WHERE {_match(plan.primary_key, 'd', 's')}")
+    out.append(_insert_root(ds, root, staged[root.name], new))
+    out.extend(_insert_children(ds, children, staged, f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} "
+                                                      f"FROM {KEEP}"))
+    return out
+
+
+def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
+          staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
+    final = sql.qualified(ds, root.name)
+    ts = sql.literal(boundary)
+    rid, vfrom, vto = sql.ident(ROW_ID), sql.ident(VALID_FROM), sql.ident(VALID_TO)
+    out: list[str] = [f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{rid} = b.{rid} "
+                      f"AND a.{sql.ident(SEQ.name)} < b.{sql.ident(SEQ.name)}"]
+    if root.name in existing:
+        scope = ""
+        if plan.merge_key:
+            mk = sql.ident_list(plan.merge_key)
+            scope = f" AND ({mk}) IN (SELECT {mk} FROM {KEEP})"
+        out.append(f"UPDATE {final} SET {vto} = {ts} WHERE {vto} IS NULL AND {rid} NOT IN "
+                   f"(SELECT {rid} FROM {KEEP}){scope}")
+        out.append(f"DELETE FROM {KEEP} WHERE {rid} IN (SELECT {rid} FROM {final} WHERE {vto} IS NULL)")
+    cols = [c for c in staged[root.name].final_columns if c not in (VALID_FROM, VALID_TO)]
+    names = sql.ident_list([*cols, VALID_FROM, VALID_TO])
+    out.append(f"INSERT INTO {final} ({names}) SELECT {sql.ident_list(cols)}, {ts}, NULL FROM {KEEP}")
+    out.extend(_insert_children(ds, children, staged, f"SELECT {rid}, {sql.ident(SEQ.name)} FROM {KEEP}"))
+    return out

@@ -1,0 +1,213 @@
+"""One load against the destination: lock, stage in parallel, commit once, clean up.
+
+1. Plan: take the (dataset, pipeline) lock on the main connection, read the stored
+   schema and state, drop staging tables a killed run of this pipeline left behind.
+2. Stage: batches go to this pipeline's staging tables in `<dataset>_staging`
+   through the worker pool (COPY or INSERT ... VALUES); staging DDL runs here, on the
+   main connection, as tables and columns appear.
+3. Commit: one transaction creates or widens the final tables, moves every staged
+   table into place by its disposition, writes `_dlt_version`, the state row and the
+   `_dlt_loads` row. Before it nothing is visible; after it everything is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+
+from pg_assets import sql
+from pg_assets.credentials import ConnectionConfig
+from pg_assets.load.connection import close_quietly, open_connection
+from pg_assets.load.dispositions import Staged, system_tables_sql
+from pg_assets.load.errors import describe, is_transient
+from pg_assets.load.pool import Job, WorkerPool
+from pg_assets.normalize.encode import Format
+from pg_assets.normalize.naming import shorten
+from pg_assets.normalize.rows import Batch
+from pg_assets.schema import Table, ddl_for, index_ddl, merge_stored, read_columns
+from pg_assets import state as state_store
+
+STAGING_SUFFIX = "_staging"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where and how one pipeline loads."""
+
+    config: ConnectionConfig
+    dataset: str
+    pipeline_name: str
+    file_format: Format
+    create_indexes: bool
+    workers: int
+    lock_timeout: float
+    max_inflight_bytes: int = 64 << 20
+
+    @property
+    def staging_schema(self) -> str:
+        return shorten(self.dataset + STAGING_SUFFIX)
+
+    @property
+    def staging_marker(self) -> str:
+        return f"pg_assets staging of pipeline {self.pipeline_name}"
+
+    def staging_name(self, table: str) -> str:
+        tag = hashlib.sha1(self.pipeline_name.encode()).hexdigest()[:8]
+        return shorten(f"{table}__stg_{tag}")
+
+
+class LoadSession:
+    """Holds the main connection (and the lock) for the duration of one load."""
+
+    def __init__(self, dest: Destination, load_id: str, on_staged: Callable[[str, int], None]) -> None:
+        self.dest = dest
+        self.load_id = load_id
+        self.conn = open_connection(dest.config, f"pg_assets:{dest.pipeline_name}:{load_id}")
+        self.staged: dict[str, Staged] = {}
+        self.unlogged: dict[str, bool] = {}
+        self._on_staged = on_staged
+        self._pool: WorkerPool | None = None
+
+    # ---- plan -----------------------------------------------------------------------------
+
+    def begin(self) -> tuple[dict[str, Table], dict[str, Any] | None]:
+        """Lock, then read the stored tables and the newest committed state."""
+        with self.conn.cursor() as cur:
+            state_store.acquire_lock(cur, self.dest.dataset, self.dest.pipeline_name, self.dest.lock_timeout)
+            self._drop_stale_staging(cur)
+            columns = read_columns(cur, self.dest.dataset)
+            stored_json = self._read_stored_schema(cur)
+            stored_state = state_store.read_state(cur, self.dest.dataset, self.dest.pipeline_name)
+        return merge_stored(stored_json, columns), stored_state
+
+    def _read_stored_schema(self, cur: Any) -> dict[str, Any] | None:
+        cur.execute("SELECT to_regclass(%s)", (sql.qualified(self.dest.dataset, state_store.VERSION_TABLE),))
+        if cur.fetchone()[0] is None:
+            return None
+        cur.execute(f"SELECT schema FROM {sql.qualified(self.dest.dataset, state_store.VERSION_TABLE)} "
+                    "WHERE schema_name = %s ORDER BY inserted_at DESC, version DESC LIMIT 1",
+                    (self.dest.pipeline_name,))
+        row = cur.fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _drop_stale_staging(self, cur: Any) -> None:
+        cur.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') = %s",
+            (self.dest.staging_schema, self.dest.staging_marker),
+        )
+        for (name,) in cur.fetchall():
+            cur.execute(sql.drop_table(self.dest.staging_schema, name))
+
+    # ---- stage ----------------------------------------------------------------------------
+
+    def start_pool(self) -> None:
+        connect = lambda: open_connection(  # noqa: E731
+            self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}:worker")
+        self._pool = WorkerPool(connect, self.dest.workers, max_inflight_bytes=self.dest.max_inflight_bytes,
+                                on_done=lambda job: self._on_staged(job.table, job.rows))
+
+    def stage(self, batch: Batch, logged: bool) -> None:
+        """Make sure the staging table has the batch's columns, then queue the batch."""
+        staged = self._ensure_staging(batch, logged)
+        fmt = self.dest.file_format
+        if fmt.name == "copy":
+            run = _copy_job(sql.copy_from_stdin(staged.schema, staged.name, [c.name for c in batch.columns]),
+                            batch.lines)
+        else:
+            run = _insert_job(sql.insert_values_head(staged.schema, staged.name, [c.name for c in batch.columns]),
+                              batch.lines)
+        rows = len(batch.lines)
+        assert self._pool is not None
+        self._pool.submit(Job(batch.table, rows, batch.nbytes, run))
+
+    def _ensure_staging(self, batch: Batch, logged: bool) -> Staged:
+        staged = self.staged.get(batch.table)
+        names = tuple(c.name for c in batch.columns)
+        if staged is not None and staged.columns == names:
+            return staged
+        schema, name = self.dest.staging_schema, self.dest.staging_name(batch.table)
+        table = Table(batch.table, columns={c.name: c for c in batch.columns})
+        with self.conn.cursor() as cur:
+            if staged is None:
+                cur.execute(sql.create_schema(schema))
+                cur.execute(sql.drop_table(schema, name))
+                for stmt in ddl_for(schema, Table(name, columns=table.columns), list(batch.columns),
+                                    exists=False, unlogged=not logged):
+                    cur.execute(stmt)
+                cur.execute(sql.comment_on_table(schema, name, self.dest.staging_marker))
+            else:
+                added = [c for c in batch.columns if c.name not in staged.columns]
+                for stmt in ddl_for(schema, Table(name), added, exists=True):
+                    cur.execute(stmt)
+        staged = self.staged[batch.table] = Staged(schema, name, names)
+        return staged
+
+    def wait_staged(self) -> None:
+        """Block until every queued batch is in its staging table."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.join()
+
+    # ---- commit ---------------------------------------------------------------------------
+
+    def commit(self, statements: list[str], action: str = "committing") -> None:
+        """Run `statements` in one transaction; any failure rolls everything back."""
+        self.conn.autocommit = False
+        try:
+            with self.conn.cursor() as cur:
+                for stmt in statements:
+                    cur.execute(stmt)
+            self.conn.commit()
+        except psycopg2.Error as exc:
+            self.conn.rollback()
+            if is_transient(exc):
+                raise
+            raise describe(exc, action=action) from None
+        finally:
+            self.conn.autocommit = True
+
+    def final_ddl(self, tables: Mapping[str, Table], stored: Mapping[str, Table]) -> list[str]:
+        """Schema, system tables, new final tables and columns, and their UNIQUE indexes."""
+        ds = self.dest.dataset
+        out = [sql.create_schema(ds), *system_tables_sql(ds, self.dest.create_indexes)]
+        for table in tables.values():
+            have = stored[table.name].columns if table.name in stored else {}
+            added = [c for n, c in table.columns.items() if n not in have]
+            out.extend(ddl_for(ds, table, added, exists=table.name in stored))
+            out.extend(index_ddl(ds, table, create_indexes=self.dest.create_indexes, only=added))
+        return out
+
+    def close(self) -> None:
+        """Drop this load's staging tables and release the lock (closing the connection does both)."""
+        if self._pool is not None:
+            self._pool.abort()
+        try:
+            with self.conn.cursor() as cur:
+                for staged in self.staged.values():
+                    cur.execute(sql.drop_table(staged.schema, staged.name))
+        except psycopg2.Error:
+            pass  # the next run of this pipeline drops what is left
+        finally:
+            close_quietly(self.conn)
+
+
+def _copy_job(statement: str, lines: list[str]) -> Callable[[Any], None]:
+    def run(cur: Any) -> None:
+        import io
+
+        cur.copy_expert(statement, io.StringIO("".join(lines)), size=1 << 20)
+
+    return run
+
+
+def _insert_job(head: str, lines: list[str]) -> Callable[[Any], None]:
+    def run(cur: Any) -> None:
+        cur.execute(head + ",\n".join(lines))
+
+    return run

@@ -1,0 +1,132 @@
+"""Encoding typed values as text for the two wire formats.
+
+`copy` is PostgreSQL's COPY text format; `insert_values` is SQL literals for large
+`INSERT ... VALUES` statements (connections run with standard_conforming_strings on,
+so a backslash inside a string literal is just a backslash). Both drop NUL bytes,
+which Postgres text and jsonb cannot hold, and store NaN floats as NULL, as dlt does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pg_assets.normalize.types import INT64_MAX, INT64_MIN, NoFit
+from pg_assets.sql import text_literal
+
+Encoder = Callable[[Any], str]
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r\x00]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": None})
+_UTC = dt.timezone.utc
+
+
+def copy_text(value: str) -> str:
+    """Escape a string for COPY text format.
+
+    Examples:
+        >>> copy_text("a\\tb\\\\c")
+        'a\\\\tb\\\\\\\\c'
+    """
+    if _COPY_SPECIAL.search(value) is None:
+        return value
+    return value.translate(_COPY_ESCAPES)
+
+
+def json_text(value: Any) -> str:
+    """JSON for a jsonb column; `\\u0000` is removed because jsonb rejects it."""
+    text = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    return text.replace("\\u0000", "") if "\\u0000" in text else text
+
+
+def _int_text(value: int) -> str:
+    if INT64_MIN <= value <= INT64_MAX:
+        return str(int(value))
+    raise NoFit
+
+
+def _naive_utc(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(_UTC).replace(tzinfo=None)
+    return value.isoformat()
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat()
+
+
+@dataclass(frozen=True)
+class Format:
+    """One wire format: how NULL, each column type and a whole row are written."""
+
+    name: str
+    null: str
+    encoders: dict[str, Encoder]
+    row: Callable[[Sequence[str]], str]
+
+    def encoder(self, data_type: str, timezone: bool | None = None) -> Encoder:
+        """The encoder for a column; `timezone=False` timestamps are stored as naive UTC."""
+        if data_type == "timestamp" and timezone is False:
+            return self.encoders["timestamp_naive"]
+        return self.encoders[data_type]
+
+
+def _copy_float(value: float) -> str:
+    text = repr(float(value))
+    return "\\N" if text == "nan" else text
+
+
+def _sql_float(value: float) -> str:
+    text = repr(float(value))
+    if text[-1] not in "nf":
+        return text
+    return "NULL" if text == "nan" else f"'{text}'"
+
+
+def _sql_decimal(value: Any) -> str:
+    return str(value) if value.is_finite() else f"'{value}'"
+
+
+COPY = Format(
+    name="copy",
+    null="\\N",
+    encoders={
+        "text": copy_text,
+        "bigint": _int_text,
+        "double": _copy_float,
+        "bool": lambda v: "t" if v else "f",
+        "timestamp": _iso,
+        "timestamp_naive": _naive_utc,
+        "date": _iso,
+        "time": _iso,
+        "decimal": str,
+        "binary": lambda v: "\\\\x" + bytes(v).hex(),
+        "json": lambda v: copy_text(json_text(v)),
+    },
+    row=lambda cells: "\t".join(cells) + "\n",
+)
+
+INSERT_VALUES = Format(
+    name="insert_values",
+    null="NULL",
+    encoders={
+        "text": text_literal,
+        "bigint": _int_text,
+        "double": _sql_float,
+        "bool": lambda v: "TRUE" if v else "FALSE",
+        "timestamp": lambda v: "'" + v.isoformat() + "'",
+        "timestamp_naive": lambda v: "'" + _naive_utc(v) + "'",
+        "date": lambda v: "'" + v.isoformat() + "'",
+        "time": lambda v: "'" + v.isoformat() + "'",
+        "decimal": _sql_decimal,
+        "binary": lambda v: "'\\x" + bytes(v).hex() + "'",
+        "json": lambda v: text_literal(json_text(v)),
+    },
+    row=lambda cells: "(" + ",".join(cells) + ")",
+)
+
+FORMATS: dict[str, Format] = {"copy": COPY, "insert_values": INSERT_VALUES}

@@ -1,0 +1,370 @@
+"""Raw items -> encoded rows of named tables, in one streaming pass.
+
+Each item is flattened (`a: {b: 1}` -> column `a__b`), its lists become child tables
+(`parent__field`), every value is checked against its column's type and encoded for the
+wire format right away. A value that does not fit its column goes to a variant column
+`<col>__v_<type>`. Rows are collected per table into batches of bounded size; a batch
+always has one column list, so when a table gains a column its pending rows are
+flushed first. Memory is therefore bounded by the batch size, never by the data.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pg_assets.errors import SchemaContractError
+from pg_assets.normalize.encode import Encoder, Format
+from pg_assets.normalize.naming import join_path, normalize_identifier
+from pg_assets.normalize.types import COERCE, NoFit, infer_type
+from pg_assets.schema import Column, Table
+
+# exact Python types each column type stores without coercion
+NATIVE: dict[str, frozenset[type]] = {
+    "text": frozenset({str}),
+    "bigint": frozenset({int}),
+    "double": frozenset({float, int}),
+    "bool": frozenset({bool}),
+    "timestamp": frozenset({dt.datetime}),
+    "date": frozenset({dt.date}),
+    "time": frozenset({dt.time}),
+    "decimal": frozenset({decimal.Decimal, int}),
+    "binary": frozenset({bytes, bytearray, memoryview}),
+    "json": frozenset({dict, list, tuple, str, int, float, bool}),
+}
+
+LOAD_ID, ROW_ID, PARENT_ID, LIST_IDX, ROOT_ID = "_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_list_idx", "_dlt_root_id"
+SYSTEM_TYPES = {LOAD_ID: "text", ROW_ID: "text", PARENT_ID: "text", LIST_IDX: "bigint", ROOT_ID: "text"}
+# staging-only column: the position of the item in the load, for de-duplicating merges
+SEQ = Column("_pg_assets_seq", "bigint", nullable=False)
+_DROP_ROW = object()
+_IDS_PER_BLOCK = 4096  # 4096 ids * 10.5 random bytes = 43008 bytes, a whole number of base64 quanta
+
+
+def digest_id(text: str) -> str:
+    """A 14-character row key derived from `text` (child rows, key hashes)."""
+    return base64.b64encode(hashlib.shake_128(text.encode("utf-8")).digest(10)).decode("ascii").rstrip("=")
+
+
+def random_ids() -> Iterable[str]:
+    """An endless stream of random 14-character row keys (84 random bits each)."""
+    while True:
+        block = base64.b64encode(os.urandom(_IDS_PER_BLOCK * 21 // 2)).decode("ascii")
+        yield from (block[i:i + 14] for i in range(0, len(block), 14))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Encoded rows of one table, all with the same columns."""
+
+    table: str
+    columns: tuple[Column, ...]
+    lines: list[str]
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """How the rows of one resource are shaped: from its options, fixed for the load."""
+
+    root: str
+    write_disposition: str
+    strategy: str | None
+    hints: Mapping[str, Mapping[str, Any]]
+    max_nesting: int
+    contract: Mapping[str, str]
+    row_key: Callable[[Mapping[str, Any], Mapping[str, Any]], str] | None  # None: random keys
+    root_id_in_children: bool
+    resource: str
+    primary_key: tuple[str, ...] = ()
+    merge_key: tuple[str, ...] = ()
+
+    @property
+    def sequenced(self) -> bool:
+        """Merge rows carry their item's sequence number in staging, so "last one wins" is exact."""
+        return self.write_disposition == "merge"
+
+
+class _Buffer:
+    """Pending rows of one table and the per-column lookups that encode them."""
+
+    __slots__ = ("table", "slots", "natives", "encoders", "lines", "nbytes", "rows", "seq")
+
+    def __init__(self, table: Table, seq: bool) -> None:
+        self.table = table
+        self.seq = seq
+        self.slots: dict[str, int] = {}
+        self.natives: list[frozenset[type]] = []
+        self.encoders: list[Encoder] = []
+        self.lines: list[str] = []
+        self.nbytes = 0
+        self.rows = 0
+
+
+class Normalizer:
+    """Turns items into batches for `emit`, evolving the live schema `tables` as it goes."""
+
+    def __init__(self, tables: dict[str, Table], stored: Mapping[str, Table], fmt: Format, load_id: str,
+                 emit: Callable[[Batch], None], *, batch_bytes: int = 4 << 20, create_indexes: bool = True) -> None:
+        self.tables = tables
+        self.stored = stored
+        self.fmt = fmt
+        self.load_id = load_id
+        self.emit = emit
+        self.batch_bytes = batch_bytes
+        self.create_indexes = create_indexes
+        self.buffers: dict[str, _Buffer] = {}
+        self.rows: dict[str, int] = {}
+        self._ids = random_ids()
+        self._seq = 0
+        self._names: dict[str, str] = {}
+        self._paths: dict[tuple[str, str], str] = {}
+        self.warnings: list[str] = []
+
+    # ---- items -> rows ------------------------------------------------------------------
+
+    def add(self, plan: TablePlan, item: Mapping[str, Any]) -> None:
+        """Normalise one raw item of `plan`'s resource into its root and child tables."""
+        flat: dict[str, Any] = {}
+        lists: list[tuple[str, list[Any], int]] = []
+        self._seq += 1
+        self._flatten(item, "", 0, plan.max_nesting, flat, lists)
+        row_id = plan.row_key(item, flat) if plan.row_key else next(self._ids)
+        flat[LOAD_ID] = self.load_id
+        flat[ROW_ID] = row_id
+        if self._write_row(plan, plan.root, None, flat) is _DROP_ROW:
+            return
+        root_id = row_id if plan.root_id_in_children else None
+        for name, values, depth in lists:
+            self._add_children(plan, join_path(plan.root, name), row_id, root_id, values, depth)
+
+    def _name(self, key: str) -> str:
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = normalize_identifier(str(key))
+        return name
+
+    def _flatten(self, item: Mapping[str, Any], prefix: str, depth: int, max_nesting: int,
+                 flat: dict[str, Any], lists: list[tuple[str, list[Any], int]]) -> None:
+        for key, value in item.items():
+            if value is None:
+                continue
+            if prefix:
+                name = self._paths.get((prefix, key))
+                if name is None:
+                    name = self._paths[(prefix, key)] = join_path(prefix, self._name(key))
+            else:
+                name = self._names.get(key) or self._name(key)
+            kind = type(value)
+            if kind is dict and depth < max_nesting:
+                self._flatten(value, name, depth + 1, max_nesting, flat, lists)
+            elif (kind is list or kind is tuple) and depth < max_nesting:
+                if value:
+                    lists.append((name, value, depth + 1))
+            elif kind is dict or kind is list or kind is tuple:
+                if value:
+                    flat[name] = value
+            else:
+                flat[name] = value
+
+    def _add_children(self, plan: TablePlan, table: str, parent_id: str, root_id: str | None,
+                      values: list[Any], depth: int) -> None:
+        for idx, value in enumerate(values):
+            row_id = digest_id(f"{parent_id}_{table}_{idx}")
+            flat: dict[str, Any] = {}
+            lists: list[tuple[str, list[Any], int]] = []
+            if type(value) is dict:
+                self._flatten(value, "", depth, plan.max_nesting, flat, lists)
+            elif value is not None:
+                if type(value) in (list, tuple) and depth < plan.max_nesting:
+                    lists.append(("list", value, depth + 1))
+                else:
+                    flat["value"] = value
+            if root_id is not None:
+                flat[ROOT_ID] = root_id
+            flat[PARENT_ID] = parent_id
+            flat[LIST_IDX] = idx
+            flat[ROW_ID] = row_id
+            if self._write_row(plan, table, self._parent_of(table, plan), flat) is _DROP_ROW:
+                continue
+            for name, nested, d in lists:
+                self._add_children(plan, join_path(table, name), row_id, root_id, nested, d)
+
+    @staticmethod
+    def _parent_of(table: str, plan: TablePlan) -> str:
+        return table.rsplit("__", 1)[0] if "__" in table else plan.root
+
+    # ---- rows -> cells ------------------------------------------------------------------
+
+    def _write_row(self, plan: TablePlan, table: str, parent: str | None, flat: dict[str, Any]) -> object:
+        buf = self.buffers.get(table) or self._open(plan, table, parent)
+        if buf is None:
+            return _DROP_ROW
+        null = self.fmt.null
+        cells = [null] * len(buf.encoders)
+        slots, natives, encoders = buf.slots, buf.natives, buf.encoders
+        for name, value in flat.items():
+            i = slots.get(name)
+            if i is None:
+                i = self._new_column(plan, buf, name, value)
+                if i is None:
+                    continue
+                if i is _DROP_ROW:
+                    return _DROP_ROW
+                cells.extend([null] * (len(encoders) - len(cells)))
+            if type(value) in natives[i]:
+                try:
+                    cells[i] = encoders[i](value)
+                    continue
+                except NoFit:
+                    pass
+            placed = self._place_foreign(plan, buf, i, name, value)
+            if placed is _DROP_ROW:
+                return _DROP_ROW
+            if placed is not None:
+                j, text = placed
+                cells.extend([null] * (len(encoders) - len(cells)))
+                cells[j] = text
+        if buf.seq:
+            cells.append(str(self._seq))
+        line = self.fmt.row(cells)
+        buf.lines.append(line)
+        buf.rows += 1
+        buf.nbytes += len(line)
+        if buf.nbytes >= self.batch_bytes:
+            self._flush(buf)
+        return None
+
+    def _place_foreign(self, plan: TablePlan, buf: _Buffer, i: int, name: str, value: Any) -> Any:
+        """A value whose Python type is not native to column `i`: coerce it, else use a variant column."""
+        column = buf.table.columns[name]
+        try:
+            return i, buf.encoders[i](COERCE[column.data_type](value))
+        except (NoFit, ValueError, TypeError, OverflowError):
+            pass
+        variant_type = infer_type(value)
+        if variant_type == column.data_type:  # e.g. an int beyond int64 for a bigint column
+            variant_type = "decimal" if variant_type == "bigint" else "text"
+        variant = join_path(name, f"v_{variant_type}")
+        j = buf.slots.get(variant)
+        if j is None:
+            if self._check_contract(plan, buf.table, "data_type", variant, value) is not True:
+                return self._contract_outcome(plan, "data_type")
+            j = self._append_column(buf, Column(variant, variant_type))
+        native = value if type(value) in buf.natives[j] else COERCE[variant_type](value)
+        return j, buf.encoders[j](native)
+
+    # ---- schema evolution ---------------------------------------------------------------
+
+    def _open(self, plan: TablePlan, name: str, parent: str | None) -> _Buffer | None:
+        table = self.tables.get(name)
+        if table is None:
+            if name not in self.stored and not self._may_add_table(plan, name):
+                if plan.contract.get("tables") == "freeze":
+                    raise SchemaContractError(
+                        f"Table `{name}` is new, but the schema contract freezes `tables`; allow it with "
+                        f"`schema_contract: {{tables: evolve}}` or load into an existing table.", table=name)
+                return None
+            table = self._new_table(plan, name, parent)
+        buf = self.buffers[name] = _Buffer(table, plan.sequenced)
+        for column in table.columns.values():
+            self._register(buf, column)
+        return buf
+
+    def _may_add_table(self, plan: TablePlan, name: str) -> bool:
+        mode = plan.contract.get("tables", "evolve")
+        first_load = not any(t.resource == plan.resource for t in self.stored.values())
+        return mode == "evolve" or first_load
+
+    def _new_table(self, plan: TablePlan, name: str, parent: str | None) -> Table:
+        table = self.tables[name] = Table(name=name, parent=parent, write_disposition=plan.write_disposition,
+                                          resource=plan.resource)
+        if parent is None:
+            for col_name, hint in plan.hints.items():
+                if hint.get("data_type"):
+                    table.columns[col_name] = self._column(plan, col_name, hint["data_type"], parent is None)
+        return table
+
+    def _column(self, plan: TablePlan, name: str, data_type: str, is_root: bool) -> Column:
+        if name in SYSTEM_TYPES:
+            unique = name == ROW_ID and self.create_indexes and plan.strategy != "scd2"
+            return Column(name, SYSTEM_TYPES[name], nullable=False, unique=unique)
+        hint = dict(plan.hints.get(name, {})) if is_root else {}
+        hint.pop("data_type", None)
+        unique = bool(hint.pop("unique", False)) and self.create_indexes
+        return Column(name, data_type, unique=unique, **hint)
+
+    def _new_column(self, plan: TablePlan, buf: _Buffer, name: str, value: Any) -> Any:
+        if name not in SYSTEM_TYPES and self._check_contract(plan, buf.table, "columns", name, value) is not True:
+            return self._contract_outcome(plan, "columns")
+        is_root = buf.table.parent is None
+        hint = plan.hints.get(name, {}) if is_root else {}
+        data_type = SYSTEM_TYPES.get(name) or hint.get("data_type") or infer_type(value)
+        return self._append_column(buf, self._column(plan, name, data_type, is_root))
+
+    def _append_column(self, buf: _Buffer, column: Column) -> int:
+        """Add a column; pending rows (one column shorter) leave as a batch first."""
+        if buf.lines:
+            self._flush(buf)
+        buf.table.columns[column.name] = column
+        return self._register(buf, column)
+
+    def _register(self, buf: _Buffer, column: Column) -> int:
+        buf.slots[column.name] = len(buf.encoders)
+        buf.natives.append(NATIVE[column.data_type])
+        buf.encoders.append(self.fmt.encoder(column.data_type, column.timezone))
+        return len(buf.encoders) - 1
+
+    def _check_contract(self, plan: TablePlan, table: Table, entity: str, column: str, value: Any) -> bool:
+        mode = plan.contract.get(entity, "evolve")
+        if mode == "evolve" or table.name not in self.stored:
+            return True
+        if mode == "freeze":
+            what = "column" if entity == "columns" else "variant column"
+            raise SchemaContractError(
+                f"Table `{table.name}` would get a new {what} `{column}` (value {value!r}), but the schema "
+                f"contract freezes `{entity}`. Fix the data, or set `schema_contract: {{{entity}: evolve}}` "
+                f"(or `discard_row` / `discard_value`).", table=table.name, column=column, value=value)
+        return False
+
+    @staticmethod
+    def _contract_outcome(plan: TablePlan, entity: str) -> Any:
+        return _DROP_ROW if plan.contract.get(entity) == "discard_row" else None
+
+    # ---- batches ------------------------------------------------------------------------
+
+    def _flush(self, buf: _Buffer) -> None:
+        if not buf.lines:
+            return
+        self.rows[buf.table.name] = self.rows.get(buf.table.name, 0) + buf.rows
+        columns = tuple(buf.table.columns.values())[: len(buf.encoders)] + ((SEQ,) if buf.seq else ())
+        batch = Batch(buf.table.name, columns, buf.lines, buf.nbytes)
+        buf.lines, buf.nbytes, buf.rows = [], 0, 0
+        self.emit(batch)
+
+    def flush_all(self) -> None:
+        for buf in self.buffers.values():
+            self._flush(buf)
+
+
+def key_hash(columns: Iterable[str]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], str]:
+    """Row keys from primary key values, so the same key always gets the same `_dlt_id`."""
+    names = tuple(columns)
+
+    def row_key(item: Mapping[str, Any], flat: Mapping[str, Any]) -> str:
+        return digest_id(json.dumps({n: flat.get(n) for n in names}, sort_keys=True, default=str))
+
+    return row_key
+
+
+def content_hash(item: Mapping[str, Any], flat: Mapping[str, Any]) -> str:
+    """Row keys from the whole item, nested lists included (scd2: a changed item is a new version)."""
+    body = {k: v for k, v in item.items() if not str(k).startswith("_dlt_")}
+    return digest_id(json.dumps(body, sort_keys=True, default=str))

@@ -1,0 +1,261 @@
+"""Column types: what a Python value infers to, what a column type is in Postgres DDL,
+and which values a column of each type accepts.
+
+Type knowledge lives in the tables below, not in `if` chains. The names are dlt's
+(`text`, `bigint`, `double`, ...) so schemas read the same as dlt's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, get_args
+
+DataType = Literal["text", "bigint", "double", "bool", "timestamp", "date", "time", "decimal", "binary", "json"]
+DATA_TYPES: frozenset[str] = frozenset(get_args(DataType))
+
+# Exact Python type -> column type. Looked up with `type(v)`, so bool never falls into
+# int and datetime never into date; subclasses go through `_by_isinstance` below.
+PYTHON_TYPES: dict[type, str] = {
+    str: "text",
+    int: "bigint",
+    float: "double",
+    bool: "bool",
+    dt.datetime: "timestamp",
+    dt.date: "date",
+    dt.time: "time",
+    decimal.Decimal: "decimal",
+    bytes: "binary",
+    bytearray: "binary",
+    memoryview: "binary",
+    dict: "json",
+    list: "json",
+    tuple: "json",
+    uuid.UUID: "text",
+}
+
+# isinstance order matters: bool before int, datetime before date.
+_ISINSTANCE_ORDER: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "bigint"),
+    (float, "double"),
+    (dt.datetime, "timestamp"),
+    (dt.date, "date"),
+    (dt.time, "time"),
+    (decimal.Decimal, "decimal"),
+    (str, "text"),
+    (bytes, "binary"),
+    (Mapping, "json"),
+)
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+_ISO_TIMESTAMP = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+)
+
+
+def _by_isinstance(value: Any) -> str:
+    for py_type, data_type in _ISINSTANCE_ORDER:
+        if isinstance(value, py_type):
+            return data_type
+    return "text"
+
+
+def parse_timestamp(value: str) -> dt.datetime | None:
+    """An ISO-8601 timestamp string as a datetime, or None when it is not one."""
+    if not _ISO_TIMESTAMP.match(value):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def infer_type(value: Any) -> str:
+    """The column type a first non-null value creates.
+
+    Examples:
+        >>> infer_type(True), infer_type(3), infer_type("2024-01-02T03:04:05Z"), infer_type("2024-01-02")
+        ('bool', 'bigint', 'timestamp', 'text')
+    """
+    data_type = PYTHON_TYPES.get(type(value)) or _by_isinstance(value)
+    if data_type == "text" and type(value) is str and parse_timestamp(value) is not None:
+        return "timestamp"
+    if data_type == "bigint" and not INT64_MIN <= value <= INT64_MAX:
+        return "decimal"
+    return data_type
+
+
+# ---- DDL --------------------------------------------------------------------------------
+
+
+def _int_ddl(precision: int | None) -> str:
+    if precision is None or precision > 32:
+        return "bigint"
+    return "smallint" if precision <= 16 else "integer"
+
+
+def _timestamp_ddl(precision: int | None, timezone: bool | None) -> str:
+    p = "" if precision is None else f" ({precision})"
+    return f"timestamp{p} {'without' if timezone is False else 'with'} time zone"
+
+
+def postgres_type(data_type: str, precision: int | None = None, scale: int | None = None,
+                  timezone: bool | None = None) -> str:
+    """Postgres DDL for a column type and its modifiers.
+
+    Examples:
+        >>> postgres_type("decimal"), postgres_type("text", 50), postgres_type("timestamp", 3, timezone=False)
+        ('numeric(38,9)', 'varchar(50)', 'timestamp (3) without time zone')
+    """
+    if data_type == "text":
+        return "varchar" if precision is None else f"varchar({precision})"
+    if data_type == "bigint":
+        return _int_ddl(precision)
+    if data_type == "timestamp":
+        return _timestamp_ddl(precision, timezone)
+    if data_type == "time":
+        return "time without time zone" if precision is None else f"time ({precision}) without time zone"
+    if data_type == "decimal":
+        return f"numeric({precision or 38},{9 if scale is None else scale})"
+    return _SIMPLE_DDL[data_type]
+
+
+_SIMPLE_DDL = {"double": "double precision", "bool": "boolean", "date": "date", "binary": "bytea", "json": "jsonb"}
+
+# information_schema.columns.data_type -> column type, for tables already in the destination
+FROM_POSTGRES: dict[str, str] = {
+    "character varying": "text",
+    "text": "text",
+    "character": "text",
+    "uuid": "text",
+    "bigint": "bigint",
+    "integer": "bigint",
+    "smallint": "bigint",
+    "double precision": "double",
+    "real": "double",
+    "boolean": "bool",
+    "timestamp with time zone": "timestamp",
+    "timestamp without time zone": "timestamp",
+    "date": "date",
+    "time without time zone": "time",
+    "time with time zone": "time",
+    "numeric": "decimal",
+    "bytea": "binary",
+    "jsonb": "json",
+    "json": "json",
+}
+
+
+# ---- coercion of values into an existing column type ---------------------------------------
+
+
+class NoFit(Exception):
+    """The value cannot be stored in the column's type: it goes to a variant column."""
+
+
+def _to_int(v: Any) -> int:
+    if type(v) is bool:
+        raise NoFit
+    if isinstance(v, float) and not v.is_integer():
+        raise NoFit
+    if isinstance(v, decimal.Decimal) and v != v.to_integral_value():
+        raise NoFit
+    try:
+        out = int(v)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise NoFit from exc
+    if not INT64_MIN <= out <= INT64_MAX:
+        raise NoFit
+    return out
+
+
+def _to_float(v: Any) -> float:
+    if type(v) is bool or not isinstance(v, (int, float, str, decimal.Decimal)):
+        raise NoFit
+    try:
+        return float(v)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise NoFit from exc
+
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+def _to_bool(v: Any) -> bool:
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in _TRUE or s in _FALSE:
+            return s in _TRUE
+    elif type(v) is int and v in (0, 1):
+        return bool(v)
+    raise NoFit
+
+
+def _to_timestamp(v: Any) -> dt.datetime:
+    if isinstance(v, str):
+        parsed = parse_timestamp(v)
+        if parsed is not None:
+            return parsed
+    elif type(v) in (int, float):
+        try:
+            return dt.datetime.fromtimestamp(v, dt.timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise NoFit from exc
+    raise NoFit
+
+
+def _from_iso(parse: Callable[[str], Any]) -> Callable[[Any], Any]:
+    def coerce(v: Any) -> Any:
+        if not isinstance(v, str):
+            raise NoFit
+        try:
+            return parse(v)
+        except ValueError as exc:
+            raise NoFit from exc
+
+    return coerce
+
+
+def _to_decimal(v: Any) -> decimal.Decimal:
+    if type(v) is bool or not isinstance(v, (int, float, str)):
+        raise NoFit
+    try:
+        return decimal.Decimal(str(v) if isinstance(v, float) else v)
+    except decimal.InvalidOperation as exc:
+        raise NoFit from exc
+
+
+def _to_text(v: Any) -> str:
+    """Numbers and ids read naturally as text; booleans, dates and containers do not."""
+    if type(v) is bool or isinstance(v, (dt.date, dt.time, bytes, bytearray, Mapping, list, tuple)):
+        raise NoFit
+    return str(v)
+
+
+def _to_json(v: Any) -> Any:
+    return v
+
+
+def _never(v: Any) -> Any:
+    raise NoFit
+
+
+# column type -> function turning a foreign value into the column's native Python value
+COERCE: dict[str, Callable[[Any], Any]] = {
+    "text": _to_text,
+    "bigint": _to_int,
+    "double": _to_float,
+    "bool": _to_bool,
+    "timestamp": _to_timestamp,
+    "date": _from_iso(dt.date.fromisoformat),
+    "time": _from_iso(dt.time.fromisoformat),
+    "decimal": _to_decimal,
+    "binary": _never,
+    "json": _to_json,
+}

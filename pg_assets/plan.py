@@ -1,0 +1,109 @@
+"""A resource's options, checked and normalised into the plan the normalizer and commit follow."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pg_assets.errors import ConfigError
+from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.rows import TablePlan, content_hash, key_hash
+from pg_assets.normalize.types import DATA_TYPES
+from pg_assets.resource import Resource
+from pg_assets.schema import HINT_KEYS
+
+DISPOSITIONS = ("append", "replace", "merge")
+REPLACE_STRATEGIES = ("truncate-and-insert", "insert-from-staging", "staging-optimized")
+MERGE_STRATEGIES = ("delete-insert", "upsert", "insert-only", "scd2")
+CONTRACT_ENTITIES = ("tables", "columns", "data_type")
+CONTRACT_MODES = ("evolve", "freeze", "discard_row", "discard_value")
+UNLIMITED_NESTING = 1000
+VALID_FROM, VALID_TO = "_dlt_valid_from", "_dlt_valid_to"
+
+
+def _unknown(kind: str, value: Any, allowed: Sequence[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    return ConfigError(f"{where}: unknown {kind} `{value}`; expected one of "
+                       f"{', '.join(f'`{a}`' for a in allowed)}.{hint}")
+
+
+def parse_disposition(value: str | Mapping[str, Any], replace_strategy: str, where: str) -> tuple[str, str | None]:
+    """`"merge"` or `{"disposition": "merge", "strategy": "upsert"}` -> (disposition, strategy)."""
+    if isinstance(value, Mapping):
+        extra = set(value) - {"disposition", "strategy"}
+        if extra:
+            raise ConfigError(f"{where}: `write_disposition` takes only `disposition` and `strategy`, not "
+                              f"{', '.join(sorted(extra))}")
+        disposition, strategy = value.get("disposition", "append"), value.get("strategy")
+    else:
+        disposition, strategy = value, None
+    if disposition not in DISPOSITIONS:
+        raise _unknown("write disposition", disposition, DISPOSITIONS, where)
+    if disposition == "replace":
+        strategy = strategy or replace_strategy
+        if strategy not in REPLACE_STRATEGIES:
+            raise _unknown("replace strategy", strategy, REPLACE_STRATEGIES, where)
+    elif disposition == "merge":
+        strategy = strategy or "delete-insert"
+        if strategy not in MERGE_STRATEGIES:
+            raise _unknown("merge strategy", strategy, MERGE_STRATEGIES, where)
+    elif strategy is not None:
+        raise ConfigError(f"{where}: `append` takes no strategy (got `{strategy}`)")
+    return disposition, strategy
+
+
+def _keys(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = [value] if isinstance(value, str) else list(value)
+    return tuple(normalize_identifier(n) for n in names)
+
+
+def _hints(columns: Mapping[str, Mapping[str, Any]] | None, where: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for raw, hint in (columns or {}).items():
+        for key in hint:
+            if key not in HINT_KEYS:
+                raise _unknown("column hint", key, HINT_KEYS, f"{where}, column `{raw}`")
+        if hint.get("data_type") is not None and hint["data_type"] not in DATA_TYPES:
+            raise _unknown("data_type", hint["data_type"], sorted(DATA_TYPES), f"{where}, column `{raw}`")
+        out[normalize_identifier(raw)] = dict(hint)
+    return out
+
+
+def _contract(value: str | Mapping[str, str] | None, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    modes = {e: value for e in CONTRACT_ENTITIES} if isinstance(value, str) else dict(value)
+    for entity, mode in modes.items():
+        if entity not in CONTRACT_ENTITIES:
+            raise _unknown("schema_contract entity", entity, CONTRACT_ENTITIES, where)
+        if mode not in CONTRACT_MODES:
+            raise _unknown("schema_contract mode", mode, CONTRACT_MODES, where)
+    return modes
+
+
+def plan_resource(res: Resource, replace_strategy: str) -> TablePlan:
+    """Check a resource's options and turn them into its `TablePlan`."""
+    where = f"resource `{res.name}`"
+    disposition, strategy = parse_disposition(res.write_disposition, replace_strategy, where)
+    hints = _hints(res.columns, where)
+    pk, mk = _keys(res.primary_key), _keys(res.merge_key)
+    pk = pk or tuple(n for n, h in hints.items() if h.get("primary_key"))
+    mk = mk or tuple(n for n, h in hints.items() if h.get("merge_key"))
+    for name in pk:
+        hints.setdefault(name, {})["primary_key"] = True
+    for name in mk:
+        hints.setdefault(name, {})["merge_key"] = True
+    if strategy in ("upsert", "insert-only") and not pk:
+        raise ConfigError(f"{where}: merge strategy `{strategy}` needs a `primary_key`")
+    row_key = key_hash(pk) if strategy in ("upsert", "insert-only") else content_hash if strategy == "scd2" else None
+    if strategy == "scd2":  # validity columns come first, as dlt creates them
+        hints = {VALID_FROM: {"data_type": "timestamp"}, VALID_TO: {"data_type": "timestamp"}, **hints}
+    nesting = UNLIMITED_NESTING if res.max_table_nesting is None else int(res.max_table_nesting)
+    return TablePlan(root=normalize_identifier(res.name), write_disposition=disposition, strategy=strategy,
+                     hints=hints, max_nesting=nesting, contract=_contract(res.schema_contract, where),
+                     row_key=row_key, root_id_in_children=disposition == "merge", resource=res.name,
+                     primary_key=pk, merge_key=mk)

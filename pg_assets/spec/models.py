@@ -1,0 +1,324 @@
+"""The options every source kind shares: engine options, asset options, destination.
+
+Each source kind (see `pg_assets.sources`) subclasses `ResourceSpec` and `SourceSpec`
+with its own fields. Every model forbids unknown keys and is frozen; the vocabularies
+are written once as `Literal`s and the runtime sets derive from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import date
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, model_validator
+
+from pg_assets.spec.cron import cron_problem
+
+Disposition = Literal["append", "replace", "merge"]
+MergeStrategy = Literal["delete-insert", "upsert", "insert-only", "scd2"]
+ReplaceStrategy = Literal["truncate-and-insert", "insert-from-staging", "staging-optimized"]
+Strategy = Literal["delete-insert", "upsert", "insert-only", "scd2",
+                   "truncate-and-insert", "insert-from-staging", "staging-optimized"]
+DataType = Literal["text", "bigint", "double", "bool", "timestamp", "date", "time", "decimal", "json", "binary", "wei"]
+ContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
+FileFormat = Literal["insert_values", "copy"]
+
+STRATEGIES: dict[str, tuple[str, ...]] = {"merge": get_args(MergeStrategy), "replace": get_args(ReplaceStrategy)}
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_ASSET_KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}$")
+_TAG_VALUE = re.compile(r"^[A-Za-z0-9_.-]{0,63}$")
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"`{value}` is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _cron(value: str) -> str:
+    problem = cron_problem(value)
+    if problem:
+        raise ValueError(f"invalid cron string: {problem}")
+    return value
+
+
+def _owner(value: str) -> str:
+    if _EMAIL.match(value) or (value.startswith("team:") and len(value) > 5):
+        return value
+    raise ValueError(f"owner `{value}` is neither an email address nor `team:<name>`")
+
+
+Name = Annotated[str, _matching(_NAME, "a valid name: lower-case letters, digits and `_`, at most 63")]
+AssetKey = Annotated[str, _matching(_ASSET_KEY, "an asset key like `raw_shop/customers`")]
+Owner = Annotated[str, AfterValidator(_owner)]
+Group = Annotated[str, _matching(re.compile(r"^[A-Za-z0-9_]+$"), "a group name (letters, digits and `_`)")]
+TagKey = Annotated[str, _matching(_TAG_KEY, "a tag key (letters, digits, `_.-`, an optional `prefix/`)")]
+TagValue = Annotated[str, _matching(_TAG_VALUE, "a tag value (at most 63 letters, digits or `_.-`)")]
+Cron = Annotated[str, AfterValidator(_cron)]
+Key = str | list[str]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors and specs never change once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WriteDispositionSpec(Strict):
+    """`{disposition: merge, strategy: upsert}` and the scd2 options."""
+
+    disposition: Disposition
+    strategy: Strategy | None = None
+    validity_column_names: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    active_record_timestamp: str | None = None
+    boundary_timestamp: str | None = None
+    row_version_column_name: str | None = None
+
+    @model_validator(mode="after")
+    def _strategy_fits(self) -> WriteDispositionSpec:
+        allowed = STRATEGIES.get(self.disposition, ())
+        if self.strategy is not None and self.strategy not in allowed:
+            fits = ", ".join(f"`{s}`" for s in allowed) or "none"
+            raise ValueError(f"strategy `{self.strategy}` does not apply to `{self.disposition}` (strategies: {fits})")
+        scd2_only = ("validity_column_names", "active_record_timestamp", "boundary_timestamp", "row_version_column_name")
+        misplaced = [k for k in scd2_only if getattr(self, k) is not None]
+        if misplaced and self.strategy != "scd2":
+            raise ValueError(f"`{misplaced[0]}` applies only to `strategy: scd2`")
+        return self
+
+
+class ColumnHint(Strict):
+    """Hints for one column; unset hints leave the inferred behaviour alone."""
+
+    data_type: DataType | None = None
+    nullable: bool | None = None
+    unique: bool | None = None
+    primary_key: bool | None = None
+    merge_key: bool | None = None
+    precision: PositiveInt | None = None
+    scale: Annotated[int, Field(ge=0)] | None = None
+    timezone: bool | None = None
+    dedup_sort: Literal["asc", "desc"] | None = None
+    hard_delete: bool | None = None
+
+
+class IncrementalSpec(Strict):
+    """Load only items whose cursor moved past the stored one."""
+
+    cursor_path: str = Field(min_length=1)
+    initial_value: Any = None
+    end_value: Any = None
+    last_value_func: Literal["max", "min"] = "max"
+    primary_key: Key | None = None
+
+
+class SchemaContractSpec(Strict):
+    tables: ContractMode | None = None
+    columns: ContractMode | None = None
+    data_type: ContractMode | None = None
+
+
+class TimePartitions(Strict):
+    """One partition per day, week or month from `start` (YYYY-MM-DD)."""
+
+    type: Literal["daily", "weekly", "monthly"]
+    start: date
+    end: date | None = None
+    timezone: str | None = None
+    mode: Literal["merge_key", "replace"] | None = None
+
+
+class StaticPartitions(Strict):
+    """A fixed list of partition keys (regions, tenants...)."""
+
+    type: Literal["static"]
+    keys: list[str] = Field(min_length=1)
+    mode: Literal["merge_key", "replace"] | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> StaticPartitions:
+        doubles = sorted({k for k in self.keys if self.keys.count(k) > 1})
+        if doubles:
+            raise ValueError(f"partition keys must be unique; `{doubles[0]}` is listed twice")
+        return self
+
+
+Partitions = Annotated[TimePartitions | StaticPartitions, Field(discriminator="type")]
+
+
+class OnCron(Strict):
+    on_cron: Cron
+
+
+class Freshness(Strict):
+    """Fail (and optionally warn earlier) when the data is older than this."""
+
+    max_lag_minutes: PositiveInt
+    warn_lag_minutes: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _warn_first(self) -> Freshness:
+        if self.warn_lag_minutes is not None and self.warn_lag_minutes >= self.max_lag_minutes:
+            raise ValueError("`warn_lag_minutes` must be smaller than `max_lag_minutes`")
+        return self
+
+
+class AssetOptions(Strict):
+    """How the tables appear in Dagster. Set per resource, in `defaults`, or on the source."""
+
+    group: Group | None = None
+    owners: list[Owner] | None = None
+    tags: dict[TagKey, TagValue] | None = None
+    schedule: Cron | None = None
+    partitions: Partitions | None = None
+    automation: Literal["eager"] | OnCron | None = None
+    freshness: Freshness | None = None
+    checks: bool = True
+    deps: list[AssetKey] | None = None
+
+
+ASSET_OPTIONS = tuple(AssetOptions.model_fields)
+
+# mappings that `defaults` and resources combine key by key instead of replacing
+MERGED_MAPPINGS = frozenset({"columns", "tags", "args", "params", "headers"})
+
+
+class ResourceSpec(AssetOptions):
+    """One table: the engine options shared by every kind (kinds add their own fields)."""
+
+    description: str | None = None
+    table_name: Name | None = None
+    write_disposition: Disposition | WriteDispositionSpec = "append"
+    primary_key: Key | None = None
+    merge_key: Key | None = None
+    columns: dict[str, ColumnHint] | None = None
+    max_table_nesting: Annotated[int, Field(ge=0)] | None = None
+    schema_contract: ContractMode | SchemaContractSpec | None = None
+    incremental: IncrementalSpec | None = None
+
+    @property
+    def disposition(self) -> str:
+        """`append`, `replace` or `merge`."""
+        wd = self.write_disposition
+        return wd if isinstance(wd, str) else wd.disposition
+
+    @property
+    def strategy(self) -> str | None:
+        """The merge or replace strategy, when one is set."""
+        wd = self.write_disposition
+        return None if isinstance(wd, str) else wd.strategy
+
+    def primary_key_columns(self) -> list[str]:
+        """The primary key, from `primary_key` or from column hints."""
+        return _key_columns(self.primary_key, self.columns, "primary_key")
+
+    def merge_key_columns(self) -> list[str]:
+        return _key_columns(self.merge_key, self.columns, "merge_key")
+
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments for `pg_assets.resource()`, except `data` and `incremental`."""
+        wd = self.write_disposition
+        return {
+            "write_disposition": wd if isinstance(wd, str) else wd.model_dump(exclude_none=True),
+            "primary_key": self.primary_key,
+            "merge_key": self.merge_key,
+            "columns": {c: h.model_dump(exclude_none=True) for c, h in (self.columns or {}).items()} or None,
+            "max_table_nesting": self.max_table_nesting,
+            "schema_contract": _dump(self.schema_contract),
+        }
+
+
+def _key_columns(key: Key | None, columns: Mapping[str, ColumnHint] | None, hint: str) -> list[str]:
+    if key:
+        return [key] if isinstance(key, str) else list(key)
+    return [name for name, h in (columns or {}).items() if getattr(h, hint)]
+
+
+def _dump(value: Any) -> Any:
+    return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
+
+
+class SourceSpec(AssetOptions):
+    """A source: one kind, one dataset, many resources. Kinds subclass it.
+
+    `resolved(name)` gives a resource's options with the source's asset options and
+    `defaults` applied under the resource's own.
+    """
+
+    resource_model: ClassVar[type[ResourceSpec]] = ResourceSpec
+
+    kind: str
+    dataset: Name
+    description: str | None = None
+    defaults: ResourceSpec = Field(default_factory=ResourceSpec)
+    resources: dict[str, ResourceSpec] = Field(min_length=1)
+
+    _resolved: dict[str, ResourceSpec] = PrivateAttr(default_factory=dict)
+
+    def resolved(self, name: str) -> ResourceSpec:
+        """The options of resource `name` with source options and `defaults` merged in."""
+        if name not in self._resolved:
+            own = self.resources[name]  # KeyError names the missing resource
+            self._resolved[name] = type(own).model_validate(self.resolved_raw(name))
+        return self._resolved[name]
+
+    def resolved_raw(self, name: str) -> dict[str, Any]:
+        return merge_options(
+            self.model_dump(include=set(ASSET_OPTIONS), exclude_unset=True),
+            self.defaults.model_dump(exclude_unset=True),
+            self.resources[name].model_dump(exclude_unset=True),
+        )
+
+    def source_options(self) -> dict[str, Any]:
+        """The kind's own source-level options (`base_url`, `headers`...)."""
+        shared = set(SourceSpec.model_fields)
+        return self.model_dump(exclude=shared, exclude_none=True)
+
+    def resource_fingerprint(self, name: str) -> str:
+        """A sha256 of everything that decides how `name` loads, for Dagster's `code_version`."""
+        document = {"kind": self.kind, "dataset": self.dataset, "source": self.source_options(),
+                    "resource": self.resolved(name).model_dump(mode="json", exclude_none=True)}
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def merge_options(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Later layers win; the mappings in `MERGED_MAPPINGS` combine key by key."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key in MERGED_MAPPINGS and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+class DestinationSpec(Strict):
+    """Where every source loads; without `credentials`, the embedded Postgres."""
+
+    credentials: str | dict[str, Any] | None = Field(default=None, repr=False)
+    create_indexes: bool = True
+    workers: Annotated[int, Field(ge=1, le=256)] = 20
+    file_format: FileFormat = "insert_values"
+    replace_strategy: ReplaceStrategy = "truncate-and-insert"
+
+    @model_validator(mode="after")
+    def _empty_is_embedded(self) -> DestinationSpec:
+        # `credentials: ${PG_ASSETS_CREDENTIALS:-}` means "the embedded server unless set"
+        if self.credentials == "":
+            object.__setattr__(self, "credentials", None)
+        return self
+
+    def pipeline_options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"credentials"})

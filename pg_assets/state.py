@@ -1,0 +1,159 @@
+"""Pipeline state in the destination, and the lock that serialises runs of one pipeline.
+
+State (incremental cursors, source state) is a JSON document stored in
+`_dlt_pipeline_state` exactly as dlt stores it: base64 of zlib-compressed JSON, with a
+version and a version hash. It is written in the same transaction as the load's data
+and its `_dlt_loads` row, and read back only through a completed load, so a failed or
+killed load can never move a cursor. No local file is involved.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from pg_assets import sql
+from pg_assets.errors import LockTimeoutError
+
+STATE_ENGINE_VERSION = 4
+_HASH_EXCLUDED = ("_state_version", "_state_engine_version", "_version_hash", "_local")
+
+STATE_TABLE = "_dlt_pipeline_state"
+LOADS_TABLE = "_dlt_loads"
+VERSION_TABLE = "_dlt_version"
+
+
+def new_state(pipeline_name: str, dataset: str) -> dict[str, Any]:
+    """The state of a pipeline that has never loaded."""
+    return {
+        "_state_version": 0,
+        "_state_engine_version": STATE_ENGINE_VERSION,
+        "pipeline_name": pipeline_name,
+        "default_schema_name": pipeline_name,
+        "schema_names": [pipeline_name],
+        "dataset_name": dataset,
+        "destination_type": "dlt.destinations.postgres",
+        "destination_name": "postgres",
+        "sources": {},
+    }
+
+
+def state_hash(state: Mapping[str, Any]) -> str:
+    """The content hash dlt keeps in `_version_hash`: what changed, not when."""
+    content = {k: v for k, v in state.items() if k not in _HASH_EXCLUDED}
+    digest = hashlib.sha3_256(json.dumps(content, sort_keys=True, default=str).encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def encode_state(state: Mapping[str, Any]) -> str:
+    """base64(zlib(json)), the text stored in `_dlt_pipeline_state.state`."""
+    raw = json.dumps({k: v for k, v in state.items() if k != "_local"}, default=str, separators=(",", ":"))
+    return base64.b64encode(zlib.compress(raw.encode(), level=9)).decode("ascii")
+
+
+def decode_state(text: str) -> dict[str, Any]:
+    """Read a stored state; plain JSON is accepted too."""
+    try:
+        return json.loads(zlib.decompress(base64.b64decode(text, validate=True)))
+    except (ValueError, zlib.error):
+        return json.loads(text)
+
+
+def bump(state: dict[str, Any], previous_hash: str | None) -> bool:
+    """Advance version and hash if the content changed since `previous_hash`; True when it did."""
+    new_hash = state_hash(state)
+    if new_hash == previous_hash:
+        return False
+    state["_state_version"] = int(state.get("_state_version", 0)) + 1
+    state["_version_hash"] = new_hash
+    return True
+
+
+def read_state(cursor: Any, dataset: str, pipeline_name: str) -> dict[str, Any] | None:
+    """The newest state written by a completed load of `pipeline_name`, or None."""
+    cursor.execute(
+        "SELECT to_regclass(%s), to_regclass(%s)",
+        (sql.qualified(dataset, STATE_TABLE), sql.qualified(dataset, LOADS_TABLE)),
+    )
+    if None in cursor.fetchone():
+        return None
+    cursor.execute(
+        f"SELECT s.state FROM {sql.qualified(dataset, STATE_TABLE)} AS s "
+        f"JOIN {sql.qualified(dataset, LOADS_TABLE)} AS l ON l.load_id = s._dlt_load_id "
+        "WHERE s.pipeline_name = %s AND l.status = 0 ORDER BY s.version DESC, l.load_id DESC LIMIT 1",
+        (pipeline_name,),
+    )
+    row = cursor.fetchone()
+    return decode_state(row[0]) if row else None
+
+
+def state_row(state: Mapping[str, Any], load_id: str, row_id: str, created_at: str) -> dict[str, Any]:
+    return {
+        "version": state["_state_version"],
+        "engine_version": STATE_ENGINE_VERSION,
+        "pipeline_name": state["pipeline_name"],
+        "state": encode_state(state),
+        "created_at": created_at,
+        "version_hash": state.get("_version_hash"),
+        "_dlt_load_id": load_id,
+        "_dlt_id": row_id,
+    }
+
+
+def resource_state(state: dict[str, Any], source: str, resource: str) -> dict[str, Any]:
+    """The mutable state of one resource (`sources.<source>.resources.<resource>`)."""
+    sources = state.setdefault("sources", {})
+    return sources.setdefault(source, {}).setdefault("resources", {}).setdefault(resource, {})
+
+
+def clone(state: Mapping[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(dict(state))
+
+
+# ---- the run lock ---------------------------------------------------------------------------
+
+
+def lock_keys(dataset: str, pipeline_name: str) -> tuple[int, int]:
+    """Two int4 keys for `pg_advisory_lock(int, int)` from the dataset and pipeline."""
+    digest = hashlib.sha256(f"pg_assets\x00{dataset}\x00{pipeline_name}".encode()).digest()
+    return (int.from_bytes(digest[:4], "big", signed=True), int.from_bytes(digest[4:8], "big", signed=True))
+
+
+def acquire_lock(cursor: Any, dataset: str, pipeline_name: str, timeout: float) -> None:
+    """Wait for the run lock of (dataset, pipeline), up to `timeout` seconds."""
+    keys = lock_keys(dataset, pipeline_name)
+    deadline = time.monotonic() + timeout
+    while True:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", keys)
+        if cursor.fetchone()[0]:
+            return
+        if time.monotonic() >= deadline:
+            raise LockTimeoutError(
+                f"Another run of pipeline `{pipeline_name}` into dataset `{dataset}` still holds the lock after "
+                f"{timeout:.0f}s: {lock_holder(cursor, keys)}. Wait for it to finish, or stop it, then run again.")
+        time.sleep(0.2)
+
+
+def lock_holder(cursor: Any, keys: tuple[int, int]) -> str:
+    """Who holds the lock, from the holder's `application_name`, pid and start time."""
+    cursor.execute(
+        "SELECT a.application_name, a.pid, a.backend_start, a.client_addr FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.classid = (%s::int4)::oid AND l.objid = (%s::int4)::oid AND l.objsubid = 2",
+        keys,
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return "the holder has just released it"
+    name, pid, started, addr = row
+    return f"`{name}` (server pid {pid}, connected {started:%Y-%m-%d %H:%M:%S %Z} from {addr or 'local socket'})"
+
+
+def release_lock(cursor: Any, dataset: str, pipeline_name: str) -> None:
+    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", lock_keys(dataset, pipeline_name))
