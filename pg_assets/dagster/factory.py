@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster import AssetExecutionContext  # by name: Dagster checks the annotation's text
 
 from pg_assets.dagster import automation
 from pg_assets.dagster.checks import check_specs
@@ -60,7 +59,7 @@ def _multi_asset(plan: LoadPlan, specs: list[dg.AssetSpec], *, name: str, pdef: 
     @dg.multi_asset(name=name, specs=specs, check_specs=checks, can_subset=True, pool=pool, partitions_def=pdef,
                     required_resource_keys={resource_key},
                     description=f"Loads source `{plan.source}` of {Path(str(plan.spec.path)).name}.")
-    def _load(context: AssetExecutionContext) -> Any:
+    def _load(context):  # noqa: ANN001, ANN202 - Dagster reads this signature; it rejects postponed hints
         yield from getattr(context.resources, resource_key).load(context, plan)
 
     return _load
