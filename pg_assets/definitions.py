@@ -31,14 +31,14 @@ def spec_path(directory: Path) -> Path:
     return Path(named).expanduser().absolute() if named else directory / "pipelines.yaml"
 
 
-def _dbt_definitions(project_dir: Path) -> dg.Definitions | None:
+def _dbt_definitions(project_dir: Path, spec: Path) -> dg.Definitions | None:
     if not (project_dir / "dbt_project.yml").is_file():
         return None
     try:
         from pg_assets.dagster.dbt import build_dbt_definitions
     except ImportError:  # the dbt layer is optional: without it the loads still show
         return None
-    return build_dbt_definitions(project_dir)
+    return build_dbt_definitions(project_dir, spec_path=spec)
 
 
 def _spec_definitions(path: Path) -> dg.Definitions:
@@ -58,7 +58,7 @@ def load_definitions(directory: Path | None = None) -> dg.Definitions:
     spec = spec_path(directory)
     # A spec named in the environment must exist; the default one is optional next to a dbt project.
     parts = [_spec_definitions(spec)] if spec.is_file() or os.environ.get(SPEC_ENV) else []
-    dbt = _dbt_definitions(directory / DBT_PROJECT_DIR)
+    dbt = _dbt_definitions(directory / DBT_PROJECT_DIR, spec)
     parts += [dbt] if dbt is not None else []
     if not parts:
         raise ConfigError(
