@@ -1,7 +1,7 @@
 """`pg-assets materialize`: the project's whole asset graph, loads then dbt, in one command.
 
-It runs the very definitions `dagster dev` shows (`pg_assets.definitions`), in this
-process: every load of `pipelines.yaml`, then `dbt build` on the loaded tables, with
+It runs the definitions `dagster dev` shows (the spec's loads and `dbt_project/`
+beside it), in this process: every load of `pipelines.yaml`, then `dbt build` on the loaded tables, with
 their asset checks. Then it says where the data is and how to query it.
 
 With `DAGSTER_HOME` set the run is recorded there, so `dagster dev` with the same
@@ -61,6 +61,18 @@ def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
     return keys
 
 
+def project_definitions(spec_file: Path) -> dg.Definitions:
+    """What `dagster dev` loads for this spec: its loads, and `dbt_project/` beside it when present."""
+    from pg_assets.dagster.dbt import build_dbt_definitions
+    from pg_assets.dagster.factory import definitions_from_spec
+
+    parts = [definitions_from_spec(spec_file)]
+    dbt_dir = spec_file.parent / "dbt_project"
+    if (dbt_dir / "dbt_project.yml").is_file():
+        parts.append(build_dbt_definitions(dbt_dir, spec_path=spec_file))
+    return dg.Definitions.merge(*parts)
+
+
 def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
@@ -71,8 +83,9 @@ def _assets(defs: dg.Definitions) -> list[Any]:
 
 def _table_name(event: dg.AssetMaterialization) -> str:
     name = event.metadata.get("dagster/table_name")
-    text = getattr(name, "value", name) or event.asset_key.to_user_string()
-    return ".".join(str(text).split(".")[-2:])  # `database.schema.table` -> `schema.table`
+    if name is None:
+        return ".".join(event.asset_key.path)  # keys are `[schema, table]`
+    return ".".join(str(getattr(name, "value", name)).split(".")[-2:])  # `database.schema.table` -> `schema.table`
 
 
 def _row_count(event: dg.AssetMaterialization) -> int | None:
@@ -86,14 +99,12 @@ def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outc
     The dbt project is `dbt_project/` next to the spec, as `dagster dev` finds it.
     """
     from pg_assets import runner
-    from pg_assets.definitions import SPEC_ENV, load_definitions
     from pg_assets.spec import load_spec
 
     spec_file = Path(spec_file).absolute()
-    os.environ[SPEC_ENV] = str(spec_file)  # what `load_definitions` reads, whatever the file's name
     spec = load_spec(spec_file)
     skipped = _keys_of_sources(spec, exclude)
-    defs = load_definitions(spec_file.parent)
+    defs = project_definitions(spec_file)
     selection = dg.AssetSelection.all() - dg.AssetSelection.assets(*skipped)
     started = time.monotonic()
     with warnings.catch_warnings():
