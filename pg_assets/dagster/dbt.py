@@ -19,13 +19,13 @@ Examples:
     >>> defs = build_dbt_definitions(Path("dbt_project"))   # doctest: +SKIP
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import using_dagster_dev
 from filelock import FileLock
@@ -116,7 +116,7 @@ def build_dbt_assets(project: DbtProject, *, spec: Any = None, resource_key: str
 
     @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=TRANSLATOR,
                 name=OP_NAME, pool=pool or _pool(spec), required_resource_keys=needs)
-    def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         config = _destination(context, spec, resource_key, project.project_dir)
         context.log.info(f"dbt builds on `{config.safe_uri()}` with `{dbt.dbt_executable}`")
         with dbt_environment(config):
