@@ -67,3 +67,8 @@ def __getattr__(name: str) -> Any:
 
         return PipelinesComponent
     raise AttributeError(f"module 'pg_assets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # `dg` finds component types by listing a module's names: show the lazy one too.
+    return sorted([*globals(), "PipelinesComponent"])
