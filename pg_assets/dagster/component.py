@@ -12,7 +12,7 @@ The type is registered under the `dagster_dg_cli.registry_modules` entry point, 
 `dg list components` lists it and `dg check yaml` validates the attributes.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster derives the YAML schema from the real field types.
 
 from dataclasses import dataclass
 from pathlib import Path
