@@ -32,7 +32,7 @@ from pydantic import AfterValidator, Field
 from pg_assets.errors import ConfigError, TerminalLoadError
 from pg_assets.sources import text_values
 from pg_assets.sources.base import MISSING, CheckContext, Problem, SourceContext, SourceKind, as_items, select, snippet
-from pg_assets.spec.models import ResourceSpec, SourceSpec
+from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
 
 Format = Literal["csv", "jsonl", "json"]
 EXTENSIONS: dict[str, Format] = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl",
@@ -62,7 +62,7 @@ class FilesSource(SourceSpec):
 
     kind: Literal["files"]
     defaults: FilesResource = Field(default_factory=FilesResource)
-    resources: dict[str, FilesResource] = Field(min_length=1)
+    resources: dict[Name, FilesResource] = Field(min_length=1)
 
 
 def file_format(resource: FilesResource) -> Format | None:

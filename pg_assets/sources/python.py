@@ -29,7 +29,7 @@ from pydantic import AfterValidator, Field
 from pg_assets.errors import ConfigError
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
 from pg_assets.spec.issues import did_you_mean
-from pg_assets.spec.models import ResourceSpec, SourceSpec
+from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
 
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 INCREMENTAL_PARAMETER = "incremental"
@@ -51,7 +51,7 @@ class PythonSource(SourceSpec):
 
     kind: Literal["python"]
     defaults: PythonResource = Field(default_factory=PythonResource)
-    resources: dict[str, PythonResource] = Field(min_length=1)
+    resources: dict[Name, PythonResource] = Field(min_length=1)
 
 
 def load_function(target: str, base_dir: Path) -> Callable[..., Any]:

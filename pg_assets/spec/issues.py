@@ -66,9 +66,10 @@ def _unwrap(tp: Any) -> Any:
 
 
 def _members(tp: Any) -> tuple[Any, ...]:
+    """The alternatives of a (nested, optional) union; `(tp,)` for anything else."""
     tp = _unwrap(tp)
     if get_origin(tp) in (Union, types.UnionType):
-        return tuple(_unwrap(m) for m in get_args(tp) if m is not type(None))
+        return tuple(m for arg in get_args(tp) if arg is not type(None) for m in _members(arg))
     return (tp,)
 
 

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationInfo,
+                      field_validator, model_validator)
 
 from pg_assets.spec.cron import cron_problem
+from pg_assets.spec.issues import did_you_mean
 
 Disposition = Literal["append", "replace", "merge"]
 MergeStrategy = Literal["delete-insert", "upsert", "insert-only", "scd2"]
@@ -84,12 +86,21 @@ class WriteDispositionSpec(Strict):
     boundary_timestamp: str | None = None
     row_version_column_name: str | None = None
 
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy_fits(cls, value: Any, info: ValidationInfo) -> Any:
+        disposition = info.data.get("disposition")
+        allowed = STRATEGIES.get(disposition, ()) if disposition else sum(STRATEGIES.values(), ())
+        if value is None or value in allowed:
+            return value
+        if not allowed:
+            raise ValueError(f"`{disposition}` has no strategies; remove `strategy`")
+        expected = ", ".join(f"`{s}`" for s in allowed)
+        label = f"{disposition} strategy" if disposition else "strategy"
+        raise ValueError(f"unknown {label} `{value}`; expected one of {expected}.{did_you_mean(value, allowed)}")
+
     @model_validator(mode="after")
-    def _strategy_fits(self) -> WriteDispositionSpec:
-        allowed = STRATEGIES.get(self.disposition, ())
-        if self.strategy is not None and self.strategy not in allowed:
-            fits = ", ".join(f"`{s}`" for s in allowed) or "none"
-            raise ValueError(f"strategy `{self.strategy}` does not apply to `{self.disposition}` (strategies: {fits})")
+    def _scd2_options(self) -> WriteDispositionSpec:
         scd2_only = ("validity_column_names", "active_record_timestamp", "boundary_timestamp", "row_version_column_name")
         misplaced = [k for k in scd2_only if getattr(self, k) is not None]
         if misplaced and self.strategy != "scd2":
@@ -261,7 +272,7 @@ class SourceSpec(AssetOptions):
     dataset: Name
     description: str | None = None
     defaults: ResourceSpec = Field(default_factory=ResourceSpec)
-    resources: dict[str, ResourceSpec] = Field(min_length=1)
+    resources: dict[Name, ResourceSpec] = Field(min_length=1)
 
     _resolved: dict[str, ResourceSpec] = PrivateAttr(default_factory=dict)
 

@@ -1,0 +1,1 @@
+"""Example sources used by the repository's pipelines.yaml."""

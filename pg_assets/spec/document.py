@@ -1,0 +1,118 @@
+"""The whole pipelines.yaml: `PipelinesSpec`, reading it, and its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+from pydantic import Field, PrivateAttr, ValidationError
+
+from pg_assets.errors import SpecError
+from pg_assets.sources import all_kinds
+from pg_assets.spec.checks import check_document
+from pg_assets.spec.issues import SpecIssue, explain
+from pg_assets.spec.models import DestinationSpec, Name, SourceSpec, Strict
+from pg_assets.spec.yamlio import LoadedYaml, read_yaml
+
+SourceUnion = Annotated[
+    Union[tuple(kind.source_model for kind in all_kinds())],  # type: ignore[misc]  # noqa: UP007
+    Field(discriminator="kind"),
+]
+SCHEMA_ID = "https://pg-assets.dev/pipelines.schema.json"
+
+
+class PipelinesSpec(Strict):
+    """A pipelines.yaml file: where to load, and the sources to load from.
+
+    Examples:
+        >>> spec = load_spec("pipelines.yaml")                     # doctest: +SKIP
+        >>> spec.sources["shop"].resolved("customers").disposition  # doctest: +SKIP
+        'merge'
+    """
+
+    destination: DestinationSpec = Field(default_factory=DestinationSpec)
+    sources: dict[Name, SourceUnion] = Field(min_length=1)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path:
+        """The spec file (absolute); relative paths and module imports start at its folder."""
+        return self._path or Path("pipelines.yaml").resolve()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def source(self, name: str) -> SourceSpec:
+        return self.sources[name]
+
+
+def read_spec(path: str | Path, *, text: str | None = None,
+              env: Mapping[str, str] | None = None) -> tuple[PipelinesSpec | None, list[SpecIssue]]:
+    """The spec and every issue found in it (the spec is None unless there are none)."""
+    loaded = read_yaml(path, text, env)
+    if loaded.issues and loaded.data is None:
+        return None, loaded.issues
+    if not isinstance(loaded.data, dict):
+        return None, [loaded.issue((), "the file must be a mapping with a `sources:` key")]
+    spec: PipelinesSpec | None = None
+    problems = []
+    try:
+        spec = PipelinesSpec.model_validate(loaded.data)
+    except ValidationError as exc:
+        problems += explain(PipelinesSpec, loaded.data, exc.errors(include_url=False), loaded.from_env)
+    problems += check_document(loaded.data, Path(path).resolve().parent)
+    issues = _placed(loaded, problems)
+    if spec is not None and not issues:
+        spec._path = Path(path).resolve()
+        return spec, []
+    return None, issues
+
+
+def _placed(loaded: LoadedYaml, problems: list[Any]) -> list[SpecIssue]:
+    """Locate, drop repeats and problems caused by an unset variable, order by position."""
+    unset = {issue.path for issue in loaded.issues}
+    issues = list(loaded.issues)
+    for problem in problems:
+        issue = loaded.issue(problem.path, problem.message, of_key=problem.of_key)
+        if issue.path not in unset and issue not in issues:
+            issues.append(issue)
+    return sorted(issues, key=lambda i: (i.line, i.column, i.path, i.message))
+
+
+def validate_file(path: str | Path, *, text: str | None = None) -> list[SpecIssue]:
+    """Every problem in the spec file at `path`; an empty list when it is valid.
+
+    Examples:
+        >>> for issue in validate_file("pipelines.yaml"):         # doctest: +SKIP
+        ...     print(issue)
+    """
+    return read_spec(path, text=text)[1]
+
+
+def load_spec(path: str | Path = "pipelines.yaml", *, text: str | None = None) -> PipelinesSpec:
+    """Read and validate a spec file.
+
+    Raises:
+        SpecError: with `.issues`, every problem in the file, each located.
+    """
+    spec, issues = read_spec(path, text=text)
+    if spec is None:
+        count = f"{len(issues)} error{'s' if len(issues) != 1 else ''}"
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        raise SpecError(f"{path} has {count}:\n{lines}", issues)
+    return spec
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of pipelines.yaml, for editors (`yaml-language-server`)."""
+    schema = PipelinesSpec.model_json_schema(mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
+            "title": "pg_assets pipelines.yaml", **schema}
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
