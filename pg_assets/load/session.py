@@ -46,7 +46,7 @@ class Destination:
     create_indexes: bool
     workers: int
     lock_timeout: float
-    max_inflight_bytes: int = 64 << 20
+    max_inflight_bytes: int = 32 << 20
 
     @property
     def staging_schema(self) -> str:

@@ -88,7 +88,9 @@ def _sql_float(value: float) -> str:
 
 
 def _sql_decimal(value: Any) -> str:
-    return str(value) if value.is_finite() else f"'{value}'"
+    if isinstance(value, int) or value.is_finite():
+        return str(value)
+    return f"'{value}'"
 
 
 COPY = Format(

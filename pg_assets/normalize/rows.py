@@ -126,6 +126,7 @@ class Normalizer:
         self._seq = 0
         self._names: dict[str, str] = {}
         self._paths: dict[tuple[str, str], str] = {}
+        self._json: dict[str, set[str]] = {}
         self.warnings: list[str] = []
 
     # ---- items -> rows ------------------------------------------------------------------
@@ -135,7 +136,7 @@ class Normalizer:
         flat: dict[str, Any] = {}
         lists: list[tuple[str, list[Any], int]] = []
         self._seq += 1
-        self._flatten(item, "", 0, plan.max_nesting, flat, lists)
+        self._flatten(item, "", 0, plan.max_nesting, flat, lists, self._json_columns(plan, plan.root))
         row_id = plan.row_key(item, flat) if plan.row_key else next(self._ids)
         flat[LOAD_ID] = self.load_id
         flat[ROW_ID] = row_id
@@ -143,7 +144,18 @@ class Normalizer:
             return
         root_id = row_id if plan.root_id_in_children else None
         for name, values, depth in lists:
-            self._add_children(plan, join_path(plan.root, name), row_id, root_id, values, depth)
+            self._add_children(plan, plan.root, name, row_id, root_id, values, depth)
+
+    def _json_columns(self, plan: TablePlan, table: str) -> frozenset[str] | set[str]:
+        """Columns of `table` that hold JSON, so dicts and lists there are kept whole."""
+        cols = self._json.get(table)
+        if cols is None:
+            live = self.tables.get(table)
+            cols = {n for n, c in live.columns.items() if c.data_type == "json"} if live else set()
+            if table == plan.root:
+                cols |= {n for n, h in plan.hints.items() if h.get("data_type") == "json"}
+            self._json[table] = cols
+        return cols
 
     def _name(self, key: str) -> str:
         name = self._names.get(key)
@@ -152,7 +164,7 @@ class Normalizer:
         return name
 
     def _flatten(self, item: Mapping[str, Any], prefix: str, depth: int, max_nesting: int,
-                 flat: dict[str, Any], lists: list[tuple[str, list[Any], int]]) -> None:
+                 flat: dict[str, Any], lists: list[tuple[str, list[Any], int]], json_cols: set[str]) -> None:
         for key, value in item.items():
             if value is None:
                 continue
@@ -163,9 +175,9 @@ class Normalizer:
             else:
                 name = self._names.get(key) or self._name(key)
             kind = type(value)
-            if kind is dict and depth < max_nesting:
-                self._flatten(value, name, depth + 1, max_nesting, flat, lists)
-            elif (kind is list or kind is tuple) and depth < max_nesting:
+            if kind is dict and depth < max_nesting and name not in json_cols:
+                self._flatten(value, name, depth + 1, max_nesting, flat, lists, json_cols)
+            elif (kind is list or kind is tuple) and depth < max_nesting and name not in json_cols:
                 if value:
                     lists.append((name, value, depth + 1))
             elif kind is dict or kind is list or kind is tuple:
@@ -174,14 +186,16 @@ class Normalizer:
             else:
                 flat[name] = value
 
-    def _add_children(self, plan: TablePlan, table: str, parent_id: str, root_id: str | None,
+    def _add_children(self, plan: TablePlan, parent: str, field: str, parent_id: str, root_id: str | None,
                       values: list[Any], depth: int) -> None:
+        table = join_path(parent, field)
+        json_cols = self._json_columns(plan, table)
         for idx, value in enumerate(values):
             row_id = digest_id(f"{parent_id}_{table}_{idx}")
             flat: dict[str, Any] = {}
             lists: list[tuple[str, list[Any], int]] = []
             if type(value) is dict:
-                self._flatten(value, "", depth, plan.max_nesting, flat, lists)
+                self._flatten(value, "", depth, plan.max_nesting, flat, lists, json_cols)
             elif value is not None:
                 if type(value) in (list, tuple) and depth < plan.max_nesting:
                     lists.append(("list", value, depth + 1))
@@ -192,14 +206,10 @@ class Normalizer:
             flat[PARENT_ID] = parent_id
             flat[LIST_IDX] = idx
             flat[ROW_ID] = row_id
-            if self._write_row(plan, table, self._parent_of(table, plan), flat) is _DROP_ROW:
+            if self._write_row(plan, table, parent, flat) is _DROP_ROW:
                 continue
             for name, nested, d in lists:
-                self._add_children(plan, join_path(table, name), row_id, root_id, nested, d)
-
-    @staticmethod
-    def _parent_of(table: str, plan: TablePlan) -> str:
-        return table.rsplit("__", 1)[0] if "__" in table else plan.root
+                self._add_children(plan, table, name, row_id, root_id, nested, d)
 
     # ---- rows -> cells ------------------------------------------------------------------
 
@@ -317,6 +327,8 @@ class Normalizer:
         return self._register(buf, column)
 
     def _register(self, buf: _Buffer, column: Column) -> int:
+        if column.data_type == "json":
+            self._json.setdefault(buf.table.name, set()).add(column.name)
         buf.slots[column.name] = len(buf.encoders)
         buf.natives.append(NATIVE[column.data_type])
         buf.encoders.append(self.fmt.encoder(column.data_type, column.timezone))

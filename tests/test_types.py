@@ -1,0 +1,79 @@
+"""Type inference and DDL: the truth tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+
+import pytest
+
+from pg_assets.normalize.types import COERCE, NoFit, infer_type, postgres_type
+
+UTC = dt.timezone.utc
+INFER = [
+    ("str", "text"),
+    ("2024-01-02T03:04:05Z", "timestamp"),
+    ("2024-01-02T03:04:05", "timestamp"),
+    ("2024-01-02 03:04:05.123+02:00", "timestamp"),
+    ("2024-01-02", "text"),
+    ("123", "text"),
+    (1, "bigint"),
+    (2**63, "decimal"),
+    (1.5, "double"),
+    (True, "bool"),
+    (dt.datetime(2024, 1, 1, tzinfo=UTC), "timestamp"),
+    (dt.datetime(2024, 1, 1), "timestamp"),
+    (dt.date(2024, 1, 1), "date"),
+    (dt.time(1, 2), "time"),
+    (decimal.Decimal("1.23"), "decimal"),
+    (b"\x00", "binary"),
+    (uuid.UUID(int=1), "text"),
+    ({"a": 1}, "json"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), INFER, ids=[f"{type(v).__name__}-{e}" for v, e in INFER])
+def test_infer_type(value: object, expected: str) -> None:
+    assert infer_type(value) == expected
+
+
+DDL = [
+    (("text",), {}, "varchar"),
+    (("text", 50), {}, "varchar(50)"),
+    (("bigint",), {}, "bigint"),
+    (("bigint", 16), {}, "smallint"),
+    (("bigint", 32), {}, "integer"),
+    (("double",), {}, "double precision"),
+    (("bool",), {}, "boolean"),
+    (("timestamp",), {}, "timestamp with time zone"),
+    (("timestamp", 3), {"timezone": False}, "timestamp (3) without time zone"),
+    (("date",), {}, "date"),
+    (("time",), {}, "time without time zone"),
+    (("decimal",), {}, "numeric(38,9)"),
+    (("decimal", 10, 2), {}, "numeric(10,2)"),
+    (("binary",), {}, "bytea"),
+    (("json",), {}, "jsonb"),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs", "expected"), DDL, ids=[d[2] for d in DDL])
+def test_postgres_type(args: tuple, kwargs: dict, expected: str) -> None:
+    assert postgres_type(*args, **kwargs) == expected
+
+
+FITS = [("bigint", "11", 11), ("text", 10, "10"), ("text", 1.5, "1.5"), ("double", 3, 3.0), ("double", "2.5", 2.5),
+        ("bool", "true", True), ("bool", 1, True), ("timestamp", 1700000000, dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC))]
+NO_FIT = [("bigint", 1.5), ("bigint", True), ("bigint", "abc"), ("timestamp", "not a date"), ("text", True),
+          ("bool", 2), ("binary", "x")]
+
+
+@pytest.mark.parametrize(("column", "value", "expected"), FITS, ids=[f"{c}<-{v!r}" for c, v, _ in FITS])
+def test_values_coerce_into_existing_columns(column: str, value: object, expected: object) -> None:
+    assert COERCE[column](value) == expected
+
+
+@pytest.mark.parametrize(("column", "value"), NO_FIT, ids=[f"{c}<-{v!r}" for c, v in NO_FIT])
+def test_values_that_do_not_fit_go_to_variants(column: str, value: object) -> None:
+    with pytest.raises(NoFit):
+        COERCE[column](value)
