@@ -1,0 +1,165 @@
+"""Write dispositions, indexes and all-or-nothing loads against the embedded Postgres."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg2
+import pytest
+
+import pg_assets
+from pg_assets.load.errors import is_transient
+
+STRATEGIES = ["truncate-and-insert", "insert-from-staging", "staging-optimized"]
+
+
+def rows(ids, kids=2):
+    return [{"id": i, "name": f"n{i}", "kids": [{"k": f"{i}-{j}"} for j in range(kids)]} for i in ids]
+
+
+def table(query, dataset, name, cols="*", order="1"):
+    return query(f'SELECT {cols} FROM "{dataset}"."{name}" ORDER BY {order}')
+
+
+def test_append_accumulates(dataset: str, query) -> None:
+    p = pg_assets.pipeline("app", dataset=dataset)
+    p.run(rows([1, 2]), table_name="t")
+    p.run(rows([3]), table_name="t")
+    assert table(query, dataset, "t", "id") == [(1,), (2,), (3,)]
+    assert table(query, dataset, "t__kids", "count(*)", "1") == [(6,)]
+    assert len(table(query, dataset, "_dlt_loads", "load_id")) == 2
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_replace_swaps_root_and_child_tables(strategy: str, dataset: str, query) -> None:
+    p = pg_assets.pipeline("rep", dataset=dataset, replace_strategy=strategy)
+    p.run(rows([1, 2, 3]), table_name="t", write_disposition="replace")
+    p.run(rows([4], kids=1), table_name="t", write_disposition="replace")
+    assert table(query, dataset, "t", "id") == [(4,)]
+    assert table(query, dataset, "t__kids", "k") == [("4-0",)]
+    p.run([{"id": 5}], table_name="t", write_disposition={"disposition": "replace", "strategy": strategy})
+    assert table(query, dataset, "t", "id") == [(5,)]
+    assert table(query, dataset, "t__kids", "count(*)") == [(0,)]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_replace_with_no_rows_empties_the_tables(strategy: str, dataset: str, query) -> None:
+    p = pg_assets.pipeline("rep0", dataset=dataset, replace_strategy=strategy)
+    p.run(rows([1]), table_name="t", write_disposition="replace")
+    p.run([], table_name="t", write_disposition="replace")
+    assert table(query, dataset, "t", "count(*)") == [(0,)]
+    assert table(query, dataset, "t__kids", "count(*)") == [(0,)]
+
+
+def _failing(n_good: int):
+    for i in range(n_good):
+        yield {"id": i, "name": "x" * 50, "kids": [{"k": "y"}]}
+    raise RuntimeError("source broke")
+
+
+@pytest.mark.parametrize("disposition", ["append", *STRATEGIES])
+def test_a_failed_load_changes_nothing(disposition: str, dataset: str, query) -> None:
+    strategy = None if disposition == "append" else disposition
+    wd = "append" if strategy is None else {"disposition": "replace", "strategy": strategy}
+    p = pg_assets.pipeline("fail", dataset=dataset, batch_bytes=4096, workers=4)
+    p.run(rows([1, 2]), table_name="t", write_disposition=wd)
+    before = (table(query, dataset, "t", "id, name"), table(query, dataset, "t__kids", "k"))
+    with pytest.raises(RuntimeError, match="source broke"):
+        p.run(_failing(5000), table_name="t", write_disposition=wd)
+    assert (table(query, dataset, "t", "id, name"), table(query, dataset, "t__kids", "k")) == before
+    assert len(table(query, dataset, "_dlt_loads", "load_id")) == 1
+    p.run(rows([9]), table_name="t", write_disposition=wd)  # the next run just works
+    assert table(query, dataset, "t", "max(id)") == [(9,)]
+
+
+def test_staging_optimized_with_a_dependent_view_fails_clearly(dataset: str, query) -> None:
+    p = pg_assets.pipeline("view", dataset=dataset, replace_strategy="staging-optimized")
+    p.run(rows([1]), table_name="t", write_disposition="replace")
+    query(f'CREATE VIEW "{dataset}".v AS SELECT id FROM "{dataset}".t')
+    with pytest.raises(pg_assets.DependentObjectsError, match="view") as err:
+        p.run(rows([2]), table_name="t", write_disposition="replace")
+    assert "truncate-and-insert" in str(err.value)
+    assert table(query, dataset, "v", "id") == [(1,)]
+
+
+def _indexes(query, dataset):
+    return {r[0]: r[1] for r in query("SELECT tablename || '.' || indexname, indexdef FROM pg_indexes "
+                                      "WHERE schemaname = %s", (dataset,))}
+
+
+@pytest.mark.parametrize("create_indexes", [True, False], ids=["on", "off"])
+def test_create_indexes(create_indexes: bool, dataset: str, query) -> None:
+    p = pg_assets.pipeline("idx", dataset=dataset, create_indexes=create_indexes)
+    p.run(rows([1]), table_name="t", columns={"name": {"unique": True}})
+    unique = {k for k, v in _indexes(query, dataset).items() if "UNIQUE" in v and not k.startswith("_dlt")}
+    if create_indexes:
+        assert unique == {"t.t__dlt_id_key", "t.t_name_key", "t__kids.t__kids__dlt_id_key"}
+        with pytest.raises(pg_assets.TerminalLoadError, match="t") as err:
+            p.run([{"id": 2, "name": "n1"}], table_name="t")
+        assert "n1" in str(err.value)
+    else:
+        assert unique == set()
+        assert not [k for k in _indexes(query, dataset) if not k.startswith("_dlt")]
+
+
+@pytest.mark.parametrize("file_format", ["insert_values", "copy"])
+def test_terminal_errors_name_table_column_and_value(file_format: str, dataset: str, query) -> None:
+    p = pg_assets.pipeline("err", dataset=dataset, file_format=file_format)
+    with pytest.raises(pg_assets.TerminalLoadError) as err:
+        p.run([{"id": 1, "req": "x"}, {"id": 2}], table_name="t", columns={"req": {"nullable": False}})
+    assert err.value.table and "t" in err.value.table
+    assert "req" in str(err.value)
+    assert query("SELECT to_regclass(%s)", (f'"{dataset}".t',)) == [(None,)]
+
+
+def _kill_first_worker(dataset_marker: str, stop: threading.Event, killed: list, credentials) -> None:
+    conn = credentials.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        while not stop.is_set() and not killed:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+                        (f"pg_assets:{dataset_marker}:%:worker",))
+            pids = [r[0] for r in cur.fetchall()]
+            if pids:
+                cur.execute("SELECT pg_terminate_backend(%s)", (pids[0],))
+                killed.append(pids[0])
+            time.sleep(0.01)
+    conn.close()
+
+
+def test_lost_connections_are_retried(dataset: str, query, pg_credentials) -> None:
+    def slow():
+        for i in range(400):
+            if i % 20 == 0:
+                time.sleep(0.05)
+            yield {"id": i, "pad": "p" * 100}
+
+    stop, killed = threading.Event(), []
+    watcher = threading.Thread(target=_kill_first_worker, args=("retry_me", stop, killed, pg_credentials))
+    watcher.start()
+    try:
+        info = pg_assets.pipeline("retry_me", dataset=dataset, batch_bytes=2000, workers=2).run(slow(), table_name="t")
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "the test never saw a worker connection to kill"
+    assert info.row_counts["t"] == 400
+    assert table(query, dataset, "t", "count(*), count(DISTINCT id)") == [(400, 400)]
+
+
+def test_driver_errors_are_classified(pg_credentials) -> None:
+    conn = pg_credentials.connect()
+    conn.autocommit = True
+    cur = conn.cursor()
+    for statement in ("SELECT 'abc'::bigint", "SELEC 1", "SELECT * FROM no_such_table"):
+        with pytest.raises(psycopg2.Error) as err:
+            cur.execute(statement)
+        assert not is_transient(err.value), statement
+    other = pg_credentials.connect()
+    other.autocommit = True
+    other.cursor().execute("SELECT pg_terminate_backend(%s)", (conn.get_backend_pid(),))
+    with pytest.raises(psycopg2.Error) as err:
+        cur.execute("SELECT 1")
+    assert is_transient(err.value)
+    other.close()
