@@ -304,7 +304,8 @@ class Normalizer:
 
     def _column(self, plan: TablePlan, name: str, data_type: str, is_root: bool) -> Column:
         if name in SYSTEM_TYPES:
-            unique = name == ROW_ID and self.create_indexes and plan.strategy != "scd2"
+            # scd2 roots hold several versions of a row; a version that comes back repeats its `_dlt_id`
+            unique = name == ROW_ID and self.create_indexes and not (plan.strategy == "scd2" and is_root)
             return Column(name, SYSTEM_TYPES[name], nullable=False, unique=unique)
         hint = dict(plan.hints.get(name, {})) if is_root else {}
         hint.pop("data_type", None)
