@@ -10,12 +10,17 @@ so the children of a discarded duplicate never leak in.
 - `upsert`: update rows in place by primary key, insert new keys, replace children.
 - `insert-only`: insert kept rows whose key is not in the destination yet.
 - `scd2`: retire active rows absent from the batch (within the staged merge keys, if
-  any), insert new versions; both use the load's one boundary timestamp.
+  any), insert new versions; both use the load's one boundary timestamp. Child rows
+  are insert-only: a version that comes back (a -> b -> a) has the same content hash
+  as its retired twin, whose child rows are already there.
+
+Without any key, `delete-insert` cannot replace anything and appends (`key_warning`).
+Temporary tables are always named `pg_temp.<name>`: an unqualified DROP could
+otherwise reach a user's table of the same name on the search path.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 
 from pg_assets import sql
@@ -24,8 +29,16 @@ from pg_assets.normalize.rows import ROOT_ID, ROW_ID, SEQ, TablePlan
 from pg_assets.plan import VALID_FROM, VALID_TO
 from pg_assets.schema import Table
 
-log = logging.getLogger("pg_assets")
-KEEP = "pg_assets_keep"
+KEEP = "pg_temp.pg_assets_keep"
+DOOMED = "pg_temp.pg_assets_doomed"
+
+
+def key_warning(plan: TablePlan) -> str | None:
+    """The warning for a merge that has no key to merge on, so it appends (None when it has one)."""
+    if plan.write_disposition != "merge" or plan.strategy == "scd2" or plan.primary_key or plan.merge_key:
+        return None
+    return (f"Resource `{plan.resource}`: merge strategy `{plan.strategy}` without a `primary_key` or "
+            f"`merge_key` cannot replace rows, so its rows are appended. Declare a key to merge.")
 
 
 def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping[str, Staged],
@@ -33,15 +46,15 @@ def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping
     root = tables[0]
     if root.name not in staged:
         return []
-    keys = plan.primary_key or plan.merge_key
-    if not keys and plan.strategy != "scd2":
-        log.warning("Resource `%s`: merge strategy `%s` without a primary or merge key appends the rows.",
-                    plan.resource, plan.strategy)
+    if key_warning(plan):
         return [s for t in tables if t.name in staged for s in append_sql(ds, t.name, staged[t.name])]
     children = [t for t in tables[1:] if t.name in staged or t.name in existing]
     build = {"delete-insert": _delete_insert, "upsert": _upsert, "insert-only": _insert_only, "scd2": _scd2}
     body = build[plan.strategy or "delete-insert"](ds, plan, root, children, staged, existing, boundary)
-    return [f"DROP TABLE IF EXISTS {KEEP}", _keep(plan, root, staged[root.name]), *body, f"DROP TABLE {KEEP}"]
+    # ANALYZE: the planner then knows how many rows are kept and picks index lookups for a few
+    # rows, hash joins for many
+    return [f"DROP TABLE IF EXISTS {KEEP}", _keep(plan, root, staged[root.name]), f"ANALYZE {KEEP}", *body,
+            f"DROP TABLE {KEEP}"]
 
 
 def _deleted(plan: TablePlan, root: Table, alias: str = "") -> str | None:
@@ -53,22 +66,29 @@ def _deleted(plan: TablePlan, root: Table, alias: str = "") -> str | None:
     return None
 
 
-def _order(plan: TablePlan, last_wins: bool = True) -> str:
+def _order(plan: TablePlan, root: Table, last_wins: bool = True) -> str:
+    """Which duplicate survives: the `dedup_sort` column's max (`desc`) or min (`asc`), ties and
+    everything else by load order."""
+    seq = f"{sql.ident(SEQ.name)} {'DESC' if last_wins else 'ASC'}"
     for name, hint in plan.hints.items():
-        if hint.get("dedup_sort") in ("asc", "desc"):
-            return f"{sql.ident(name)} {hint['dedup_sort'].upper()} NULLS LAST, {sql.ident(SEQ.name)} DESC"
-    return f"{sql.ident(SEQ.name)} {'DESC' if last_wins else 'ASC'}"
+        if hint.get("dedup_sort") in ("asc", "desc") and name in root.columns:
+            return f"{sql.ident(name)} {hint['dedup_sort'].upper()} NULLS LAST, {seq}"
+    return seq
 
 
 def _keep(plan: TablePlan, root: Table, staged: Staged) -> str:
-    """The surviving staged root rows, one per primary key (all rows without one)."""
+    """The surviving staged root rows, one per primary key (all rows without one).
+
+    `insert-only` keeps the first of duplicates: like inserting them one by one, where
+    the later ones find their key taken.
+    """
     if not plan.primary_key:
         return f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM {staged.ref}"
     partition = sql.ident_list(plan.primary_key)
     last_wins = plan.strategy != "insert-only"
-    return (f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {partition} "
-            f"ORDER BY {_order(plan, last_wins)}) AS _pg_assets_rn FROM {staged.ref}) AS numbered "
-            f"WHERE _pg_assets_rn = 1")
+    return (f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM (SELECT *, row_number() OVER "
+            f"(PARTITION BY {partition} ORDER BY {_order(plan, root, last_wins)}) AS _pg_assets_rn "
+            f"FROM {staged.ref}) AS numbered WHERE _pg_assets_rn = 1")
 
 
 def _match(keys: Sequence[str], left: str, right: str) -> str:
@@ -80,16 +100,21 @@ def _insert_root(ds: str, root: Table, staged: Staged, where: str) -> str:
     return f"INSERT INTO {sql.qualified(ds, root.name)} ({cols}) SELECT {cols} FROM {KEEP} AS s WHERE {where}"
 
 
-def _insert_children(ds: str, children: Sequence[Table], staged: Mapping[str, Staged], roots: str) -> list[str]:
-    """Children whose root row (and its exact version, by sequence) is in `roots`."""
+def _insert_children(ds: str, children: Sequence[Table], staged: Mapping[str, Staged], roots: str,
+                     *, new_only: bool = False) -> list[str]:
+    """Children whose root row (and its exact version, by sequence) is in `roots`; with
+    `new_only`, only child rows whose `_dlt_id` the child table does not hold yet."""
     out = []
     for child in children:
         s = staged.get(child.name)
         if s is None:
             continue
         cols = sql.ident_list(s.final_columns)
-        out.append(f"INSERT INTO {sql.qualified(ds, child.name)} ({cols}) SELECT {cols} FROM {s.ref} "
-                   f"WHERE ({sql.ident(ROOT_ID)}, {sql.ident(SEQ.name)}) IN ({roots})")
+        target = sql.qualified(ds, child.name)
+        new = (f" AND NOT EXISTS (SELECT 1 FROM {target} AS c WHERE c.{sql.ident(ROW_ID)} = s.{sql.ident(ROW_ID)})"
+               if new_only else "")
+        out.append(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {s.ref} AS s "
+                   f"WHERE (s.{sql.ident(ROOT_ID)}, s.{sql.ident(SEQ.name)}) IN ({roots}){new}")
     return out
 
 
@@ -112,10 +137,10 @@ def _delete_insert(ds: str, plan: TablePlan, root: Table, children: Sequence[Tab
             matches.append(f"SELECT d.{sql.ident(ROW_ID)} FROM {final} AS d WHERE ({mk}) IN "
                            f"(SELECT {mk} FROM {staged[root.name].ref})")
         doomed = " UNION ".join(matches)
-        out.append(f"CREATE TEMP TABLE pg_assets_doomed AS {doomed}")
-        out.extend(_delete_children(ds, children, existing, "SELECT * FROM pg_assets_doomed"))
-        out.append(f"DELETE FROM {final} WHERE {sql.ident(ROW_ID)} IN (SELECT * FROM pg_assets_doomed)")
-        out.append("DROP TABLE pg_assets_doomed")
+        out.append(f"CREATE TEMP TABLE {DOOMED} AS {doomed}")
+        out.extend(_delete_children(ds, children, existing, f"SELECT * FROM {DOOMED}"))
+        out.append(f"DELETE FROM {final} WHERE {sql.ident(ROW_ID)} IN (SELECT * FROM {DOOMED})")
+        out.append(f"DROP TABLE {DOOMED}")
     alive = f"NOT ({_deleted(plan, root, 's.')})" if _deleted(plan, root) else "TRUE"
     out.append(_insert_root(ds, root, staged[root.name], alive))
     kept = f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} FROM {KEEP} AS s WHERE {alive}"
@@ -163,19 +188,20 @@ def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
           staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
     final = sql.qualified(ds, root.name)
     ts = sql.literal(boundary)
-    rid, vfrom, vto = sql.ident(ROW_ID), sql.ident(VALID_FROM), sql.ident(VALID_TO)
-    out: list[str] = [f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{rid} = b.{rid} "
-                      f"AND a.{sql.ident(SEQ.name)} < b.{sql.ident(SEQ.name)}"]
+    rid, seq, vfrom, vto = sql.ident(ROW_ID), sql.ident(SEQ.name), sql.ident(VALID_FROM), sql.ident(VALID_TO)
+    # the same content twice in one batch is one version
+    out: list[str] = [f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{rid} = b.{rid} AND a.{seq} < b.{seq}"]
     if root.name in existing:
         scope = ""
         if plan.merge_key:
             mk = sql.ident_list(plan.merge_key)
-            scope = f" AND ({mk}) IN (SELECT {mk} FROM {KEEP})"
-        out.append(f"UPDATE {final} SET {vto} = {ts} WHERE {vto} IS NULL AND {rid} NOT IN "
-                   f"(SELECT {rid} FROM {KEEP}){scope}")
-        out.append(f"DELETE FROM {KEEP} WHERE {rid} IN (SELECT {rid} FROM {final} WHERE {vto} IS NULL)")
+            scope = f" AND ({', '.join(f'd.{sql.ident(k)}' for k in plan.merge_key)}) IN (SELECT {mk} FROM {KEEP})"
+        # NOT EXISTS, not NOT IN: NOT IN over a large batch degrades to a nested loop
+        out.append(f"UPDATE {final} AS d SET {vto} = {ts} WHERE d.{vto} IS NULL AND NOT EXISTS "
+                   f"(SELECT 1 FROM {KEEP} AS s WHERE s.{rid} = d.{rid}){scope}")
+        out.append(f"DELETE FROM {KEEP} AS s USING {final} AS d WHERE d.{rid} = s.{rid} AND d.{vto} IS NULL")
     cols = [c for c in staged[root.name].final_columns if c not in (VALID_FROM, VALID_TO)]
     names = sql.ident_list([*cols, VALID_FROM, VALID_TO])
     out.append(f"INSERT INTO {final} ({names}) SELECT {sql.ident_list(cols)}, {ts}, NULL FROM {KEEP}")
-    out.extend(_insert_children(ds, children, staged, f"SELECT {rid}, {sql.ident(SEQ.name)} FROM {KEEP}"))
+    out.extend(_insert_children(ds, children, staged, f"SELECT {rid}, {seq} FROM {KEEP}", new_only=True))
     return out
