@@ -46,7 +46,8 @@ def _check_source(name: str, raw: Mapping[str, Any], base_dir: Path,
             continue
         found = [*common_problems(resolved), *kind.check(typed, resource_name, resolved, context)]
         for key, message in found:
-            yield Problem(locate(name, raw, resource_name, key), message)
+            where = locate(name, raw, resource_name, key)
+            yield Problem(where, message, of_key=where == ("sources", name, "resources", resource_name))
         yield from _table_collision(name, raw, resource_name, resolved, tables)
 
 

@@ -77,10 +77,21 @@ def _placed(loaded: LoadedYaml, problems: list[Any]) -> list[SpecIssue]:
     unset = {issue.path for issue in loaded.issues}
     issues = list(loaded.issues)
     for problem in problems:
-        issue = loaded.issue(problem.path, problem.message, of_key=problem.of_key)
+        message = _scrub(problem.message, problem.path, loaded)
+        issue = loaded.issue(problem.path, message, of_key=problem.of_key)
         if issue.path not in unset and issue not in issues:
             issues.append(issue)
     return sorted(issues, key=lambda i: (i.line, i.column, i.path, i.message))
+
+
+def _scrub(message: str, path: tuple[Any, ...], loaded: LoadedYaml) -> str:
+    """Hide a value that came from the environment: it may be a secret."""
+    if path not in loaded.from_env:
+        return message
+    value: Any = loaded.data
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else value[part] if isinstance(value, list) else None
+    return message.replace(value, "***") if isinstance(value, str) and value else message
 
 
 def validate_file(path: str | Path, *, text: str | None = None) -> list[SpecIssue]:

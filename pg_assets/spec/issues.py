@@ -151,8 +151,9 @@ def describe(tp: Any) -> str:
     if get_origin(tp) in (dict, Mapping) or tp is dict:
         return "a mapping"
     if _is_model(tp):
-        return "a mapping with " + ", ".join(f"`{k}`" for k in list(tp.model_fields)[:6]) + (
-            ", ..." if len(tp.model_fields) > 6 else "")
+        keys = [k for k, f in tp.model_fields.items() if f.is_required()] or list(tp.model_fields)[:2]
+        more = ", ..." if len(tp.model_fields) > len(keys) else ""
+        return "a mapping with " + ", ".join(f"`{k}`" for k in keys) + more
     return _SIMPLE.get(tp, "a value")
 
 
@@ -212,7 +213,7 @@ def explain(root: Any, raw: Any, errors: list[Mapping[str, Any]], secret: set[Ke
         elif kind.startswith("union_tag"):
             yield _tag_problem(path, error)
         elif not _is_type_error(kind):
-            yield Problem(path, _message(error))
+            yield Problem(path, _message(error), of_key=error["loc"][-1] == "[key]")
         elif not _shape_matched(path, located):
             yield _type_problem(root, raw, path, secret)
 
