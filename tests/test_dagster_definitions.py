@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -81,10 +82,12 @@ def test_pool_is_one_per_destination_and_can_be_overridden(spec_path: Path) -> N
 
 
 def test_code_version_is_the_resource_fingerprint_and_follows_its_yaml(tmp_path: Path) -> None:
-    before = definitions_from_spec(write_project(tmp_path / "a", SHOP))
-    after = definitions_from_spec(write_project(tmp_path / "b", SHOP.replace("a@x.io", "z@x.io")))
-    spec = load_spec(write_project(tmp_path / "c", SHOP))
-    assert _spec(before, ORDER_LINES).code_version == spec.sources["shop"].resource_fingerprint("OrderLines")
+    path = write_project(tmp_path, SHOP)
+    before = definitions_from_spec(path)
+    spec = load_spec(path)
+    assert _spec(before, ORDER_LINES).code_version == spec.sources["shop"].resource_fingerprint("order_lines")
+    path.write_text(path.read_text().replace("a@x.io", "z@x.io"))
+    after = definitions_from_spec(path)
     assert _spec(before, CUSTOMERS).code_version != _spec(after, CUSTOMERS).code_version
     assert _spec(before, ORDER_LINES).code_version == _spec(after, ORDER_LINES).code_version
 
@@ -157,7 +160,8 @@ def test_resources_with_different_partitionings_get_their_own_multi_assets(tmp_p
 def test_a_static_partitioned_schedule_requests_every_key(tmp_path: Path) -> None:
     defs = definitions_from_spec(write_project(tmp_path, SPLIT))
     (schedule,) = defs.schedules
-    context = dg.build_schedule_context(scheduled_execution_time=None)
+    tick = datetime.datetime(2024, 5, 1, 6, tzinfo=datetime.timezone.utc)
+    context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def())
     requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["eu", "us"]
 

@@ -54,7 +54,7 @@ sources:
         columns:
           email: {{data_type: text, unique: true, nullable: false}}
         tags: {{tier: gold}}
-      OrderLines:
+      order_lines:
         function: {module}:nested
         group: sales
         schedule: "0 6 * * *"

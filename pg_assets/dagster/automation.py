@@ -107,16 +107,19 @@ def automation_sensor(keys: Sequence[dg.AssetKey]) -> dg.AutomationConditionSens
     )
 
 
-def _run_requests(pdef: dg.PartitionsDefinition | None, when: dt.datetime) -> Iterator[dg.RunRequest]:
+def _run_requests(pdef: dg.PartitionsDefinition | None,
+                  context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
     if pdef is None:
         yield dg.RunRequest()
     elif isinstance(pdef, dg.TimeWindowPartitionsDefinition):
         # The newest complete partition as of the tick: a daily schedule at 06:00 loads yesterday.
-        key = pdef.get_last_partition_key(current_time=when)
+        key = pdef.get_last_partition_key(current_time=context.scheduled_execution_time)
         if key is not None:
             yield dg.RunRequest(partition_key=key)
     else:
-        yield from (dg.RunRequest(partition_key=k) for k in pdef.get_partition_keys())
+        # Several requests per tick need run keys; the tick time keeps them unique across ticks.
+        tick = context.scheduled_execution_time.isoformat()
+        yield from (dg.RunRequest(partition_key=k, run_key=f"{k}@{tick}") for k in pdef.get_partition_keys())
 
 
 def schedule(name: str, cron: str, keys: Sequence[dg.AssetKey],
@@ -130,6 +133,6 @@ def schedule(name: str, cron: str, keys: Sequence[dg.AssetKey],
                  default_status=dg.DefaultScheduleStatus.RUNNING,
                  description=f"Materializes {len(keys)} table(s) on `{cron}` (pipelines.yaml `schedule:`).")
     def _tick(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
-        yield from _run_requests(pdef, context.scheduled_execution_time)
+        yield from _run_requests(pdef, context)
 
     return _tick

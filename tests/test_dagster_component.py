@@ -1,0 +1,82 @@
+"""`type: pg_assets.PipelinesComponent` in a `dg` project: loading, listing, YAML validation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster.components.testing import create_defs_folder_sandbox
+
+from pg_assets.dagster import PgAssetsResource, PipelinesComponent
+from test_dagster_fixtures import SHOP, write_project
+
+DG = shutil.which("dg", path=str(Path(sys.executable).parent))
+needs_dg = pytest.mark.skipif(DG is None, reason="the `dg` CLI (dagster-dg-cli) is not installed")
+
+
+def test_a_defs_yaml_loads_the_spec_beside_it() -> None:
+    with create_defs_folder_sandbox() as sandbox:
+        path = sandbox.scaffold_component(
+            component_cls=PipelinesComponent,
+            defs_yaml_contents={"type": "pg_assets.PipelinesComponent",
+                                "attributes": {"spec": "pipelines.yaml", "pool": "warehouse",
+                                               "credentials_env": "WAREHOUSE_URL"}},
+        )
+        write_project(path, SHOP)
+        with sandbox.load_component_and_build_defs(defs_path=path) as (component, defs):
+            assert isinstance(component, PipelinesComponent)
+            keys = {s.key for s in defs.resolve_all_asset_specs()}
+            assert dg.AssetKey(["raw_shop", "customers"]) in keys
+            assert {a.op.pool for a in defs.assets} == {"warehouse"}
+            resource = defs.resources["pg_assets"]
+            assert isinstance(resource, PgAssetsResource)
+            # the env var's name, not its value, is in the definitions
+            assert "WAREHOUSE_URL" in repr(resource.credentials)
+
+
+def _registered_name() -> str:
+    (point,) = [ep for ep in entry_points(group="dagster_dg_cli.registry_modules") if ep.name == "pg_assets"]
+    return f"{point.value}.PipelinesComponent"
+
+
+@needs_dg
+def test_dg_lists_the_component(tmp_path: Path) -> None:
+    out = subprocess.run([DG, "list", "components", "--json"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert _registered_name() in {entry["key"] for entry in json.loads(out)["items"]}
+
+
+PROJECT = """
+[project]
+name = "{name}"
+version = "0.0.1"
+[tool.dg]
+directory_type = "project"
+[tool.dg.project]
+root_module = "{module}"
+"""
+
+
+@needs_dg
+def test_dg_check_yaml_points_at_a_wrong_attribute(tmp_path: Path) -> None:
+    module = "pgdg_project"
+    defs = tmp_path / "src" / module / "defs" / "ingest"
+    defs.mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text(PROJECT.format(name="pgdg-project", module=module))
+    for package in (defs.parent.parent, defs.parent):
+        (package / "__init__.py").touch()
+    (defs / "defs.yaml").write_text(textwrap.dedent("""\
+        type: pg_assets.PipelinesComponent
+        attributes:
+          spce: pipelines.yaml
+    """))
+    result = subprocess.run([DG, "check", "yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "defs.yaml:3" in result.stdout and "'spce' was unexpected" in result.stdout
