@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,8 @@ from pg_assets.credentials import ConnectionConfig
 from pg_assets.load.connection import close_quietly, open_connection
 from pg_assets.load.dispositions import Staged, system_tables_sql
 from pg_assets.load.errors import describe, is_transient
-from pg_assets.load.pool import Job, WorkerPool
+from pg_assets.errors import TransientLoadError
+from pg_assets.load.pool import MAX_ATTEMPTS, Job, WorkerPool
 from pg_assets.normalize.encode import Format
 from pg_assets.normalize.naming import shorten
 from pg_assets.normalize.rows import Batch
@@ -69,7 +71,6 @@ class LoadSession:
         self.load_id = load_id
         self.conn = open_connection(dest.config, f"pg_assets:{dest.pipeline_name}:{load_id}")
         self.staged: dict[str, Staged] = {}
-        self.unlogged: dict[str, bool] = {}
         self._on_staged = on_staged
         self._pool: WorkerPool | None = None
 
@@ -157,20 +158,54 @@ class LoadSession:
     # ---- commit ---------------------------------------------------------------------------
 
     def commit(self, statements: list[str], action: str = "committing") -> None:
-        """Run `statements` in one transaction; any failure rolls everything back."""
+        """Run `statements` in one transaction; any failure rolls everything back.
+
+        A transient failure (deadlock, serialization failure, lost connection) is
+        retried a bounded number of times. After a lost connection the commit may
+        have gone through before the reply was lost, so the `_dlt_loads` row of this
+        load decides: if it is there, the load is done and nothing runs twice.
+        """
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                self._commit_once(statements)
+                return
+            except psycopg2.Error as exc:
+                if not is_transient(exc):
+                    raise describe(exc, action=action) from None
+                if attempt == MAX_ATTEMPTS:
+                    raise TransientLoadError(f"{action} load {self.load_id} kept failing after {attempt} attempts: "
+                                             f"{str(exc).strip().splitlines()[0]}", load_id=self.load_id) from exc
+                time.sleep(0.5 * 2 ** (attempt - 1))
+                if self.conn.closed and self._reconnect():
+                    return
+
+    def _commit_once(self, statements: list[str]) -> None:
         self.conn.autocommit = False
         try:
             with self.conn.cursor() as cur:
                 for stmt in statements:
                     cur.execute(stmt)
             self.conn.commit()
-        except psycopg2.Error as exc:
-            self.conn.rollback()
-            if is_transient(exc):
-                raise
-            raise describe(exc, action=action) from None
+        except BaseException:
+            if not self.conn.closed:
+                self.conn.rollback()
+            raise
         finally:
-            self.conn.autocommit = True
+            if not self.conn.closed:
+                self.conn.autocommit = True
+
+    def _reconnect(self) -> bool:
+        """A new main connection holding the lock; True when this load turns out to be committed already."""
+        close_quietly(self.conn)
+        self.conn = open_connection(self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}")
+        with self.conn.cursor() as cur:
+            state_store.acquire_lock(cur, self.dest.dataset, self.dest.pipeline_name, self.dest.lock_timeout)
+            cur.execute("SELECT to_regclass(%s)", (sql.qualified(self.dest.dataset, state_store.LOADS_TABLE),))
+            if cur.fetchone()[0] is None:
+                return False
+            cur.execute(f"SELECT 1 FROM {sql.qualified(self.dest.dataset, state_store.LOADS_TABLE)} "
+                        "WHERE load_id = %s", (self.load_id,))
+            return cur.fetchone() is not None
 
     def final_ddl(self, tables: Mapping[str, Table], stored: Mapping[str, Table]) -> list[str]:
         """Schema, system tables, new final tables and columns, and their UNIQUE indexes."""
