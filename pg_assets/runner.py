@@ -147,10 +147,11 @@ def parse_targets(spec: Any, targets: Sequence[str] | None) -> dict[str, list[st
         source_name, _, resource = target.partition(".")
         source_of(spec, source_name)
         if not resource:
-            chosen[source_name] = None
-        elif chosen.get(source_name, []) is not None:
-            chosen[source_name] = [*chosen.get(source_name, []) or [], resource]
-            resource_names_of(spec, source_name, [resource])
+            chosen[source_name] = None  # the whole source, whatever else was named
+            continue
+        resource_names_of(spec, source_name, [resource])
+        if chosen.get(source_name, []) is not None:
+            chosen.setdefault(source_name, []).append(resource)
     return chosen
 
 

@@ -215,7 +215,7 @@ def _read_csv(path: Path, resource: FilesResource) -> Iterator[list[dict[str, An
         if len(row) > len(header):
             raise TerminalLoadError(f"`{path}` line {line}: {len(row)} fields, but the header has {len(header)}: "
                                     f"{snippet(','.join(row))}")
-        page.append({name: _value(text, parser, nulls) for name, text, parser in zip(header, row, parsers)})
+        page.append(_convert(row, header, parsers, nulls, f"`{path}` line {line}"))
         if len(page) >= PAGE_SIZE:
             yield page
             page = []
@@ -235,10 +235,15 @@ def _header(path: Path, resource: FilesResource) -> list[str] | None:
     return header
 
 
-def _value(text: str, parser: Any, nulls: set[str]) -> Any:
-    if text in nulls:
-        return None
-    return parser(text) if parser else text
+def _convert(row: list[str], header: list[str], parsers: list[Any], nulls: set[str], where: str) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for name, text, parser in zip(header, row, parsers):
+        try:
+            item[name] = None if text in nulls else parser(text) if parser else text
+        except ValueError:
+            raise TerminalLoadError(f"{where}, column `{name}`: `{text[:60]}` does not fit the column's "
+                                    f"`data_type` hint") from None
+    return item
 
 
 def _column_parsers(path: Path, resource: FilesResource, header: list[str], nulls: set[str]) -> list[Any]:
@@ -251,8 +256,8 @@ def _column_parsers(path: Path, resource: FilesResource, header: list[str], null
         for i, text in enumerate(row[: len(header)]):
             if i in types and types[i] and text not in nulls:
                 types[i] = text_values.narrow(types[i], text)
-    chosen = {i: (hinted[i] or (types[i][0] if types[i] else "text")) for i in range(len(header))}
-    return [text_values.parser_for(chosen[i]) for i in range(len(header))]
+    return [text_values.parser_for(hinted[i], hinted=True) if hinted[i]
+            else text_values.parser_for(types[i][0] if types[i] else "text") for i in range(len(header))]
 
 
 def _hinted_type(column: str, hints: Mapping[str, Any]) -> str | None:

@@ -80,12 +80,18 @@ _PARSERS: tuple[tuple[str, Callable[[str], Any]], ...] = (
     ("timestamp", _parse_timestamp),
 )
 
-# what a `data_type` column hint parses the text with (others keep the text)
+# what a `data_type` column hint parses the text with (others keep the text); a hint
+# is an order, so these accept what inference would not guess ("007" as a number)
 HINTED: dict[str, Callable[[str], Any]] = {
-    **dict(_PARSERS),
+    "bool": _parse_bool,
+    "bigint": int,
+    "double": float,
+    "date": date.fromisoformat,
+    "timestamp": datetime.fromisoformat,
     "decimal": _parse_decimal,
     "wei": _parse_decimal,
 }
+_INFERRED = dict(_PARSERS)
 
 
 def candidates() -> list[str]:
@@ -100,7 +106,7 @@ def narrow(types: list[str], text: str) -> list[str]:
 
 def _accepts(name: str, text: str) -> bool:
     try:
-        HINTED[name](text)
+        _INFERRED[name](text)
     except (Rejected, ValueError):
         return False
     return True
@@ -116,6 +122,6 @@ def infer_column(values: Iterable[str]) -> str:
     return types[0] if types else "text"
 
 
-def parser_for(data_type: str) -> Callable[[str], Any] | None:
+def parser_for(data_type: str, *, hinted: bool = False) -> Callable[[str], Any] | None:
     """How to turn text into `data_type`; None keeps the text as it is."""
-    return HINTED.get(data_type)
+    return (HINTED if hinted else _INFERRED).get(data_type)
