@@ -20,11 +20,12 @@ from pg_assets.errors import ConfigError
 from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
 from pg_assets.load.commit_plan import commit_statements
+from pg_assets.load.merge import key_warning
 from pg_assets.load.session import Destination, LoadSession
 from pg_assets.normalize.encode import FORMATS
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.rows import Normalizer, TablePlan
-from pg_assets.plan import plan_resource
+from pg_assets.plan import parse_contract, plan_resource
 from pg_assets.resource import Resource, resource
 from pg_assets.schema import Table, root_of
 
@@ -56,12 +57,15 @@ class Pipeline:
         workers: threads staging batches in parallel, each with its own connection.
         replace_strategy: default strategy of `replace` resources.
         lock_timeout: seconds to wait for another run of the same pipeline.
+        schema_contract: the default `schema_contract` of every resource (`evolve`, `freeze`,
+            `discard_row`, `discard_value`, or a mapping of `tables` / `columns` / `data_type`
+            to one of them); a resource's own contract wins per entity.
     """
 
     def __init__(self, name: str, dataset: str | None = None, credentials: Any = None, *,
                  file_format: str = "insert_values", create_indexes: bool = True, workers: int = 20,
                  replace_strategy: str = "truncate-and-insert", lock_timeout: float = 600.0,
-                 batch_bytes: int | None = None) -> None:
+                 batch_bytes: int | None = None, schema_contract: str | Mapping[str, str] | None = None) -> None:
         _check_choice("file_format", file_format, FORMATS)
         _check_choice("replace_strategy", replace_strategy, ("truncate-and-insert", "insert-from-staging",
                                                              "staging-optimized"))
@@ -74,6 +78,8 @@ class Pipeline:
         self.workers = workers
         self.replace_strategy = replace_strategy
         self.lock_timeout = lock_timeout
+        parse_contract(schema_contract, "pipeline")  # fail here, not at the first run
+        self.schema_contract = schema_contract
         self.batch_bytes = batch_bytes or (1 << 20 if file_format == "copy" else 2 << 20)
         self._credentials = credentials
         self._config: ConnectionConfig | None = None
@@ -108,7 +114,8 @@ class Pipeline:
         resources = _as_resources(data, table_name, dict(
             write_disposition=write_disposition, primary_key=primary_key, merge_key=merge_key, columns=columns,
             max_table_nesting=max_table_nesting, incremental=incremental, schema_contract=schema_contract))
-        plans = [plan_resource(r, self.replace_strategy) for r in resources]
+        # run()'s contract overrides the resources' own (for plain data it already is the resource's)
+        plans = [plan_resource(r, self.replace_strategy, self.schema_contract, schema_contract) for r in resources]
         return _Load(self, resources, plans, progress).run()
 
     def state(self) -> dict[str, Any] | None:
@@ -162,7 +169,9 @@ class _Load:
         self._rows_lock = threading.Lock()
         self.started = time.monotonic()
         self._last_report = 0.0
-        self.warnings: list[str] = []
+        self.warnings: list[str] = [w for w in map(key_warning, plans) if w]
+        for warning in self.warnings:
+            log.warning(warning)
 
     def run(self) -> LoadInfo:
         started_at = dt.datetime.now(dt.timezone.utc)

@@ -73,7 +73,8 @@ def _hints(columns: Mapping[str, Mapping[str, Any]] | None, where: str) -> dict[
     return out
 
 
-def _contract(value: str | Mapping[str, str] | None, where: str) -> dict[str, str]:
+def parse_contract(value: str | Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """`"freeze"` or `{"columns": "freeze"}` -> the mode of each entity it names."""
     if value is None:
         return {}
     modes = {e: value for e in CONTRACT_ENTITIES} if isinstance(value, str) else dict(value)
@@ -85,8 +86,14 @@ def _contract(value: str | Mapping[str, str] | None, where: str) -> dict[str, st
     return modes
 
 
-def plan_resource(res: Resource, replace_strategy: str) -> TablePlan:
-    """Check a resource's options and turn them into its `TablePlan`."""
+def plan_resource(res: Resource, replace_strategy: str, default_contract: str | Mapping[str, str] | None = None,
+                  override_contract: str | Mapping[str, str] | None = None) -> TablePlan:
+    """Check a resource's options and turn them into its `TablePlan`.
+
+    The schema contract is decided per entity: `override_contract` (what `run()` was
+    given along with resource objects) wins over the resource's own, which wins over
+    `default_contract` (the pipeline's).
+    """
     where = f"resource `{res.name}`"
     disposition, strategy = parse_disposition(res.write_disposition, replace_strategy, where)
     hints = _hints(res.columns, where)
@@ -104,6 +111,8 @@ def plan_resource(res: Resource, replace_strategy: str) -> TablePlan:
         hints = {VALID_FROM: {"data_type": "timestamp"}, VALID_TO: {"data_type": "timestamp"}, **hints}
     nesting = UNLIMITED_NESTING if res.max_table_nesting is None else int(res.max_table_nesting)
     return TablePlan(root=normalize_identifier(res.name), write_disposition=disposition, strategy=strategy,
-                     hints=hints, max_nesting=nesting, contract=_contract(res.schema_contract, where),
+                     hints=hints, max_nesting=nesting, contract={**parse_contract(default_contract, "pipeline"),
+                                                               **parse_contract(res.schema_contract, where),
+                                                               **parse_contract(override_contract, "run()")},
                      row_key=row_key, root_id_in_children=disposition == "merge", resource=res.name,
                      primary_key=pk, merge_key=mk)
