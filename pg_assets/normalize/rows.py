@@ -45,6 +45,7 @@ SYSTEM_TYPES = {LOAD_ID: "text", ROW_ID: "text", PARENT_ID: "text", LIST_IDX: "b
 # staging-only column: the position of the item in the load, for de-duplicating merges
 SEQ = Column("_pg_assets_seq", "bigint", nullable=False)
 _DROP_ROW = object()
+_CONTAINERS = frozenset({dict, list, tuple})
 _IDS_PER_BLOCK = 4096  # 4096 ids * 10.5 random bytes = 43008 bytes, a whole number of base64 quanta
 
 
@@ -165,6 +166,7 @@ class Normalizer:
 
     def _flatten(self, item: Mapping[str, Any], prefix: str, depth: int, max_nesting: int,
                  flat: dict[str, Any], lists: list[tuple[str, list[Any], int]], json_cols: set[str]) -> None:
+        names = self._names
         for key, value in item.items():
             if value is None:
                 continue
@@ -173,18 +175,17 @@ class Normalizer:
                 if name is None:
                     name = self._paths[(prefix, key)] = join_path(prefix, self._name(key))
             else:
-                name = self._names.get(key) or self._name(key)
+                name = names.get(key) or self._name(key)
             kind = type(value)
-            if kind is dict and depth < max_nesting and name not in json_cols:
-                self._flatten(value, name, depth + 1, max_nesting, flat, lists, json_cols)
-            elif (kind is list or kind is tuple) and depth < max_nesting and name not in json_cols:
-                if value:
-                    lists.append((name, value, depth + 1))
-            elif kind is dict or kind is list or kind is tuple:
+            if kind not in _CONTAINERS:
+                flat[name] = value
+            elif depth >= max_nesting or name in json_cols:
                 if value:
                     flat[name] = value
-            else:
-                flat[name] = value
+            elif kind is dict:
+                self._flatten(value, name, depth + 1, max_nesting, flat, lists, json_cols)
+            elif value:
+                lists.append((name, value, depth + 1))
 
     def _add_children(self, plan: TablePlan, parent: str, field: str, parent_id: str, root_id: str | None,
                       values: list[Any], depth: int) -> None:
@@ -265,7 +266,7 @@ class Normalizer:
         variant = join_path(name, f"v_{variant_type}")
         j = buf.slots.get(variant)
         if j is None:
-            if self._check_contract(plan, buf.table, "data_type", variant, value) is not True:
+            if self._check_contract(plan, buf.table, "data_type", variant, value, column) is not True:
                 return self._contract_outcome(plan, "data_type")
             j = self._append_column(buf, Column(variant, variant_type))
         native = value if type(value) in buf.natives[j] else COERCE[variant_type](value)
@@ -289,6 +290,13 @@ class Normalizer:
         return buf
 
     def _may_add_table(self, plan: TablePlan, name: str) -> bool:
+        """Whether the contract lets this load create table `name`.
+
+        `tables: freeze` (and the discard modes) still let the first load of a resource
+        create its table and child tables: a contract cannot be kept by a table that was
+        never created. Once the resource has stored tables, new ones (a new nested list)
+        are refused: `freeze` fails the load, the discard modes drop the rows.
+        """
         mode = plan.contract.get("tables", "evolve")
         first_load = not any(t.resource == plan.resource for t in self.stored.values())
         return mode == "evolve" or first_load
@@ -335,16 +343,21 @@ class Normalizer:
         buf.encoders.append(self.fmt.encoder(column.data_type, column.timezone))
         return len(buf.encoders) - 1
 
-    def _check_contract(self, plan: TablePlan, table: Table, entity: str, column: str, value: Any) -> bool:
+    def _check_contract(self, plan: TablePlan, table: Table, entity: str, column: str, value: Any,
+                        variant_of: Column | None = None) -> bool:
+        """True when the contract lets `table` grow `column`; raises for `freeze`, else False (discard)."""
         mode = plan.contract.get(entity, "evolve")
         if mode == "evolve" or table.name not in self.stored:
             return True
         if mode == "freeze":
-            what = "column" if entity == "columns" else "variant column"
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+            change = (f"would get a new column `{column}` (value {shown})" if variant_of is None else
+                      f"column `{variant_of.name}` ({variant_of.data_type}) got the value {shown}, which needs a "
+                      f"new variant column `{column}`")
             raise SchemaContractError(
-                f"Table `{table.name}` would get a new {what} `{column}` (value {value!r}), but the schema "
-                f"contract freezes `{entity}`. Fix the data, or set `schema_contract: {{{entity}: evolve}}` "
-                f"(or `discard_row` / `discard_value`).", table=table.name, column=column, value=value)
+                f"Table `{table.name}`: {change}, but the schema contract freezes `{entity}`. Fix the data, or set "
+                f"`schema_contract: {{{entity}: evolve}}` (or `discard_row` / `discard_value`).",
+                table=table.name, column=variant_of.name if variant_of else column, value=value)
         return False
 
     @staticmethod
