@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,6 @@ from pg_assets.sql import text_literal
 
 Encoder = Callable[[Any], str]
 
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r\x00]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": None})
 _UTC = dt.timezone.utc
 
@@ -32,7 +30,9 @@ def copy_text(value: str) -> str:
         >>> copy_text("a\\tb\\\\c")
         'a\\\\tb\\\\\\\\c'
     """
-    if _COPY_SPECIAL.search(value) is None:
+    # isprintable() is False for tab, newline, CR and NUL (and a few harmless others,
+    # which merely take the slower path): one C-level scan for the common case.
+    if value.isprintable() and "\\" not in value:
         return value
     return value.translate(_COPY_ESCAPES)
 
@@ -45,7 +45,7 @@ def json_text(value: Any) -> str:
 
 def _int_text(value: int) -> str:
     if INT64_MIN <= value <= INT64_MAX:
-        return str(int(value))
+        return str(value)
     raise NoFit
 
 
