@@ -3,14 +3,17 @@
 Writes a spec with `--resources` resources (200 by default) spread over sources of
 20, with column hints (so asset checks), tags, schedules and partitioned sources,
 then times, in this process: reading and validating the spec, building the
-definitions, and Dagster resolving them into a repository (what `dagster dev` does
-on every load and "Reload definitions"). Nothing connects to a database.
+definitions, Dagster resolving them into a repository and taking the snapshot the
+UI is served (what `dagster dev` does on every load and "Reload definitions").
+Nothing connects to a database.
 
     python benchmarks/definitions_load.py              # 200 resources, best of 5
     python benchmarks/definitions_load.py --check 1.0  # exit 1 if slower than 1 s
 
-The budget is one second for 200 resources; the import of Dagster itself is reported
-separately, as it is paid once per process whatever the spec.
+The budget, one second for 200 resources, is on `total`: read, build and resolve.
+Reported beside it, not in it: the import of Dagster (paid once per process whatever
+the spec) and the snapshot the code server then serialises for the UI, which is
+Dagster's own work and grows with the number of schedules (each one is a job).
 """
 
 from __future__ import annotations
@@ -61,9 +64,13 @@ def measure(path: Path) -> dict[str, float]:
 
     spec, read = _timed(lambda: load_spec(path))
     defs, build = _timed(lambda: build_definitions(spec))
-    _, resolve = _timed(defs.get_repository_def)
+    repository, resolve = _timed(defs.get_repository_def)
+    # What the code server sends the UI: private API, so measured when present.
+    from dagster._core.remote_representation import external_data
+
+    _, snapshot = _timed(lambda: external_data.RepositorySnap.from_def(repository))
     return {"read spec": read, "build definitions": build, "resolve repository": resolve,
-            "total": read + build + resolve}
+            "total": read + build + resolve, "snapshot for the UI": snapshot}
 
 
 def main(argv: list[str] | None = None) -> int:
