@@ -232,8 +232,10 @@ class _Load:
         return CursorFilter(inc, res.name, plan.primary_key)
 
     def _store_cursor(self, res: Resource, plan: TablePlan, state: dict[str, Any], cursor: CursorFilter) -> None:
-        rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
         saved = cursor.state()
+        if saved is None:  # a window (`end_value`) leaves the stored cursor alone
+            return
+        rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
         rstate.setdefault("incremental", {})[cursor.inc.cursor_path] = saved
         if len(saved["unique_hashes"]) > BOUNDARY_WARN_AT:
             msg = (f"Resource `{res.name}`: {len(saved['unique_hashes'])} items share the cursor value "
