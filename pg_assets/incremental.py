@@ -6,21 +6,30 @@ to the state stored in the destination, so `start_value` is the cursor where the
 last committed load stopped: a source can ask its API only for newer items. The
 pipeline then filters the items itself: older items are dropped, and items exactly
 at the boundary are dropped when their key was already loaded.
+
+The keys of the items at the boundary are stored with the cursor (`unique_hashes`,
+12 characters each), so the state stays small unless many items share one cursor
+value; past `BOUNDARY_WARN_AT` of them the load warns.
+
+With an `end_value` the cursor is a fixed window (a backfill, a partition): it starts
+at `initial_value`, ignores the stored cursor and never moves it.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from pg_assets.errors import TerminalLoadError
+from pg_assets.errors import ConfigError, TerminalLoadError
+from pg_assets.normalize.naming import normalize_identifier
 
 LastValueFunc = Literal["max", "min"]
-BOUNDARY_WARN_AT = 500
+BOUNDARY_WARN_AT = 300
 
 
 @dataclass
@@ -30,10 +39,12 @@ class Incremental:
     Args:
         cursor_path: dotted path into the raw item (`updated_at`, `meta.updated_at`).
         initial_value: where the first run starts.
-        end_value: optional upper bound (exclusive) of the window.
+        end_value: optional upper bound (exclusive) of the window; with it, the stored
+            cursor is neither used nor moved.
         last_value_func: `max` for growing cursors, `min` for shrinking ones.
-        primary_key: columns that identify an item at the boundary; defaults to the
-            resource's primary key, else the whole item.
+        primary_key: fields that identify an item at the boundary; defaults to the
+            resource's primary key, else the whole item. `()` turns boundary
+            de-duplication off.
 
     Examples:
         >>> inc = Incremental("updated_at", initial_value="2024-01-01")
@@ -52,14 +63,26 @@ class Incremental:
 
     def __post_init__(self) -> None:
         if self.last_value_func not in ("max", "min"):
-            raise ValueError(f"`last_value_func` must be `max` or `min`, not `{self.last_value_func}`")
+            raise ConfigError(f"`last_value_func` must be `max` or `min`, not `{self.last_value_func}`")
+        if not isinstance(self.cursor_path, str) or not self.cursor_path:
+            raise ConfigError(f"`cursor_path` must be a non-empty string, not {self.cursor_path!r}")
 
     @classmethod
     def coerce(cls, value: "Incremental | Mapping[str, Any] | None") -> "Incremental | None":
         """Accept an `Incremental`, a mapping of its arguments, or None."""
         if value is None or isinstance(value, Incremental):
             return value
+        allowed = [f.name for f in fields(cls) if f.name not in ("stored", "resource_state")]
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise ConfigError(f"unknown `incremental` option `{unknown[0]}`; expected "
+                              f"{', '.join(f'`{a}`' for a in allowed)}")
         return cls(**dict(value))
+
+    @property
+    def stateless(self) -> bool:
+        """A fixed window (`end_value` set): the stored cursor is neither read nor moved."""
+        return self.end_value is not None
 
     @property
     def last_value(self) -> Any:
@@ -68,8 +91,8 @@ class Incremental:
 
     @property
     def start_value(self) -> Any:
-        """Where this run starts: the stored cursor, else `initial_value`."""
-        last = self.last_value
+        """Where this run starts: the stored cursor, else (and always for a window) `initial_value`."""
+        last = None if self.stateless else self.last_value
         return self.initial_value if last is None else last
 
 
@@ -88,14 +111,23 @@ def cursor_value(item: Mapping[str, Any], path: str) -> Any:
 
 def _comparable(value: Any, like: Any) -> Any:
     """Make a stored cursor (JSON: strings) comparable with live values (maybe datetimes)."""
-    if isinstance(like, dt.datetime) and isinstance(value, str):
-        parsed = dt.datetime.fromisoformat(value)
+    if isinstance(like, dt.datetime) and isinstance(value, (str, dt.date)):
+        parsed = value if isinstance(value, dt.datetime) else (
+            dt.datetime.fromisoformat(value) if isinstance(value, str) else dt.datetime.combine(value, dt.time()))
         if like.tzinfo is not None and parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            return parsed.replace(tzinfo=dt.timezone.utc)  # naive means UTC, as everywhere in pg_assets
+        if like.tzinfo is None and parsed.tzinfo is not None:
+            return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
         return parsed
     if isinstance(like, dt.date) and not isinstance(like, dt.datetime) and isinstance(value, str):
         return dt.date.fromisoformat(value)
     return value
+
+
+def boundary_hash(body: Any) -> str:
+    """12 characters (72 bits) identifying an item at the boundary."""
+    text = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
+    return base64.b64encode(hashlib.blake2b(text.encode(), digest_size=9).digest()).decode("ascii")
 
 
 class CursorFilter:
@@ -104,17 +136,33 @@ class CursorFilter:
     def __init__(self, inc: Incremental, resource: str, primary_key: Sequence[str]) -> None:
         self.inc = inc
         self.resource = resource
-        self.key = tuple(inc.primary_key if isinstance(inc.primary_key, (list, tuple))
-                         else [inc.primary_key] if inc.primary_key else primary_key)
+        own = inc.primary_key
+        self.key: tuple[str, ...] | None = (
+            (own,) if isinstance(own, str) else tuple(own) if own is not None else tuple(primary_key) or None)
+        self.dedup = self.key != ()
         self.start = inc.start_value
-        self.seen = set(inc.stored.get("unique_hashes", ())) if inc.last_value is not None else set()
-        self.last = inc.last_value
-        self.boundary: set[str] = set(self.seen) if self.last is not None else set()
+        carried = inc.last_value is not None and not inc.stateless
+        self.seen = frozenset(inc.stored.get("unique_hashes", ())) if carried else frozenset()
+        self.last = inc.last_value if carried else None
+        self.boundary: set[str] = set(self.seen)
         self._better = (lambda a, b: a > b) if inc.last_value_func == "max" else (lambda a, b: a < b)
+        self._converted: dict[tuple[str, type], Any] = {}
 
     def _hash(self, item: Mapping[str, Any]) -> str:
-        body = {k: item.get(k) for k in self.key} if self.key else item
-        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        if not self.key:
+            return boundary_hash(item)
+        if all(k in item for k in self.key):
+            return boundary_hash([item[k] for k in self.key])
+        # the resource's primary key is in normalised names; the item may not be
+        named = {normalize_identifier(str(k)): v for k, v in item.items()}
+        return boundary_hash([item.get(k, named.get(normalize_identifier(k))) for k in self.key])
+
+    def _bound(self, which: str, value: Any) -> Any:
+        """The start or end value in the type of `value`, converted once per type."""
+        key = (which, type(value))
+        if key not in self._converted:
+            self._converted[key] = _comparable(self.start if which == "start" else self.inc.end_value, value)
+        return self._converted[key]
 
     def keep(self, item: Mapping[str, Any]) -> bool:
         """Whether `item` is new; updates the cursor as a side effect."""
@@ -122,33 +170,49 @@ class CursorFilter:
         if value is None:
             raise TerminalLoadError(
                 f"Resource `{self.resource}`: an item has no value at the cursor path `{self.inc.cursor_path}` "
-                f"(item keys: {sorted(item)[:10]}). Fix the `cursor_path` or the data.", table=self.resource)
-        start = _comparable(self.start, value)
-        if start is not None and (self._better(start, value)):
+                f"(item keys: {sorted(map(str, item))[:10]}). Fix the `cursor_path` or the data.",
+                table=self.resource, column=self.inc.cursor_path)
+        try:
+            return self._keep(item, value)
+        except TypeError:
+            raise TerminalLoadError(
+                f"Resource `{self.resource}`: the cursor value {value!r} ({type(value).__name__}) at "
+                f"`{self.inc.cursor_path}` cannot be compared with the start value {self.start!r} "
+                f"({type(self.start).__name__}). Give `initial_value` in the type of the data.",
+                table=self.resource, column=self.inc.cursor_path, value=value) from None
+
+    def _keep(self, item: Mapping[str, Any], value: Any) -> bool:
+        start = self._bound("start", value)
+        if start is not None and self._better(start, value):
             return False
-        end = _comparable(self.inc.end_value, value)
+        end = self._bound("end", value)
         if end is not None and not self._better(end, value):
             return False
-        digest = self._hash(item)
-        if start is not None and value == start and digest in self.seen:
-            return False
-        self._advance(value, digest)
+        digest = None
+        if self.seen and value == start:
+            digest = self._hash(item)
+            if digest in self.seen:
+                return False
+        self._advance(item, value, digest)
         return True
 
-    def _advance(self, value: Any, digest: str) -> None:
+    def _advance(self, item: Mapping[str, Any], value: Any, digest: str | None) -> None:
         last = _comparable(self.last, value)
         if last is None or self._better(value, last):
-            self.last, self.boundary = value, {digest}
+            self.last = value
+            self.boundary = {digest or self._hash(item)} if self.dedup else set()
         elif value == last:
             self.last = value
-            self.boundary.add(digest)
+            if self.dedup:
+                self.boundary.add(digest or self._hash(item))
 
-    def state(self) -> dict[str, Any]:
-        """The incremental state to store: dlt's keys, boundary hashes kept small."""
-        last = self.last
+    def state(self) -> dict[str, Any] | None:
+        """The incremental state to store (dlt's keys), or None for a window that keeps none."""
+        if self.inc.stateless:
+            return None
         return {
             "initial_value": _jsonable(self.inc.initial_value),
-            "last_value": _jsonable(last),
+            "last_value": _jsonable(self.last),
             "unique_hashes": sorted(self.boundary),
             "start_value": _jsonable(self.start),
         }
