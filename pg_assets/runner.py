@@ -14,11 +14,11 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pg_assets
-from pg_assets.errors import ConfigError
+from pg_assets.errors import ConfigError, LoadError, PgAssetsError
 from pg_assets.sources import SourceContext, get_kind
 from pg_assets.spec.env import fill_partition
 from pg_assets.spec.issues import did_you_mean
@@ -108,9 +108,16 @@ def build_resources(spec: Any, source_name: str, resource_names: Sequence[str] |
 
 
 def _reader(read: Callable[..., Iterable[Any]], source: SourceSpec, resource: ResourceSpec,
-            context: SourceContext) -> Callable[[], Iterable[Any]]:
-    def data() -> Iterable[Any]:
-        return read(source, resource, context)
+            context: SourceContext) -> Callable[[], Iterator[Any]]:
+    def data() -> Iterator[Any]:
+        try:
+            yield from read(source, resource, context)
+        except PgAssetsError:
+            raise
+        except Exception as exc:  # user code (a python source) failed: say where, keep the cause
+            where = f"resource `{context.resource_name}` of source `{context.source_name}`"
+            raise LoadError(f"{where} failed while reading: {type(exc).__name__}: {exc}",
+                            table=resource.table_name or context.resource_name) from exc
 
     return data
 

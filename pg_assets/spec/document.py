@@ -122,7 +122,7 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of pipelines.yaml, for editors (`yaml-language-server`)."""
     schema = PipelinesSpec.model_json_schema(mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-            "title": "pg_assets pipelines.yaml", **schema}
+            **schema, "title": "pg_assets pipelines.yaml"}
 
 
 def json_schema_text() -> str:
