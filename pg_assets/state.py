@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import base64
 import copy
+import difflib
 import hashlib
 import json
+import logging
 import time
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
 from pg_assets import sql
-from pg_assets.errors import LockTimeoutError
+from pg_assets.errors import ConfigError, LockTimeoutError
+from pg_assets.normalize.rows import digest_id
+
+log = logging.getLogger("pg_assets")
 
 STATE_ENGINE_VERSION = 4
 _HASH_EXCLUDED = ("_state_version", "_state_engine_version", "_version_hash", "_local")
@@ -94,6 +99,7 @@ def read_state(cursor: Any, dataset: str, pipeline_name: str) -> dict[str, Any] 
 
 
 def state_row(state: Mapping[str, Any], load_id: str, row_id: str, created_at: str) -> dict[str, Any]:
+    """The `_dlt_pipeline_state` row of `state`, written by load `load_id`."""
     return {
         "version": state["_state_version"],
         "engine_version": STATE_ENGINE_VERSION,
@@ -106,6 +112,20 @@ def state_row(state: Mapping[str, Any], load_id: str, row_id: str, created_at: s
     }
 
 
+def insert_state_sql(dataset: str, state: Mapping[str, Any], load_id: str, created_at: str) -> str:
+    """INSERT of the state row; it counts only once the `_dlt_loads` row of `load_id` commits."""
+    row = state_row(state, load_id, digest_id(f"{load_id}_state"), created_at)
+    return sql.insert_row(dataset, STATE_TABLE, row)
+
+
+def insert_load_sql(dataset: str, load_id: str, pipeline_name: str, created_at: str,
+                    schema_version_hash: str | None) -> str:
+    """INSERT of the `_dlt_loads` row that marks load `load_id` (and its state) complete."""
+    return sql.insert_row(dataset, LOADS_TABLE, {
+        "load_id": load_id, "schema_name": pipeline_name, "status": 0, "inserted_at": created_at,
+        "schema_version_hash": schema_version_hash})
+
+
 def resource_state(state: dict[str, Any], source: str, resource: str) -> dict[str, Any]:
     """The mutable state of one resource (`sources.<source>.resources.<resource>`)."""
     sources = state.setdefault("sources", {})
@@ -114,6 +134,35 @@ def resource_state(state: dict[str, Any], source: str, resource: str) -> dict[st
 
 def clone(state: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(dict(state))
+
+
+def resources_with_state(state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(source, resource) of every resource that has stored state."""
+    return [(source, name) for source, body in state.get("sources", {}).items()
+            for name, rstate in body.get("resources", {}).items() if rstate]
+
+
+def reset_resources(state: dict[str, Any], resource: str | None = None) -> list[str]:
+    """Forget the cursors and saved state of `resource` (every resource when None), in place.
+
+    The next load of a reset resource starts again from its `initial_value` (and a
+    files source loads every file again). Returns the names of the resources reset.
+
+    Raises:
+        ConfigError: `resource` has no stored state.
+    """
+    found = resources_with_state(state)
+    names = sorted({name for _, name in found})
+    if resource is not None and resource not in names:
+        close = difflib.get_close_matches(resource, names, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        have = ", ".join(f"`{n}`" for n in names) or "none"
+        raise ConfigError(f"Pipeline `{state.get('pipeline_name')}` has no stored state for resource `{resource}` "
+                          f"(resources with state: {have}).{hint}")
+    for source, name in found:
+        if resource in (None, name):
+            del state["sources"][source]["resources"][name]
+    return [n for n in names if resource in (None, n)]
 
 
 # ---- the run lock ---------------------------------------------------------------------------
@@ -129,10 +178,15 @@ def acquire_lock(cursor: Any, dataset: str, pipeline_name: str, timeout: float) 
     """Wait for the run lock of (dataset, pipeline), up to `timeout` seconds."""
     keys = lock_keys(dataset, pipeline_name)
     deadline = time.monotonic() + timeout
+    waiting = False
     while True:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", keys)
         if cursor.fetchone()[0]:
             return
+        if not waiting:
+            waiting = True
+            log.info("Pipeline `%s` into `%s` waits up to %.0fs for another run: %s", pipeline_name, dataset,
+                     timeout, lock_holder(cursor, keys))
         if time.monotonic() >= deadline:
             raise LockTimeoutError(
                 f"Another run of pipeline `{pipeline_name}` into dataset `{dataset}` still holds the lock after "
