@@ -15,7 +15,7 @@ from pg_assets import sql
 from pg_assets import state as state_store
 from pg_assets.load.dispositions import Staged, append_sql, replace_sql
 from pg_assets.load.merge import merge_sql
-from pg_assets.normalize.rows import TablePlan, digest_id
+from pg_assets.normalize.rows import TablePlan
 from pg_assets.schema import Table, chain, version_hash
 
 SCHEMA_ENGINE_VERSION = 11
@@ -34,11 +34,8 @@ def commit_statements(dest: Any, load_id: str, plans: Sequence[TablePlan], live:
     schema_hash = _schema_version(dest, live)
     out.extend(_version_rows(dest, live, stored, schema_hash))
     if state_store.bump(state, previous_state_hash):
-        row = state_store.state_row(state, load_id, digest_id(f"{load_id}_state"), created_at)
-        out.append(sql.insert_row(ds, state_store.STATE_TABLE, row))
-    out.append(sql.insert_row(ds, state_store.LOADS_TABLE, {
-        "load_id": load_id, "schema_name": dest.pipeline_name, "status": 0, "inserted_at": created_at,
-        "schema_version_hash": schema_hash}))
+        out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
+    out.append(state_store.insert_load_sql(ds, load_id, dest.pipeline_name, created_at, schema_hash))
     return out
 
 
