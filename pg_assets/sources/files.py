@@ -50,11 +50,17 @@ def _encoding(name: str) -> str:
 
 class FilesResource(ResourceSpec):
     path: str | None = None
+    """A file or glob (`data/*.csv.gz`), relative to the spec file's folder."""
     format: Format | None = None
+    """`csv`, `jsonl` or `json`; from the extension when omitted (`.gz` looked through)."""
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    """CSV field separator; `,` (tab for `.tsv`) by default."""
     encoding: Annotated[str, AfterValidator(_encoding)] = "utf-8"
+    """Text encoding; a UTF-8 byte-order mark is skipped."""
     null_values: list[str] = Field(default_factory=lambda: [""])
+    """CSV texts read as NULL; `["NA", ""]` for R-style data."""
     data_selector: str | None = None
+    """JSON: the path to the list of items (`data.items`)."""
 
 
 class FilesSource(SourceSpec):
@@ -62,6 +68,7 @@ class FilesSource(SourceSpec):
 
     kind: Literal["files"]
     defaults: FilesResource = Field(default_factory=FilesResource)
+    """Options every resource of the source starts from."""
     resources: dict[Name, FilesResource] = Field(min_length=1)
 
 

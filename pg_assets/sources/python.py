@@ -43,7 +43,9 @@ def _target(value: str) -> str:
 
 class PythonResource(ResourceSpec):
     function: Annotated[str, AfterValidator(_target)] | None = None
+    """`module:function` returning or yielding dicts or pages of dicts."""
     args: dict[str, Any] | None = None
+    """Keyword arguments for the function."""
 
 
 class PythonSource(SourceSpec):
@@ -51,6 +53,7 @@ class PythonSource(SourceSpec):
 
     kind: Literal["python"]
     defaults: PythonResource = Field(default_factory=PythonResource)
+    """Options every resource of the source starts from."""
     resources: dict[Name, PythonResource] = Field(min_length=1)
 
 

@@ -90,10 +90,15 @@ Param = Annotated[IncrementalParam | ResolveParam, Field(discriminator="type")] 
 
 class RestApiResource(ResourceSpec):
     endpoint: str | None = None
+    """Path under `base_url` (or a full URL); `{name}` placeholders come from `params`."""
     params: dict[str, Param] | None = None
+    """Query and path parameters; `{type: incremental}` or `{type: resolve, ...}`."""
     data_selector: str | None = None
+    """The path to the list of items in each response (`data.items`)."""
     paginator: Paginator | None = None
+    """How to reach the next page; the source's, else `single_page`."""
     headers: dict[str, str] | None = None
+    """HTTP headers sent with every request."""
 
 
 class RestApiSource(SourceSpec):
@@ -101,13 +106,21 @@ class RestApiSource(SourceSpec):
 
     kind: Literal["rest_api"]
     base_url: Annotated[str, AfterValidator(_http_url)]
+    """The API root every endpoint is relative to."""
     headers: dict[str, str] | None = None
+    """HTTP headers sent with every request."""
     auth: Auth | None = None
+    """bearer, basic or api_key; write secrets as `${VAR}`."""
     paginator: Paginator | None = None
+    """How to reach the next page; the source's, else `single_page`."""
     timeout: PositiveFloat = 30.0
+    """Seconds to wait for an answer."""
     max_retries: NonNegativeInt = 5
+    """Retries on 429, 5xx and connection errors."""
     backoff_seconds: NonNegativeFloat = 1.0
+    """First wait between retries (doubling); `Retry-After` wins."""
     defaults: RestApiResource = Field(default_factory=RestApiResource)
+    """Options every resource of the source starts from."""
     resources: dict[Name, RestApiResource] = Field(min_length=1)
 
 

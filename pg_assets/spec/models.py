@@ -73,7 +73,7 @@ Key = str | list[str]
 class Strict(BaseModel):
     """Unknown keys are errors and specs never change once read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class WriteDispositionSpec(Strict):
@@ -131,6 +131,7 @@ class IncrementalSpec(Strict):
     end_value: Any = None
     last_value_func: Literal["max", "min"] = "max"
     primary_key: Key | None = None
+    """Column(s) identifying a row (merge, upsert, dedup)."""
 
 
 class SchemaContractSpec(Strict):
@@ -188,14 +189,23 @@ class AssetOptions(Strict):
     """How the tables appear in Dagster. Set per resource, in `defaults`, or on the source."""
 
     group: Group | None = None
+    """Dagster asset group."""
     owners: list[Owner] | None = None
+    """Owners: email addresses or `team:<name>`."""
     tags: dict[TagKey, TagValue] | None = None
+    """Dagster tags on the assets."""
     schedule: Cron | None = None
+    """Cron string: run the load on this schedule."""
     partitions: Partitions | None = None
+    """Daily, weekly, monthly or static partitions; `${partition_key}` fills options."""
     automation: Literal["eager"] | OnCron | None = None
+    """`eager`, or `{on_cron: "<cron>"}`."""
     freshness: Freshness | None = None
+    """How old the data may get before its freshness check fails."""
     checks: bool = True
+    """Attach the row-count and schema checks."""
     deps: list[AssetKey] | None = None
+    """Upstream asset keys (`a/b`) the tables depend on."""
 
 
 ASSET_OPTIONS = tuple(AssetOptions.model_fields)
@@ -209,13 +219,20 @@ class ResourceSpec(AssetOptions):
 
     description: str | None = None
     table_name: Name | None = None
+    """The table to load into; the resource name by default."""
     write_disposition: Disposition | WriteDispositionSpec = "append"
+    """`append`, `replace`, `merge`, or `{disposition, strategy}`."""
     primary_key: Key | None = None
     merge_key: Key | None = None
+    """Column(s) whose values replace all existing rows with those values."""
     columns: dict[str, ColumnHint] | None = None
+    """Column hints: data_type, nullable, unique, precision..."""
     max_table_nesting: Annotated[int, Field(ge=0)] | None = None
+    """Nested levels flattened into child tables; deeper data is stored as JSON."""
     schema_contract: ContractMode | SchemaContractSpec | None = None
+    """`evolve`, `freeze`, `discard_row`, `discard_value`, or per entity."""
     incremental: IncrementalSpec | None = None
+    """Load only items whose cursor moved past the stored one."""
 
     @property
     def disposition(self) -> str:
@@ -270,8 +287,10 @@ class SourceSpec(AssetOptions):
 
     kind: str
     dataset: Name
+    """The Postgres schema the tables land in."""
     description: str | None = None
     defaults: ResourceSpec = Field(default_factory=ResourceSpec)
+    """Options every resource of the source starts from."""
     resources: dict[Name, ResourceSpec] = Field(min_length=1)
 
     _resolved: dict[str, ResourceSpec] = PrivateAttr(default_factory=dict)
@@ -319,9 +338,12 @@ class DestinationSpec(Strict):
     """Where every source loads; without `credentials`, the embedded Postgres."""
 
     credentials: str | dict[str, Any] | None = Field(default=None, repr=False)
+    """A postgresql:// URI or fields; write `${VAR}`, never the secret."""
     create_indexes: bool = True
     workers: Annotated[int, Field(ge=1, le=256)] = 20
+    """Parallel connections loading batches."""
     file_format: FileFormat = "insert_values"
+    """How rows travel: `INSERT ... VALUES` or `COPY`."""
     replace_strategy: ReplaceStrategy = "truncate-and-insert"
 
     @model_validator(mode="after")
