@@ -196,11 +196,13 @@ def acquire_lock(cursor: Any, dataset: str, pipeline_name: str, timeout: float) 
 
 def lock_holder(cursor: Any, keys: tuple[int, int]) -> str:
     """Who holds the lock, from the holder's `application_name`, pid and start time."""
+    # pg_locks shows the int4 keys as oids, i.e. unsigned; `-1::int4` would also parse as -(1::int4),
+    # which overflows for the smallest key, so the conversion happens here
     cursor.execute(
         "SELECT a.application_name, a.pid, a.backend_start, a.client_addr FROM pg_locks l "
         "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-        "AND l.classid = (%s::int4)::oid AND l.objid = (%s::int4)::oid AND l.objsubid = 2",
-        keys,
+        "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid AND l.objsubid = 2",
+        tuple(k & 0xFFFFFFFF for k in keys),
     )
     row = cursor.fetchone()
     if row is None:
