@@ -24,7 +24,7 @@ def day_rows(day, end):
 
 
 def region_rows(region):
-    return [{"id": region, "region": region}]
+    return [{"id": f"{region}-{n}", "region": region} for n in (1, 2)]
 
 
 def nested():

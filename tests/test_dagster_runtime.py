@@ -15,8 +15,9 @@ from test_dagster_fixtures import SHOP, write_project
 Query = Callable[..., list[tuple]]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def instance() -> Iterator[dg.DagsterInstance]:
+    # One instance for the module: every test has its own dataset, hence its own asset keys.
     with dg.instance_for_test() as instance:
         yield instance
 
@@ -99,7 +100,7 @@ sources:
     resources:
       people:
         function: {module}:rows
-        args: {{rows: [{{id: 1, email: a@x.io}}, {{id: 2, email: a@x.io}}, {{id: 3, email: null}}]}}
+        args: {{rows: [{{id: 1, email: a@x.io}}, {{id: 2, email: a@x.io}}, {{id: 3, email: b@x.io}}]}}
         columns: {{email: {{data_type: text, unique: true, nullable: false}}}}
 """
 
@@ -108,16 +109,31 @@ def test_checks_fail_on_bad_data_with_the_violating_row_count(tmp_path: Path, da
                                                               instance: dg.DagsterInstance) -> None:
     defs = definitions_from_spec(write_project(tmp_path, BAD, dataset))
     checks = _checks(_materialize(defs, instance))
-    assert not checks["unique_email"].passed and not checks["not_null_email"].passed
+    assert not checks["unique_email"].passed and checks["not_null_email"].passed
     assert checks["unique_email"].metadata["violating_rows"].value == 2
-    assert checks["not_null_email"].severity == dg.AssetCheckSeverity.ERROR
+    assert checks["unique_email"].severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_checks_alone_evaluate_the_table_as_it_is_now(tmp_path: Path, dataset: str, query: Query,
+                                                      instance: dg.DagsterInstance) -> None:
+    defs = definitions_from_spec(write_project(tmp_path, BAD, dataset))
+    _materialize(defs, instance)
+    # The engine enforces `nullable: false`; someone else's later change may not.
+    query(f'ALTER TABLE "{dataset}".people ALTER COLUMN email DROP NOT NULL')
+    query(f'INSERT INTO "{dataset}".people (id, _dlt_id, _dlt_load_id) VALUES (4, \'x\', \'y\')')
+    key = dg.AssetKey([dataset, "people"])
+    result = _materialize(defs, instance, selection=dg.AssetSelection.checks(dg.AssetCheckKey(key, "not_null_email")))
+    assert result.get_asset_materialization_events() == []
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["violating_rows"].value == 1
 
 
 def test_schema_change_check_warns_on_a_new_column(tmp_path: Path, dataset: str,
                                                    instance: dg.DagsterInstance) -> None:
     first = _checks(_materialize(definitions_from_spec(write_project(tmp_path / "a", BAD, dataset)), instance))
     assert first["column_schema_change"].passed
-    wider = BAD.replace("email: null}", "email: null, age: 40}")
+    wider = BAD.replace("email: b@x.io}", "email: b@x.io, age: 40}")
+    assert wider != BAD
     second = _checks(_materialize(definitions_from_spec(write_project(tmp_path / "b", wider, dataset)), instance))
     change = second["column_schema_change"]
     assert not change.passed and change.severity == dg.AssetCheckSeverity.WARN
@@ -157,3 +173,26 @@ def test_progress_is_streamed_to_the_run_log(shop: dg.Definitions, instance: dg.
     result = _materialize(shop, instance, selection=[_keys(dataset)["lines"]])
     messages = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any("rows staged" in m and "rows/s" in m for m in messages)
+
+
+REGIONS = """
+sources:
+  web:
+    kind: python
+    dataset: {dataset}
+    partitions: {{type: static, keys: [eu, us], mode: MODE}}
+    resources:
+      clicks: {{function: "{module}:region_rows", args: {{region: "${{partition_key}}"}}, merge_key: region}}
+"""
+
+
+@pytest.mark.parametrize(("mode", "regions"), [("merge_key", [("eu", 2), ("us", 2)]), ("replace", [("us", 2)])],
+                         ids=["merge-key-replaces-the-partition", "replace-keeps-the-last-partition"])
+def test_partition_mode_decides_what_a_partition_replaces(tmp_path: Path, dataset: str, query: Query,
+                                                          instance: dg.DagsterInstance, mode: str,
+                                                          regions: list[tuple[str, int]]) -> None:
+    defs = definitions_from_spec(write_project(tmp_path, REGIONS.replace("MODE", mode), dataset))
+    for key in ("eu", "eu", "us"):
+        _materialize(defs, instance, partition_key=key)
+    sql = f'SELECT region, count(*) FROM "{dataset}".clicks GROUP BY region ORDER BY region'
+    assert query(sql) == regions

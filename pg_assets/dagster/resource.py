@@ -21,7 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from pg_assets.dagster import checks, introspect
-from pg_assets.dagster.automation import partition_params
+from pg_assets.dagster.automation import partition_params, partition_write
 from pg_assets.dagster.plan import AssetPlan, LoadPlan
 from pg_assets.errors import PgAssetsError, TransientLoadError
 from pg_assets.info import LoadInfo, ProgressEvent
@@ -172,14 +172,20 @@ class PgAssetsResource(dg.ConfigurableResource):
         context.log.info(f"loading {', '.join(f'`{n}`' for n in names)} of source `{plan.source}`{where}")
 
         def work(progress: ProgressBoard) -> LoadInfo:
-            return runner.run_source(plan.spec, plan.source, names, partition=partition, progress=progress,
-                                     credentials=self.credentials, **self.overrides())
+            # `runner.run_source`, with each partitioned resource written as its `partitions.mode` says.
+            resources = runner.build_resources(plan.spec, plan.source, names, partition=partition)
+            if partition is not None:
+                source = plan.spec.sources[plan.source]
+                resources = [partition_write(r, source.resolved(n).partitions) for r, n in zip(resources, names, strict=True)]
+            pipeline = runner.pipeline_for(plan.spec, plan.source, credentials=self.credentials, **self.overrides())
+            return pipeline.run(resources, progress=progress)
 
         try:
             info = _run_in_thread(work, context.log, self.progress_interval_seconds)
-        except PgAssetsError as exc:
+        except Exception as exc:  # the engine's errors and the source's own: the load committed nothing
+            said = str(exc) if isinstance(exc, PgAssetsError) else f"{type(exc).__name__}: {exc}"
             raise dg.Failure(
-                description=f"load of source `{plan.source}` failed, nothing was committed: {exc}",
+                description=f"load of source `{plan.source}` failed, nothing was committed: {said}",
                 metadata={"error": type(exc).__name__, "table": str(getattr(exc, "table", None) or "")},
                 allow_retries=isinstance(exc, TransientLoadError),
             ) from exc
