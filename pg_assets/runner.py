@@ -15,7 +15,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pg_assets
 from pg_assets.errors import ConfigError, LoadError, PgAssetsError
@@ -24,10 +24,13 @@ from pg_assets.spec.env import fill_partition
 from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.models import ResourceSpec, SourceSpec
 
+if TYPE_CHECKING:
+    from pg_assets.spec.document import PipelinesSpec
+
 Progress = Callable[[pg_assets.ProgressEvent], None]
 
 
-def source_of(spec: Any, source_name: str) -> SourceSpec:
+def source_of(spec: PipelinesSpec, source_name: str) -> SourceSpec:
     """The source `source_name`; ConfigError suggests the closest name."""
     try:
         return spec.sources[source_name]
@@ -36,7 +39,7 @@ def source_of(spec: Any, source_name: str) -> SourceSpec:
         raise ConfigError(f"no source `{source_name}` in {spec.path.name}.{hint}") from None
 
 
-def resource_names_of(spec: Any, source_name: str, names: Sequence[str] | None) -> list[str]:
+def resource_names_of(spec: PipelinesSpec, source_name: str, names: Sequence[str] | None) -> list[str]:
     """`names` checked against the source (all of its resources when None)."""
     source = source_of(spec, source_name)
     if names is None:
@@ -80,7 +83,7 @@ def _incremental(resource: ResourceSpec) -> pg_assets.Incremental | None:
     return pg_assets.Incremental(**spec.model_dump())
 
 
-def build_resources(spec: Any, source_name: str, resource_names: Sequence[str] | None = None, *,
+def build_resources(spec: PipelinesSpec, source_name: str, resource_names: Sequence[str] | None = None, *,
                     partition: Mapping[str, str] | None = None) -> list[pg_assets.Resource]:
     """The engine resources of a source, their data read lazily when the pipeline runs.
 
@@ -122,13 +125,14 @@ def _reader(read: Callable[..., Iterable[Any]], source: SourceSpec, resource: Re
     return data
 
 
-def credentials_for(spec: Any, credentials: Any = None) -> pg_assets.ConnectionConfig:
+def credentials_for(spec: PipelinesSpec, credentials: Any = None) -> pg_assets.ConnectionConfig:
     """The destination: `credentials` if given, else the spec's, else the usual fallbacks."""
     chosen = credentials if credentials is not None else spec.destination.credentials
     return pg_assets.resolve_credentials(chosen, project_dir=spec.base_dir)
 
 
-def pipeline_for(spec: Any, source_name: str, *, credentials: Any = None, **overrides: Any) -> pg_assets.Pipeline:
+def pipeline_for(spec: PipelinesSpec, source_name: str, *, credentials: Any = None,
+                 **overrides: Any) -> pg_assets.Pipeline:
     """The pipeline of a source: named after it, loading into its dataset."""
     source = source_of(spec, source_name)
     options = {**spec.destination.pipeline_options(), **overrides}
@@ -136,7 +140,7 @@ def pipeline_for(spec: Any, source_name: str, *, credentials: Any = None, **over
                               **options)
 
 
-def run_source(spec: Any, source_name: str, resource_names: Sequence[str] | None = None, *,
+def run_source(spec: PipelinesSpec, source_name: str, resource_names: Sequence[str] | None = None, *,
                partition: Mapping[str, str] | None = None, progress: Progress | None = None,
                credentials: Any = None, **overrides: Any) -> pg_assets.LoadInfo:
     """Load the named resources of one source (all when None) as one atomic load."""
@@ -145,7 +149,7 @@ def run_source(spec: Any, source_name: str, resource_names: Sequence[str] | None
     return pipeline.run(resources, progress=progress)
 
 
-def parse_targets(spec: Any, targets: Sequence[str] | None) -> dict[str, list[str] | None]:
+def parse_targets(spec: PipelinesSpec, targets: Sequence[str] | None) -> dict[str, list[str] | None]:
     """`["shop", "chess.players_games"]` -> `{"shop": None, "chess": ["players_games"]}`."""
     if not targets:
         return {name: None for name in spec.sources}
@@ -162,7 +166,7 @@ def parse_targets(spec: Any, targets: Sequence[str] | None) -> dict[str, list[st
     return chosen
 
 
-def run_spec(spec: Any, targets: Sequence[str] | None = None, *, progress: Progress | None = None
+def run_spec(spec: PipelinesSpec, targets: Sequence[str] | None = None, *, progress: Progress | None = None
              ) -> list[pg_assets.LoadInfo]:
     """Load `targets` (`SOURCE` or `SOURCE.RESOURCE`; everything when empty), one load per source."""
     return [run_source(spec, source_name, names, progress=progress)

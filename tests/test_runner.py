@@ -51,7 +51,8 @@ def test_shop_example_loads_with_types_nesting_and_keys(dataset: str, query: Que
     assert types["products__tags.value"] == "character varying"
 
     assert query(f'SELECT name FROM "{dataset}".customers WHERE id = 7') == [("Lovelace, Ada",)]
-    assert query(f'SELECT notes FROM "{dataset}".customers WHERE id = 12') == [("Prefers email.\nCall only after 6pm.",)]
+    notes = query(f'SELECT notes FROM "{dataset}".customers WHERE id = 12')
+    assert notes == [("Prefers email.\nCall only after 6pm.",)]
     assert query(f'SELECT count(*) FROM "{dataset}".customers WHERE notes IS NULL OR signed_up_at IS NULL'
                  ) == [(198,)]
     assert query(f'SELECT count(*) FROM "{dataset}".orders o LEFT JOIN "{dataset}".customers c '

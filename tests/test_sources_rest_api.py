@@ -87,7 +87,8 @@ def api() -> Iterator[Api]:
 
 def build(tmp_path: Path, api: Api, body: str, names: list[str] | None = None) -> dict[str, Any]:
     text = ("sources:\n  api:\n    kind: rest_api\n    dataset: d\n"
-            f"    base_url: {api.base}/pub/\n    backoff_seconds: 0.01\n" + textwrap.indent(textwrap.dedent(body), "    "))
+            f"    base_url: {api.base}/pub/\n    backoff_seconds: 0.01\n"
+            + textwrap.indent(textwrap.dedent(body), "    "))
     (tmp_path / "pipelines.yaml").write_text(text)
     spec = load_spec(tmp_path / "pipelines.yaml")
     return {r.name: r for r in runner.build_resources(spec, "api", names)}
@@ -105,7 +106,8 @@ def items(resource: Any) -> list[dict[str, Any]]:
 
 def serve_chess(api: Api) -> None:
     for n, player in enumerate(["magnuscarlsen", "rpragchess"], start=1):
-        api.json(f"/pub/player/{player}", {"player_id": n, "username": player, "@id": f"{api.base}/pub/player/{player}"})
+        profile = {"player_id": n, "username": player, "@id": f"{api.base}/pub/player/{player}"}
+        api.json(f"/pub/player/{player}", profile)
         months = ["2024/01", "2024/02"]
         api.json(f"/pub/player/{player}/games/archives",
                  {"archives": [f"{api.base}/pub/player/{player}/games/{m}" for m in months]})
@@ -204,7 +206,8 @@ PAGINATORS = {
 
 
 @pytest.mark.parametrize("case", PAGINATORS.values(), ids=PAGINATORS.keys())
-def test_paginator_reads_every_page(tmp_path: Path, api: Api, case: tuple[str, str, Callable[..., Answer], int]) -> None:
+def test_paginator_reads_every_page(tmp_path: Path, api: Api,
+                                    case: tuple[str, str, Callable[..., Answer], int]) -> None:
     paginator, selector, route, requests = case
     api.routes["/pub/things"] = lambda query: route(query, api.base)
     selector_yaml = f", data_selector: {selector}" if selector else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -86,6 +87,9 @@ class Client:
                                f"{snippet(body) or '(empty body)'}") from None
                 self.sleep(_retry_after(exc.headers) or self.policy.backoff(attempt))
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if isinstance(getattr(exc, "reason", None), socket.gaierror):  # offline or a typo: waiting won't help
+                    host = urlsplit(full).hostname
+                    raise TransientLoadError(f"GET {shown}: cannot resolve `{host}` (offline?): {exc.reason}") from None
                 if last:
                     reason = getattr(exc, "reason", exc)
                     raise TransientLoadError(f"GET {shown} failed after {attempt + 1} attempts: {reason}") from None

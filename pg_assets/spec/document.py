@@ -20,7 +20,6 @@ SourceUnion = Annotated[
     Union[tuple(kind.source_model for kind in all_kinds())],  # type: ignore[misc]  # noqa: UP007
     Field(discriminator="kind"),
 ]
-SCHEMA_ID = "https://pg-assets.dev/pipelines.schema.json"
 
 
 class PipelinesSpec(Strict):
@@ -121,8 +120,7 @@ def load_spec(path: str | Path = "pipelines.yaml", *, text: str | None = None) -
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of pipelines.yaml, for editors (`yaml-language-server`)."""
     schema = PipelinesSpec.model_json_schema(mode="validation")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-            **schema, "title": "pg_assets pipelines.yaml"}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "pg_assets pipelines.yaml"}
 
 
 def json_schema_text() -> str:

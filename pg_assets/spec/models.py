@@ -101,7 +101,8 @@ class WriteDispositionSpec(Strict):
 
     @model_validator(mode="after")
     def _scd2_options(self) -> WriteDispositionSpec:
-        scd2_only = ("validity_column_names", "active_record_timestamp", "boundary_timestamp", "row_version_column_name")
+        scd2_only = ("validity_column_names", "active_record_timestamp", "boundary_timestamp",
+                     "row_version_column_name")
         misplaced = [k for k in scd2_only if getattr(self, k) is not None]
         if misplaced and self.strategy != "scd2":
             raise ValueError(f"`{misplaced[0]}` applies only to `strategy: scd2`")
