@@ -108,6 +108,21 @@ def test_a_failed_source_exits_1_and_the_others_still_load(tmp_path: Path, datas
     assert created is None or query(f'SELECT count(*) FROM "{dataset}".numbers_too') == [(0,)]
 
 
+def test_a_setting_wrong_at_run_time_exits_2_after_the_others_load(tmp_path: Path, dataset: str, query,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    extra = f"""\
+        drop_src:
+          kind: files
+          dataset: {dataset}
+          resources:
+            drops: {{path: "drop/*.csv"}}
+        """
+    assert main(["run", "-f", str(write_spec(tmp_path, dataset, extra))]) == 2
+    assert "drop_src: FAILED, nothing of it was committed: resource `drops`: no file matches `drop/*.csv`" in (
+        capsys.readouterr().err)
+    assert query(f'SELECT count(*) FROM "{dataset}".people') == [(2,)]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["run", "nope"], "no source `nope`"),
     (["run", "py_src.nmbers"], "Did you mean `numbers`?"),

@@ -46,27 +46,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.file)
     plan = runner.parse_targets(spec, getattr(args, "targets", None))
-    failed: list[str] = []
+    failed: dict[str, PgAssetsError] = {}
     started = time.monotonic()
     rows = 0
     for source_name, names in plan.items():
         board = LiveProgress(source_name, sys.stderr)
         try:
             info = runner.run_source(spec, source_name, names, progress=board)
-        except ConfigError:
-            board.clear()
-            raise
         except PgAssetsError as exc:
             board.clear()
             print(f"{source_name}: FAILED, nothing of it was committed: {exc}", file=sys.stderr)
-            failed.append(source_name)
+            failed[source_name] = exc
             continue
         board.clear()
         rows += sum(info.row_counts.values())
         print(summary(source_name, info))
     print(f"{len(plan) - len(failed)} of {len(plan)} sources loaded, {rows:,} rows in "
           f"{time.monotonic() - started:.1f}s" + (f"; failed: {', '.join(failed)}" if failed else ""))
-    return 1 if failed else 0
+    if not failed:
+        return 0
+    # a wrong setting (credentials, a path) is the user's to fix, like an invalid spec
+    return 2 if all(isinstance(exc, ConfigError) for exc in failed.values()) else 1
 
 
 def summary(source_name: str, info: LoadInfo) -> str:
