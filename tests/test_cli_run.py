@@ -89,38 +89,28 @@ def test_run_named_resource_only(tmp_path: Path, dataset: str, query, capsys: py
                  "AND table_name NOT LIKE '\\_dlt%%'", (dataset,)) == [("numbers",)]
 
 
-def test_a_failed_source_exits_1_and_the_others_still_load(tmp_path: Path, dataset: str, query,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    extra = f"""\
-        broken_src:
-          kind: python
-          dataset: {dataset}
-          resources:
-            numbers_too: {{function: "MODULE:broken"}}
-        """
-    assert main(["run", "-f", str(write_spec(tmp_path, dataset, extra))]) == 1
+FAILING = {
+    "source-raises-exit-1": ("kind: python", '{function: "MODULE:broken"}', 1,
+                             "resource `bad` of source `failing` failed while reading: RuntimeError: "
+                             "the upstream API went away"),
+    "no-file-matches-exit-2": ("kind: files", '{path: "drop/*.csv"}', 2,
+                               "resource `bad`: no file matches `drop/*.csv`"),
+}
+
+
+@pytest.mark.parametrize("case", FAILING.values(), ids=FAILING.keys())
+def test_a_failed_source_does_not_stop_the_others(tmp_path: Path, dataset: str, query,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  case: tuple[str, str, int, str]) -> None:
+    kind, resource, status, message = case
+    extra = f"failing:\n  {kind}\n  dataset: {dataset}\n  resources:\n    bad: {resource}\n"
+    assert main(["run", "-f", str(write_spec(tmp_path, dataset, extra))]) == status
     captured = capsys.readouterr()
-    assert "broken_src: FAILED, nothing of it was committed" in captured.err
-    assert "the upstream API went away" in captured.err
-    assert "2 of 3 sources loaded" in captured.out and "failed: broken_src" in captured.out
+    assert f"failing: FAILED, nothing of it was committed: {message}" in captured.err
+    assert "2 of 3 sources loaded" in captured.out and "failed: failing" in captured.out
     assert query(f'SELECT count(*) FROM "{dataset}".people') == [(2,)]
-    created = query("SELECT to_regclass(%s)", (f'"{dataset}".numbers_too',))[0][0]
-    assert created is None or query(f'SELECT count(*) FROM "{dataset}".numbers_too') == [(0,)]
-
-
-def test_a_setting_wrong_at_run_time_exits_2_after_the_others_load(tmp_path: Path, dataset: str, query,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    extra = f"""\
-        drop_src:
-          kind: files
-          dataset: {dataset}
-          resources:
-            drops: {{path: "drop/*.csv"}}
-        """
-    assert main(["run", "-f", str(write_spec(tmp_path, dataset, extra))]) == 2
-    assert "drop_src: FAILED, nothing of it was committed: resource `drops`: no file matches `drop/*.csv`" in (
-        capsys.readouterr().err)
-    assert query(f'SELECT count(*) FROM "{dataset}".people') == [(2,)]
+    created = query("SELECT to_regclass(%s)", (f'"{dataset}".bad',))[0][0]
+    assert created is None or query(f'SELECT count(*) FROM "{dataset}".bad') == [(0,)]
 
 
 @pytest.mark.parametrize(("args", "message"), [
