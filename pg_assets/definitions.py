@@ -5,7 +5,7 @@ repository root needs no set-up, and `dagster dev -m pg_assets.definitions` work
 any directory that holds a `pipelines.yaml`:
 
 - the spec is `./pipelines.yaml`, or the file named by `PG_ASSETS_SPEC`;
-- `./dbt_project/dbt_project.yml`, when present, adds the dbt models on top;
+- `dbt_project/dbt_project.yml` beside the spec, when present, adds the dbt models on top;
 - with no credentials configured, loads go to the embedded Postgres.
 
 The YAML is read when Dagster loads the definitions, so "Reload definitions" picks up
@@ -34,10 +34,8 @@ def spec_path(directory: Path) -> Path:
 def _dbt_definitions(project_dir: Path, spec: Path) -> dg.Definitions | None:
     if not (project_dir / "dbt_project.yml").is_file():
         return None
-    try:
-        from pg_assets.dagster.dbt import build_dbt_definitions
-    except ImportError:  # the dbt layer is optional: without it the loads still show
-        return None
+    from pg_assets.dagster.dbt import build_dbt_definitions
+
     return build_dbt_definitions(project_dir, spec_path=spec)
 
 
@@ -52,20 +50,23 @@ def _spec_definitions(path: Path) -> dg.Definitions:
         raise SpecError(str(exc), exc.issues) from None
 
 
-def load_definitions(directory: Path | None = None) -> dg.Definitions:
-    """The definitions of `directory` (default: the working directory)."""
-    directory = Path(directory).absolute() if directory is not None else Path.cwd()
-    spec = spec_path(directory)
-    # A spec named in the environment must exist; the default one is optional next to a dbt project.
-    parts = [_spec_definitions(spec)] if spec.is_file() or os.environ.get(SPEC_ENV) else []
-    dbt = _dbt_definitions(directory / DBT_PROJECT_DIR, spec)
+def project_definitions(spec: Path, *, spec_required: bool = True) -> dg.Definitions:
+    """The loads of `spec` and the dbt project beside it (`dbt_project/` in the spec's folder)."""
+    parts = [_spec_definitions(spec)] if spec_required or spec.is_file() else []
+    dbt = _dbt_definitions(spec.parent / DBT_PROJECT_DIR, spec)
     parts += [dbt] if dbt is not None else []
     if not parts:
         raise ConfigError(
-            f"no `pipelines.yaml` in `{directory}`: run `dagster dev` where it is, "
-            f"or point `{SPEC_ENV}` at it"
+            f"no `{spec.name}` in `{spec.parent}`: run `dagster dev` where it is, or point `{SPEC_ENV}` at it"
         )
     return dg.Definitions.merge(*parts)
+
+
+def load_definitions(directory: Path | None = None) -> dg.Definitions:
+    """The definitions of `directory` (default: the working directory), or of `$PG_ASSETS_SPEC`'s folder."""
+    directory = Path(directory).absolute() if directory is not None else Path.cwd()
+    # A spec named in the environment must exist; the default one is optional next to a dbt project.
+    return project_definitions(spec_path(directory), spec_required=bool(os.environ.get(SPEC_ENV)))
 
 
 @dg.definitions

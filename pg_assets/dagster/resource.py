@@ -204,7 +204,7 @@ class PgAssetsResource(dg.ConfigurableResource):
                 involved = [a for a in plan.assets if a in assets or to_check[a.key]]
                 schemas = {a.key: self._schemas(cursor, plan, a) for a in involved}
                 for asset in assets:
-                    yield materialization(cursor, config.database, asset, schemas[asset.key], info, plan.partitioned)
+                    yield materialization(cursor, info.database, asset, schemas[asset.key], info, plan.partitioned)
                 for asset in involved:
                     yield from checks.evaluate(cursor, asset.key, asset.dataset, asset.table, to_check[asset.key],
                                                previous_schema=previous.get(asset.key),

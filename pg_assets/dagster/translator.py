@@ -8,8 +8,9 @@
 - `code_version`: the fingerprint of the resource's YAML, so editing it marks the asset changed.
 
 Nothing here connects to the database. The database part of the table name comes
-from configuration: the spec's `credentials`, else `PG_ASSETS_CREDENTIALS`, else
-`.pg_assets/secrets.toml`, else the embedded server's database, `postgres`. When a
+from configuration, as a load resolves it: the spec's `credentials`, else
+`PG_ASSETS_CREDENTIALS`, else `.pg_assets/secrets.toml` beside the spec, else the
+embedded server's database, `postgres`. When a
 resource's `credentials` override points elsewhere, materializations carry the
 database the load really used.
 """
@@ -21,6 +22,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -44,13 +46,13 @@ class Destination:
     pool: str
 
 
-def _configured(credentials: Any) -> Any:
+def _configured(credentials: Any, project_dir: Path | None) -> Any:
     """The first credentials configured anywhere, or None for the embedded server."""
     if credentials is not None:
         return credentials
     if os.environ.get(ENV_VAR, "").strip():
         return os.environ[ENV_VAR]
-    path = secrets_path()
+    path = secrets_path(project_dir)
     try:
         found: Any = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -60,7 +62,7 @@ def _configured(credentials: Any) -> Any:
     return found
 
 
-def destination(credentials: Any = None) -> Destination:
+def destination(credentials: Any = None, project_dir: Path | None = None) -> Destination:
     """The database name and default pool for the spec's credentials, parsed, never connected.
 
     One pool per destination: `pg_assets` for the embedded server, else
@@ -70,7 +72,7 @@ def destination(credentials: Any = None) -> Destination:
         >>> destination("postgresql://loader:secret@db.internal/analytics")
         Destination(database='analytics', pool='pg_assets:db.internal:5432/analytics')
     """
-    configured = _configured(credentials)
+    configured = _configured(credentials, project_dir)
     if configured is None:
         return Destination(EMBEDDED_DATABASE, DEFAULT_POOL)
     try:
