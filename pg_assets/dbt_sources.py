@@ -305,15 +305,13 @@ def _dataset_descriptions(spec: Any) -> dict[str, str]:
     return found
 
 
-def write_dbt_sources(spec: Any, path: Path, *, credentials: Any = None, project_dir: Path | None = None,
-                      discover: bool = True) -> Refresh:
+def write_dbt_sources(spec: Any, path: Path, *, credentials: Any = None, discover: bool = True) -> Refresh:
     """Write or refresh the dbt sources file at `path` for `spec`.
 
     Args:
         spec: a loaded `PipelinesSpec`.
         path: the `sources.yml` to write; an existing file is merged, never overwritten.
-        credentials: the destination to read child tables from (default: as a load resolves it).
-        project_dir: where `.pg_assets/` is looked for when resolving the destination.
+        credentials: the destination to read child tables from (default: the spec's, as a load resolves it).
         discover: read child tables from the destination; when it cannot be reached the
             file is still written, without them, and a warning says so.
 
@@ -325,7 +323,7 @@ def write_dbt_sources(spec: Any, path: Path, *, credentials: Any = None, project
     warnings: list[str] = []
     children: dict[str, tuple[str, ...]] = {}
     if discover:
-        children, problem = _try_discover(credentials, project_dir, tables)
+        children, problem = _try_discover(spec, credentials, tables)
         if problem:
             warnings.append(problem)
     existing = read_sources_file(path)
@@ -341,15 +339,15 @@ def write_dbt_sources(spec: Any, path: Path, *, credentials: Any = None, project
     return Refresh(path=path, changed=changed, children=children, warnings=tuple(warnings))
 
 
-def _try_discover(credentials: Any, project_dir: Path | None,
+def _try_discover(spec: Any, credentials: Any,
                   tables: Sequence[LoadedTable]) -> tuple[dict[str, tuple[str, ...]], str | None]:
     import psycopg2
 
-    from pg_assets.credentials import resolve_credentials
+    from pg_assets.runner import credentials_for
 
     config = None
     try:
-        config = resolve_credentials(credentials, project_dir=project_dir)
+        config = credentials_for(spec, credentials)
         return discover_child_tables(config, tables), None
     except (PgAssetsError, psycopg2.Error) as exc:
         where = f"`{config.safe_uri()}`" if config is not None else "the destination"
@@ -371,7 +369,7 @@ def cmd_dbt_sources(args: argparse.Namespace) -> int:
 
     spec_path = Path(args.file)
     output = Path(args.output) if args.output else default_output(spec_path)
-    result = write_dbt_sources(load_spec(spec_path), output, project_dir=spec_path.parent)
+    result = write_dbt_sources(load_spec(spec_path), output)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     found = sum(len(kids) for kids in result.children.values())

@@ -10,7 +10,8 @@
   credentials resolved against the spec, exactly as a load resolves them, handed
   to the profile through `PG_ASSETS_DBT_*` variables for the run.
 - The manifest is parsed when definitions load under `dagster dev` (so edits show on
-  "Reload definitions") and whenever it is missing; elsewhere the existing one is used.
+  "Reload definitions") and whenever it is missing or older than a project file;
+  otherwise (a deployment that ships one) the existing manifest is used.
 - The dbt executable is the one installed next to the running Python: nothing
   depends on `PATH` or an activated virtualenv.
 
@@ -36,6 +37,7 @@ from pg_assets.dbt_env import dbt_environment, dbt_executable
 DBT_RESOURCE_KEY = "dbt"
 OP_NAME = "dbt_build"
 _PREPARE_TIMEOUT_SECONDS = 300.0
+_PROJECT_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
 
 TRANSLATOR = DagsterDbtTranslator(
     # Child-table sources carry their root table's key (`config.meta.dagster.asset_key`).
@@ -67,10 +69,27 @@ def prepare(project: DbtProject) -> None:
         dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
 
 
+def _is_stale(project: DbtProject) -> bool:
+    """Whether the manifest is missing or older than a file of the project.
+
+    A stale manifest would make Dagster's view of the project disagree with what
+    `dbt build` runs (a test added since is unknown to Dagster and fails the step).
+    """
+    if not project.manifest_path.exists():
+        return True
+    built = project.manifest_path.stat().st_mtime
+    skip = {project.target_path.parts[0], "logs", "dbt_packages"}
+    return any(
+        path.stat().st_mtime > built
+        for path in project.project_dir.rglob("*")
+        if path.suffix in _PROJECT_SUFFIXES and not skip.intersection(path.relative_to(project.project_dir).parts)
+    )
+
+
 def prepared_project(project_dir: Path) -> DbtProject:
-    """The `DbtProject` at `project_dir`, its manifest parsed in development or when missing."""
+    """The `DbtProject` at `project_dir`, its manifest parsed in development or when stale."""
     project = DbtProject(project_dir=Path(project_dir).absolute())
-    if using_dagster_dev() or not project.manifest_path.exists():
+    if using_dagster_dev() or _is_stale(project):
         prepare(project)
     return project
 
@@ -112,11 +131,13 @@ def build_dbt_assets(project: DbtProject, *, spec: Any = None, resource_key: str
         resource_key: where the `PgAssetsResource` is bound.
         pool: the concurrency pool; default the destination's pool, shared with its loads.
     """
-    needs = {resource_key} if spec is not None else set()
+    # Resources through the context only: Dagster refuses a mix of decorator keys and resource parameters.
+    needs = {DBT_RESOURCE_KEY, resource_key} if spec is not None else {DBT_RESOURCE_KEY}
 
     @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=TRANSLATOR,
                 name=OP_NAME, pool=pool or _pool(spec), required_resource_keys=needs)
-    def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    def _dbt_build(context: AssetExecutionContext) -> Iterator[Any]:
+        dbt: DbtCliResource = getattr(context.resources, DBT_RESOURCE_KEY)
         config = _destination(context, spec, resource_key, project.project_dir)
         context.log.info(f"dbt builds on `{config.safe_uri()}` with `{dbt.dbt_executable}`")
         with dbt_environment(config):

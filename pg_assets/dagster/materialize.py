@@ -27,8 +27,8 @@ import dagster as dg
 
 from pg_assets.errors import ConfigError
 
-# The run's own log is kept to warnings: the summary printed at the end says what happened.
-_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The run's own log is kept quiet: the summary printed at the end says what happened and why.
+_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 _SAMPLE_ROWS = 5
 
 
@@ -132,9 +132,15 @@ def _outcome(result: dg.ExecuteInProcessResult, seconds: float, destination: Any
         checks_passed=len(evaluations) - len(failed),
         checks_failed=named(e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR),
         warned=named(e for e in failed if e.severity != dg.AssetCheckSeverity.ERROR),
-        failed_steps=tuple(e.step_key or "?" for e in result.all_events if e.is_step_failure),
+        failed_steps=tuple(_step_failure(e) for e in result.all_events if e.is_step_failure),
         destination=destination,
     )
+
+
+def _step_failure(event: Any) -> str:
+    error = getattr(event.event_specific_data, "error", None)
+    message = (error.message.strip().splitlines() or [""])[0] if error is not None else ""
+    return f"{event.step_key}: {message}" if message else str(event.step_key)
 
 
 def _psql_uri(config: Any) -> str:
@@ -157,7 +163,7 @@ def report(outcome: Outcome) -> str:
                  f"{len(outcome.warned)} warned")
     lines += [f"  failed: {name}" for name in outcome.checks_failed]
     lines += [f"  warned: {name}" for name in outcome.warned]
-    lines += [f"failed step: {step} (run `dagster dev` and open the run to see why)" for step in outcome.failed_steps]
+    lines += [f"failed step {step}" for step in outcome.failed_steps]
     uri = _psql_uri(outcome.destination)
     lines += ["", f"The data is in `{outcome.destination.safe_uri()}`. Query it with psql:", f"  psql '{uri}'"]
     sample = _sample_table(outcome.tables)
