@@ -13,118 +13,19 @@ on the multiprocess, Docker and Kubernetes executors.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from pg_assets.dagster import checks, introspect
 from pg_assets.dagster.automation import partition_params, partition_write
+from pg_assets.dagster.checks import CheckPlan
+from pg_assets.dagster.events import Event, previous_schemas, report
 from pg_assets.dagster.plan import AssetPlan, LoadPlan
+from pg_assets.dagster.progress import ProgressBoard, run_logging_progress
 from pg_assets.errors import PgAssetsError, TransientLoadError
-from pg_assets.info import LoadInfo, ProgressEvent
-
-Event = dg.MaterializeResult | dg.AssetCheckResult
-SCHEMA_PREFIX = "column_schema/"
-
-
-class ProgressBoard:
-    """The latest progress per table, written by loader threads, read by the op's thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._latest: dict[str, ProgressEvent] = {}
-        self._reported: dict[str, int] = {}
-
-    def __call__(self, event: ProgressEvent) -> None:
-        with self._lock:
-            self._latest[event.table] = event
-
-    def news(self) -> list[ProgressEvent]:
-        """Tables whose row count moved since the last call."""
-        with self._lock:
-            fresh = [e for t, e in self._latest.items() if self._reported.get(t) != e.rows]
-            self._reported.update({e.table: e.rows for e in fresh})
-        return fresh
-
-
-def _log_progress(log: Any, events: list[ProgressEvent]) -> None:
-    for e in events:
-        log.info(f"`{e.table}`: {e.rows:,} rows staged in {e.seconds:.1f}s ({e.rows_per_second:,.0f} rows/s)")
-
-
-def _run_in_thread(work: Callable[[ProgressBoard], LoadInfo], log: Any, interval: float) -> LoadInfo:
-    """Run `work` on a daemon thread and log its progress from this (the op's) thread.
-
-    Daemon: if the run is terminated, the process exits without waiting for the load,
-    and an uncommitted load leaves nothing visible.
-    """
-    board, outcome, done = ProgressBoard(), {}, threading.Event()
-
-    def target() -> None:
-        try:
-            outcome["info"] = work(board)
-        except BaseException as exc:  # handed to the op's thread, re-raised there
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=target, name="pg_assets-load", daemon=True).start()
-    while not done.wait(interval):
-        _log_progress(log, board.news())
-    _log_progress(log, board.news())
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["info"]
-
-
-
-def previous_schemas(instance: dg.DagsterInstance, asset: AssetPlan) -> dict[str, dg.TableSchema] | None:
-    """Column schemas (root and child tables) of the asset's latest materialization, if it had one."""
-    event = instance.get_latest_materialization_event(asset.key)
-    materialization = event.asset_materialization if event is not None else None
-    metadata = materialization.metadata if materialization is not None else {}
-    root = metadata.get("dagster/column_schema")
-    if root is None:
-        return None
-    children = {k.removeprefix(SCHEMA_PREFIX): v.schema for k, v in metadata.items() if k.startswith(SCHEMA_PREFIX)}
-    return {asset.table: root.schema, **children}
-
-
-def _rows_metadata(asset: AssetPlan, info: LoadInfo | None) -> dict[str, Any]:
-    if info is None:
-        return {}
-    loads = info.tables_of(asset.table)
-    return {
-        "rows_loaded": loads[asset.table].rows if asset.table in loads else 0,
-        "rows_loaded_by_table": dg.MetadataValue.json({t: tl.rows for t, tl in sorted(loads.items())}),
-        "load_id": info.load_id,
-        "started_at": info.started_at,
-        "finished_at": info.finished_at,
-        "duration_seconds": float(info.timings.get("total", 0.0)),
-        "timings": dg.MetadataValue.json({k: round(v, 3) for k, v in info.timings.items()}),
-        "destination": info.destination,
-        "pipeline_name": info.pipeline_name,
-    }
-
-
-def materialization(cursor: Any, database: str, asset: AssetPlan, schemas: Mapping[str, dg.TableSchema],
-                    info: LoadInfo, partitioned: bool) -> dg.MaterializeResult:
-    """One table's materialization: totals read from the database, this load's numbers from `info`."""
-    metadata: dict[str, Any] = {
-        "dagster/table_name": f"{database}.{asset.dataset}.{asset.table}",
-        "dagster/row_count": introspect.row_count(cursor, asset.dataset, asset.table),
-        "write_disposition": asset.write_disposition,
-        **_rows_metadata(asset, info),
-    }
-    if partitioned:
-        metadata["dagster/partition_row_count"] = metadata["rows_loaded"]
-    if asset.table in schemas:
-        metadata["dagster/column_schema"] = schemas[asset.table]
-    metadata.update({f"{SCHEMA_PREFIX}{t}": s for t, s in schemas.items() if t != asset.table})
-    return dg.MaterializeResult(asset_key=asset.key, metadata=metadata, data_version=dg.DataVersion(info.load_id))
+from pg_assets.info import LoadInfo
 
 
 class PgAssetsResource(dg.ConfigurableResource):
@@ -181,7 +82,7 @@ class PgAssetsResource(dg.ConfigurableResource):
             return pipeline.run(resources, progress=progress)
 
         try:
-            info = _run_in_thread(work, context.log, self.progress_interval_seconds)
+            info = run_logging_progress(work, context.log, self.progress_interval_seconds)
         except Exception as exc:  # the engine's errors and the source's own: the load committed nothing
             said = str(exc) if isinstance(exc, PgAssetsError) else f"{type(exc).__name__}: {exc}"
             raise dg.Failure(
@@ -193,26 +94,13 @@ class PgAssetsResource(dg.ConfigurableResource):
         return info
 
     def _report(self, plan: LoadPlan, assets: list[AssetPlan], info: LoadInfo | None,
-                to_check: Mapping[dg.AssetKey, list[checks.CheckPlan]],
-                previous: Mapping[dg.AssetKey, Any]) -> Iterator[Event]:
+                to_check: Mapping[dg.AssetKey, list[CheckPlan]], previous: Mapping[dg.AssetKey, Any]) -> Iterator[Event]:
         from pg_assets import runner
 
-        config = runner.credentials_for(plan.spec, self.credentials)
-        conn = config.connect()
+        conn = runner.credentials_for(plan.spec, self.credentials).connect()
+        conn.autocommit = True  # read-only, and no snapshot held while Dagster stores the events
         try:
-            with conn, conn.cursor() as cursor:
-                involved = [a for a in plan.assets if a in assets or to_check[a.key]]
-                schemas = {a.key: self._schemas(cursor, plan, a) for a in involved}
-                for asset in assets:
-                    yield materialization(cursor, info.database, asset, schemas[asset.key], info, plan.partitioned)
-                for asset in involved:
-                    yield from checks.evaluate(cursor, asset.key, asset.dataset, asset.table, to_check[asset.key],
-                                               previous_schema=previous.get(asset.key),
-                                               current_schema=schemas[asset.key])
+            with conn.cursor() as cursor:
+                yield from report(cursor, plan, info, assets, to_check, previous)
         finally:
             conn.close()
-
-    @staticmethod
-    def _schemas(cursor: Any, plan: LoadPlan, asset: AssetPlan) -> dict[str, dg.TableSchema]:
-        children = introspect.child_tables(cursor, asset.dataset, asset.table, plan.roots)
-        return introspect.column_schemas(cursor, asset.dataset, [asset.table, *children])
