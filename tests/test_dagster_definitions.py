@@ -189,3 +189,36 @@ def test_invalid_yaml_raises_the_located_validation_error(tmp_path: Path) -> Non
     with pytest.raises(SpecError) as info:
         definitions_from_spec(path)
     assert f"{path.name}:" in str(info.value) and "mrege" in str(info.value)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_repository_root_needs_no_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pg_assets.definitions import load_definitions
+
+    monkeypatch.delenv("PG_ASSETS_SPEC", raising=False)
+    graph = load_definitions(REPO).resolve_asset_graph()
+    assert {dg.AssetKey(["raw_shop", "orders"]), dg.AssetKey(["events", "page_views"])} <= set(graph.get_all_asset_keys())
+    # dbt models hang below the loads; one on a child table (`orders__items`) below its root's asset
+    assert graph.get(dg.AssetKey(["staging", "stg_shop__order_items"])).parent_keys == {
+        dg.AssetKey(["raw_shop", "orders"])}
+
+
+def test_pg_assets_spec_names_the_spec_and_it_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pg_assets.definitions import load_definitions
+
+    monkeypatch.setenv("PG_ASSETS_SPEC", str(write_project(tmp_path / "elsewhere", SHOP)))
+    assert CUSTOMERS in load_definitions(tmp_path).resolve_all_asset_keys()
+    monkeypatch.setenv("PG_ASSETS_SPEC", str(tmp_path / "missing.yaml"))
+    with pytest.raises(SpecError, match="missing.yaml"):
+        load_definitions(tmp_path)
+
+
+def test_a_folder_without_a_spec_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pg_assets.definitions import load_definitions
+    from pg_assets.errors import ConfigError
+
+    monkeypatch.delenv("PG_ASSETS_SPEC", raising=False)
+    with pytest.raises(ConfigError, match="PG_ASSETS_SPEC"):
+        load_definitions(tmp_path)
