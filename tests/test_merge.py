@@ -4,12 +4,17 @@ with child tables, de-duplication, hard deletes, merge keys, indexes and atomici
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import psycopg2
 import pytest
 
 import pg_assets
+from pg_assets.load import merge
+from pg_assets.load.dispositions import Staged
+from pg_assets.normalize.rows import TablePlan
+from pg_assets.schema import Column, Table
 
 KEYED = ["delete-insert", "upsert"]
 
@@ -236,15 +241,55 @@ def test_no_indexes_without_create_indexes(dataset, query, strategy):
     assert len(_table(query, dataset, "id, day")) == (2 if strategy == "scd2" else 1)
 
 
-def test_merge_uses_the_primary_key_index(dataset, query):
-    """Only the index makes a merge of a few rows into a large table cheap."""
-    _run(dataset, [{"id": i, "v": "x"} for i in range(20_000)], "delete-insert", primary_key="id")
+def test_a_small_merge_looks_keys_up_in_the_index(dataset, query, pg_conn):
+    """With the commit's planner setting, 100 keys into 20,000 rows are index lookups, not a scan."""
+    _run(dataset, [{"id": i, "v": "x"} for i in range(20_000)], "upsert", primary_key="id")
     query(f'ANALYZE "{dataset}".t')
-    plan = query(f'EXPLAIN SELECT * FROM "{dataset}".t WHERE id = 5')
-    assert "t_id_pk" in " ".join(r[0] for r in plan)
+    pg_conn.autocommit = False
+    try:
+        with pg_conn.cursor() as cur:
+            cur.execute(merge.RANDOM_PAGE_COST)
+            cur.execute(f'CREATE TEMP TABLE keep AS SELECT id FROM "{dataset}".t WHERE id % 200 = 0')
+            cur.execute("ANALYZE keep")
+            cur.execute(f'EXPLAIN UPDATE "{dataset}".t AS d SET v = \'y\' FROM keep AS s WHERE d.id = s.id')
+            plan = " ".join(r[0] for r in cur.fetchall())
+    finally:
+        pg_conn.rollback()
+        pg_conn.autocommit = True
+    assert "Index Scan using t_id_pk" in plan
 
 
-# ---- all or nothing ---------------------------------------------------------------------------------------
+# ---- the SQL itself, without a server ----------------------------------------------------------------
+
+
+def _plan(strategy: str, **keys: tuple[str, ...]) -> tuple[TablePlan, list[Table], dict[str, Staged]]:
+    plan = TablePlan(root="t", write_disposition="merge", strategy=strategy, hints={"deleted": {"hard_delete": True}},
+                     max_nesting=9, contract={}, row_key=None, root_id_in_children=True, resource="t", **keys)
+    cols = ("id", "deleted", "_dlt_load_id", "_dlt_id", "_pg_assets_seq")
+    root = Table("t", columns={c: Column(c, "bigint") for c in cols})
+    kids = Table("t__kids", parent="t", columns={c: Column(c, "text") for c in ("value", "_dlt_root_id", "_dlt_id")})
+    staged = {"t": Staged("s", "t_stg", cols), "t__kids": Staged("s", "k_stg", ("value", "_dlt_root_id", "_dlt_id",
+                                                                                 "_pg_assets_seq"))}
+    return plan, [root, kids], staged
+
+
+@pytest.mark.parametrize("strategy, keys", [
+    ("delete-insert", {"primary_key": ("id",)}), ("delete-insert", {"merge_key": ("id",)}),
+    ("upsert", {"primary_key": ("id",)}), ("insert-only", {"primary_key": ("id",)}), ("scd2", {}),
+    ("scd2", {"merge_key": ("id",)}),
+], ids=["delete-insert-pk", "delete-insert-mk", "upsert", "insert-only", "scd2", "scd2-mk"])
+def test_merge_sql_shape(strategy, keys):
+    plan, tables, staged = _plan(strategy, **keys)
+    statements = merge.merge_sql("ds", plan, tables, staged, {"t", "t__kids"}, "1.5", "2024-01-01T00:00:00+00:00")
+    assert statements[0] == merge.RANDOM_PAGE_COST
+    text = "\n".join(statements)
+    # temporary tables are always schema-qualified: a bare DROP could hit a user's table
+    assert re.findall(r"(?:TABLE|FROM|JOIN|USING|INTO)\s+(pg_assets_\w+)", text) == []
+    assert "NOT IN" not in text  # NOT IN over a large batch degrades to a nested loop
+    assert "_pg_assets_seq" not in " ".join(s for s in statements if s.startswith('INSERT INTO "ds"."t" ('))
+
+
+# ---- all or nothing  ---------------------------------------------------------------------------------------
 
 
 def test_a_failing_table_rolls_back_every_merge_of_the_load(dataset, query):
