@@ -115,7 +115,7 @@ def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=3)  # a graceful stop is nice, not needed: everything lives in tmp_path
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
@@ -145,6 +145,9 @@ def _reload(dagit: Dagit, name: str) -> dict[str, Any]:
 def _launch(dagit: Dagit, location: str, key: list[str]) -> str:
     params = {"selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
                            "jobName": "__ASSET_JOB", "assetSelection": [{"path": key}]},
+              # In the run worker's process: one Python start less (the multiprocess
+              # executor has its own test, tests/test_dagster_executors.py).
+              "runConfigData": {"execution": {"config": {"in_process": {}}}},
               "mode": "default"}
     result = dagit.graphql(LAUNCH, params=params)["launchRun"]
     assert result["__typename"] == "LaunchRunSuccess", result
