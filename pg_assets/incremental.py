@@ -86,8 +86,13 @@ class Incremental:
 
     @property
     def last_value(self) -> Any:
-        """The cursor stored by the last committed load (None before the first)."""
-        return self.stored.get("last_value")
+        """The cursor stored by the last committed load (None before the first).
+
+        State is JSON, so a stored datetime or date comes back as an ISO string; it is
+        handed out in the type of `initial_value` when that is a datetime or date.
+        """
+        last = self.stored.get("last_value")
+        return last if last is None or self.initial_value is None else _comparable(last, self.initial_value)
 
     @property
     def start_value(self) -> Any:
