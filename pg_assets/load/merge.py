@@ -8,7 +8,8 @@ so the children of a discarded duplicate never leak in.
 - `delete-insert`: delete destination rows matching a kept primary key or any staged
   merge key (with their children), insert the kept rows that are not hard-deleted.
 - `upsert`: update rows in place by primary key, insert new keys, replace children.
-- `insert-only`: insert kept rows whose key is not in the destination yet.
+- `insert-only`: insert kept rows whose key is not in the destination yet (of duplicates
+  in one batch, the first one: as if inserted one by one).
 - `scd2`: retire active rows absent from the batch (within the staged merge keys, if
   any), insert new versions; both use the load's one boundary timestamp. Child rows
   are insert-only: a version that comes back (a -> b -> a) has the same content hash
@@ -49,6 +50,11 @@ def key_warning(plan: TablePlan) -> str | None:
 
 def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping[str, Staged],
               existing: set[str], load_id: str, boundary: str) -> list[str]:
+    """The statements that merge `plan`'s staged table chain (root first) into dataset `ds`.
+
+    `existing` are the tables already in the dataset; `boundary` is the load's timestamp,
+    scd2's `_dlt_valid_to` of retired rows and `_dlt_valid_from` of new ones.
+    """
     root = tables[0]
     if root.name not in staged:
         return []
