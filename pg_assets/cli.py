@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "embedded": ("pg_assets.embedded", "cmd_embedded"),
     "state": ("pg_assets.state_commands", "cmd_state"),
     "dbt-sources": ("pg_assets.dbt_sources", "cmd_dbt_sources"),
+    "materialize": ("pg_assets.dagster.materialize", "cmd_materialize"),
 }
 
 
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resource", help="with reset: only this resource's cursors")
     p.add_argument("--yes", action="store_true", help="with reset: do not ask for confirmation")
     _add_spec_file(p)
+
+    p = sub.add_parser("materialize", help="materialize every asset (the loads, then dbt build) in one run")
+    _add_spec_file(p)
+    p.add_argument("--exclude", nargs="*", default=[], metavar="SOURCE",
+                   help="sources to leave out (e.g. `chess`, which needs network)")
 
     p = sub.add_parser("dbt-sources", help="write or refresh dbt sources.yml from pipelines.yaml")
     _add_spec_file(p)
