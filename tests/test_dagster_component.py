@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import sys
 import textwrap
 from importlib.metadata import entry_points
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -39,6 +41,20 @@ def test_a_defs_yaml_loads_the_spec_beside_it() -> None:
             assert isinstance(resource, PgAssetsResource)
             # the env var's name, not its value, is in the definitions
             assert "WAREHOUSE_URL" in repr(resource.credentials)
+
+
+def test_scaffolding_writes_a_starter_that_loads(query: Callable[..., list[tuple]]) -> None:
+    name = f"starter_{secrets.token_hex(3)}"  # also the dataset: unique per run
+    with create_defs_folder_sandbox() as sandbox:
+        path = sandbox.scaffold_component(component_cls=PipelinesComponent, defs_path=name)
+        assert {p.name for p in path.iterdir()} >= {"defs.yaml", "pipelines.yaml", f"{name}_source.py"}
+        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
+            try:
+                assert dg.materialize(defs.assets, resources=defs.resources).success
+                assert query(f'SELECT count(*), sum(square) FROM "{name}".numbers') == [(10, 285)]
+            finally:
+                query(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+                query(f'DROP SCHEMA IF EXISTS "{name}_staging" CASCADE')
 
 
 def _registered_name() -> str:

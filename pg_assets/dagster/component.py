@@ -10,10 +10,13 @@ attributes:
 
 The type is registered under the `dagster_dg_cli.registry_modules` entry point, so
 `dg list components` lists it and `dg check yaml` validates the attributes.
+`dg scaffold defs pg_assets.PipelinesComponent ingest` writes the `defs.yaml`, a
+starter `pipelines.yaml` and the small Python source it loads.
 """
 
 # No `from __future__ import annotations`: Dagster derives the YAML schema from the real field types.
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,43 @@ from pg_assets.dagster.factory import RESOURCE_KEY, definitions_from_spec
 from pg_assets.dagster.resource import PgAssetsResource
 
 
+_STARTER_SPEC = """\
+# What to load into Postgres: one source, one table to start with. Materialize it in the
+# UI, then add sources (kinds: python, files, rest_api) and resources here.
+sources:
+  {name}:
+    kind: python
+    dataset: {name}
+    resources:
+      numbers:
+        function: {module}:numbers
+        primary_key: id
+        write_disposition: merge
+"""
+
+_STARTER_SOURCE = '''"""Starter rows for the scaffolded pipelines.yaml: replace them with your own source."""
+
+
+def numbers():
+    return [{"id": n, "square": n * n} for n in range(10)]
+'''
+
+
+class PipelinesScaffolder(dg.Scaffolder):
+    """`dg scaffold defs pg_assets.PipelinesComponent <name>`: defs.yaml plus a working starter spec."""
+
+    def scaffold(self, request: dg.ScaffoldRequest) -> None:
+        dg.scaffold_component(request, {"spec": "pipelines.yaml"})
+        spec = request.target_path / "pipelines.yaml"
+        if spec.exists():
+            return
+        name = re.sub(r"[^a-z0-9_]", "_", request.target_path.name.lower()).strip("_") or "example"
+        module = f"{name}_source"  # named after the folder: two scaffolds never share a module name
+        (request.target_path / f"{module}.py").write_text(_STARTER_SOURCE)
+        spec.write_text(_STARTER_SPEC.format(name=name, module=module))
+
+
+@dg.scaffold_with(PipelinesScaffolder)
 @dataclass
 class PipelinesComponent(dg.Component, dg.Resolvable):
     """Assets, checks, schedules and sensors for every source of a `pipelines.yaml`.
