@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.sources import KINDS, CheckContext, get_kind
 from pg_assets.spec.env import partition_references
 from pg_assets.spec.issues import KeyPath, Problem
@@ -119,9 +120,9 @@ def _table_collision(source: str, raw: Mapping[str, Any], resource: str, resolve
     dataset = raw.get("dataset")
     if not isinstance(dataset, str):
         return
-    table = resolved.table_name or resource
+    dataset, table = normalize_identifier(dataset), normalize_identifier(resolved.table_name or resource)
     here = locate(source, raw, resource, ("table_name",))
     first = tables.setdefault((dataset, table), here)
     if first != here:
         yield Problem(here, f"table `{dataset}.{table}` is also loaded by `{'.'.join(map(str, first[1:4:2]))}`; "
-                            "set a different `table_name`")
+                            "set a different `table_name`", of_key=here[-1] != "table_name")

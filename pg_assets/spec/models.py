@@ -31,7 +31,6 @@ FileFormat = Literal["insert_values", "copy"]
 
 STRATEGIES: dict[str, tuple[str, ...]] = {"merge": get_args(MergeStrategy), "replace": get_args(ReplaceStrategy)}
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _ASSET_KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _TAG_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}$")
@@ -60,7 +59,8 @@ def _owner(value: str) -> str:
     raise ValueError(f"owner `{value}` is neither an email address nor `team:<name>`")
 
 
-Name = Annotated[str, _matching(_NAME, "a valid name: lower-case letters, digits and `_`, at most 63")]
+# dataset, table and source names are normalised like dlt does (`Raw Shop` -> `raw_shop`)
+Name = Annotated[str, Field(min_length=1)]
 AssetKey = Annotated[str, _matching(_ASSET_KEY, "an asset key like `raw_shop/customers`")]
 Owner = Annotated[str, AfterValidator(_owner)]
 Group = Annotated[str, _matching(re.compile(r"^[A-Za-z0-9_]+$"), "a group name (letters, digits and `_`)")]
