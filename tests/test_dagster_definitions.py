@@ -222,3 +222,42 @@ def test_a_folder_without_a_spec_says_what_to_do(tmp_path: Path, monkeypatch: py
     monkeypatch.delenv("PG_ASSETS_SPEC", raising=False)
     with pytest.raises(ConfigError, match="PG_ASSETS_SPEC"):
         load_definitions(tmp_path)
+
+
+DAILY = """
+sources:
+  web:
+    kind: python
+    dataset: web
+    partitions: {{type: daily, start: "2024-01-01", mode: merge_key}}
+    schedule: "0 6 * * *"
+    automation: {{on_cron: "0 7 * * *"}}
+    resources:
+      views: {{function: "{module}:day_rows", args: {{day: "${{partition_start}}", end: "${{partition_end}}"}},
+              merge_key: day}}
+"""
+
+
+def test_a_daily_schedule_requests_the_newest_complete_day(tmp_path: Path) -> None:
+    defs = definitions_from_spec(write_project(tmp_path, DAILY))
+    (schedule,) = defs.schedules
+    tick = datetime.datetime(2024, 5, 1, 6, tzinfo=datetime.timezone.utc)
+    context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def())
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2024-04-30"
+
+
+def test_on_cron_automation(tmp_path: Path) -> None:
+    defs = definitions_from_spec(write_project(tmp_path, DAILY))
+    condition = _spec(defs, dg.AssetKey(["web", "views"])).automation_condition
+    assert condition == dg.AutomationCondition.on_cron("0 7 * * *")
+
+
+def test_table_name_reads_the_secrets_file_beside_the_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PG_ASSETS_CREDENTIALS", raising=False)
+    path = write_project(tmp_path, SHOP)
+    (tmp_path / ".pg_assets").mkdir()
+    (tmp_path / ".pg_assets" / "secrets.toml").write_text(
+        '[destination.postgres.credentials]\ndatabase = "warehouse"\nusername = "u"\nhost = "db.invalid"\n')
+    spec = _spec(definitions_from_spec(path), CUSTOMERS)
+    assert spec.metadata["dagster/table_name"] == "warehouse.raw_shop.customers"

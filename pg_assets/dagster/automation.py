@@ -140,9 +140,9 @@ def _run_requests(pdef: dg.PartitionsDefinition | None,
         yield dg.RunRequest()
     elif isinstance(pdef, dg.TimeWindowPartitionsDefinition):
         # The newest complete partition as of the tick: a daily schedule at 06:00 loads yesterday.
-        key = pdef.get_last_partition_key(current_time=context.scheduled_execution_time)
-        if key is not None:
-            yield dg.RunRequest(partition_key=key)
+        keys = pdef.get_partition_keys(current_time=context.scheduled_execution_time)
+        if keys:
+            yield dg.RunRequest(partition_key=keys[-1])
     else:
         # Several requests per tick need run keys; the tick time keeps them unique across ticks.
         tick = context.scheduled_execution_time.isoformat()
