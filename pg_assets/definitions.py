@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pg_assets.errors import ConfigError
+from pg_assets.errors import ConfigError, SpecError
 
 SPEC_ENV = "PG_ASSETS_SPEC"
 DBT_PROJECT_DIR = "dbt_project"
@@ -41,13 +41,8 @@ def _dbt_definitions(project_dir: Path, spec: Path) -> dg.Definitions | None:
 
 def _spec_definitions(path: Path) -> dg.Definitions:
     from pg_assets.dagster.factory import definitions_from_spec
-    from pg_assets.errors import SpecError
 
-    try:
-        return definitions_from_spec(path)
-    except SpecError as exc:
-        # Re-raised bare so the UI shows the located validation text, not our call chain.
-        raise SpecError(str(exc), exc.issues) from None
+    return definitions_from_spec(path)
 
 
 def project_definitions(spec: Path, *, spec_required: bool = True) -> dg.Definitions:
@@ -71,4 +66,8 @@ def load_definitions(directory: Path | None = None) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return load_definitions()
+    try:
+        return load_definitions()
+    except SpecError as exc:
+        # Re-raised here, bare: the UI shows the located validation text over a one-frame stack.
+        raise SpecError(str(exc), exc.issues) from None
