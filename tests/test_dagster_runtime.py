@@ -196,3 +196,26 @@ def test_partition_mode_decides_what_a_partition_replaces(tmp_path: Path, datase
         _materialize(defs, instance, partition_key=key)
     sql = f'SELECT region, count(*) FROM "{dataset}".clicks GROUP BY region ORDER BY region'
     assert query(sql) == regions
+
+
+HISTORY = """
+sources:
+  crm:
+    kind: python
+    dataset: {dataset}
+    resources:
+      people:
+        function: {module}:rows
+        args: {{rows: [{{id: 1, city: CITY}}]}}
+        write_disposition: {{disposition: merge, strategy: scd2}}
+        primary_key: id
+"""
+
+
+def test_an_scd2_table_keeps_versions_but_its_current_keys_are_unique(
+        tmp_path: Path, dataset: str, query: Query, instance: dg.DagsterInstance) -> None:
+    for city in ("Oslo", "Rome"):
+        spec = write_project(tmp_path / city, HISTORY.replace("CITY", city), dataset)
+        checks = _checks(_materialize(definitions_from_spec(spec), instance))
+        assert checks["primary_key_unique"].passed
+    assert query(f'SELECT count(*) FROM "{dataset}".people') == [(2,)]

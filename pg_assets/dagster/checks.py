@@ -20,7 +20,7 @@ from typing import Any, Literal
 import dagster as dg
 from psycopg2 import sql
 
-from pg_assets.normalize.naming import normalize_identifier
+from pg_assets import normalize_identifier
 
 CheckKind = Literal["unique", "not_null", "schema_change"]
 SCHEMA_CHANGE = "column_schema_change"
@@ -40,12 +40,14 @@ class CheckPlan:
     name: str
     kind: CheckKind
     columns: tuple[str, ...] = ()
+    current_rows: str | None = None  # scd2: the validity column that is NULL on current rows
 
     @property
     def description(self) -> str:
         cols = ", ".join(f"`{c}`" for c in self.columns)
+        among = " current" if self.current_rows else ""
         return {
-            "unique": f"No two rows share a value of {cols}.",
+            "unique": f"No two{among} rows share a value of {cols}.",
             "not_null": f"{cols} holds no NULL.",
             "schema_change": "The column schema is the same as at the previous materialization.",
         }[self.kind]
@@ -60,6 +62,14 @@ def _hinted(columns: Mapping[str, Any] | None, hint: str, value: bool) -> list[s
     return [normalize_identifier(name) for name, hints in (columns or {}).items() if getattr(hints, hint) is value]
 
 
+def _valid_to(resource: Any) -> str | None:
+    """The column that marks current rows of an scd2 table (NULL while current), else None."""
+    if resource.strategy != "scd2":
+        return None
+    names = resource.write_disposition.validity_column_names
+    return normalize_identifier(names[1]) if names else "_dlt_valid_to"
+
+
 def plan_checks(resource: Any) -> tuple[CheckPlan, ...]:
     """The checks a resource's hints declare (`ResourceSpec`), the schema-change check last.
 
@@ -70,8 +80,9 @@ def plan_checks(resource: Any) -> tuple[CheckPlan, ...]:
         ['primary_key_unique', 'unique_email', 'not_null_id', 'not_null_email', 'column_schema_change']
     """
     key = [normalize_identifier(c) for c in resource.primary_key_columns()]
-    plans = [CheckPlan("primary_key_unique", "unique", tuple(key))] if key else []
-    plans += [CheckPlan(_check_name("unique", c), "unique", (c,))
+    current = _valid_to(resource)
+    plans = [CheckPlan("primary_key_unique", "unique", tuple(key), current)] if key else []
+    plans += [CheckPlan(_check_name("unique", c), "unique", (c,), current)
               for c in _hinted(resource.columns, "unique", True) if [c] != key]
     # Primary key columns may not be NULL, whatever their own hints say.
     not_null = key + [c for c in _hinted(resource.columns, "nullable", False) if c not in key]
@@ -91,7 +102,10 @@ def _violations_sql(dataset: str, table: str, check: CheckPlan) -> sql.Composed:
     if check.kind == "not_null":
         return sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(target, cols)
     # Rows whose key value occurs more than once; NULL keys are the not-null check's business.
-    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in check.columns)
+    conditions = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in check.columns]
+    if check.current_rows:  # an scd2 table keeps every version of a key: only current ones must be unique
+        conditions.append(sql.SQL("{} IS NULL").format(sql.Identifier(check.current_rows)))
+    not_null = sql.SQL(" AND ").join(conditions)
     return sql.SQL(
         "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d"
     ).format(target, not_null, cols)

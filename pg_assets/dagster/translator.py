@@ -32,7 +32,7 @@ from pg_assets.dagster.automation import automation_condition, freshness_policy
 from pg_assets.dagster.checks import plan_checks
 from pg_assets.dagster.plan import AssetPlan
 from pg_assets.errors import CredentialsError
-from pg_assets.normalize.naming import normalize_identifier
+from pg_assets import normalize_identifier
 
 EMBEDDED_DATABASE = "postgres"
 DEFAULT_POOL = "pg_assets"
