@@ -13,7 +13,7 @@ from pg_assets.errors import SpecError
 from pg_assets.sources import all_kinds
 from pg_assets.spec.checks import check_document
 from pg_assets.spec.issues import SpecIssue, explain
-from pg_assets.spec.models import DestinationSpec, Name, SourceSpec, Strict
+from pg_assets.spec.models import DestinationSpec, Name, Strict
 from pg_assets.spec.yamlio import LoadedYaml, read_yaml
 
 SourceUnion = Annotated[
@@ -44,9 +44,6 @@ class PipelinesSpec(Strict):
     @property
     def base_dir(self) -> Path:
         return self.path.parent
-
-    def source(self, name: str) -> SourceSpec:
-        return self.sources[name]
 
 
 def read_spec(path: str | Path, *, text: str | None = None,
