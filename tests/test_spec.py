@@ -67,12 +67,10 @@ CASES = {
                                             "{disposition: merge, strategy: upsert}}\n",
                                    6, 46, "sources.shop.resources.c.write_disposition",
                                    "strategy `upsert` needs a `primary_key`"),
-    "merge-without-keys": (HEADER + "      c: {path: data.csv, write_disposition: merge}\n",
-                           6, 46, "sources.shop.resources.c.write_disposition",
-                           "`merge` needs a `primary_key` or a `merge_key`"),
-    "problem-placed-in-defaults": (HEADER.replace("    resources:\n", "    defaults: {write_disposition: merge}\n"
+    "problem-placed-in-defaults": (HEADER.replace("    resources:\n", "    defaults: {write_disposition: "
+                                                  "{disposition: merge, strategy: upsert}}\n"
                                                   "    resources:\n") + "      c: {path: data.csv}\n",
-                                   5, 35, "sources.shop.defaults.write_disposition", "`merge` needs"),
+                                   5, 35, "sources.shop.defaults.write_disposition", "`upsert` needs"),
     "unknown-column-hint": (HEADER + "      c: {path: data.csv, columns: {id: {uniqe: true}}}\n",
                             6, 42, "sources.shop.resources.c.columns.id.uniqe", "Did you mean `unique`?"),
     "unknown-kind": ("sources:\n  s:\n    kind: fils\n    dataset: d\n    resources: {c: {path: data.csv}}\n",

@@ -82,11 +82,9 @@ def locate(source: str, raw: Mapping[str, Any], resource: str, key: KeyPath) -> 
 def common_problems(resource: ResourceSpec) -> Iterator[tuple[KeyPath, str]]:
     """Problems of the engine and asset options every kind shares."""
     keys = resource.primary_key_columns()
+    # `delete-insert` without any key is allowed: the engine warns and appends, as dlt does.
     if resource.strategy in NEEDS_PRIMARY_KEY and not keys:
         yield ("write_disposition",), f"strategy `{resource.strategy}` needs a `primary_key`"
-    elif resource.disposition == "merge" and resource.strategy in (None, "delete-insert"):
-        if not keys and not resource.merge_key_columns():
-            yield ("write_disposition",), "`merge` needs a `primary_key` or a `merge_key`; without one it appends"
     yield from _partition_problems(resource)
 
 
