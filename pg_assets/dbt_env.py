@@ -80,23 +80,30 @@ def profile_env(config: ConnectionConfig) -> dict[str, str]:
 
 
 @contextmanager
-def dbt_environment(config: ConnectionConfig) -> Iterator[dict[str, str]]:
-    """Set the profile's variables in `os.environ` for the duration, then restore what was there.
-
-    The process environment, not a subprocess `env=`, because dagster-dbt also
-    renders the profile in-process to read column metadata through the adapter.
-    """
-    env = profile_env(config)
+def scoped_environ(env: Mapping[str, str]) -> Iterator[None]:
+    """Set `env` in `os.environ` for the duration, then restore what was there."""
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
-        yield env
+        yield
     finally:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def dbt_environment(config: ConnectionConfig) -> Iterator[dict[str, str]]:
+    """The profile's variables for `config`, set in `os.environ` for the duration.
+
+    The process environment, not a subprocess `env=`, because dagster-dbt also
+    renders the profile in-process to read column metadata through the adapter.
+    """
+    env = profile_env(config)
+    with scoped_environ(env):
+        yield env
 
 
 def dbt_executable() -> str:

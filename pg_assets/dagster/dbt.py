@@ -1,7 +1,8 @@
 """The dbt project on top of the loads: dagster-dbt assets in the same asset graph.
 
 - Every dbt model is an asset and every dbt test an asset check; one op runs
-  `dbt build`, streams its events and adds row counts and column metadata.
+  `dbt build`, streams its events and adds each model's row count and column
+  schema, read from the Postgres catalog.
 - dbt sources are named after datasets (see `pg_assets.dbt_sources`), so their
   default keys `[dataset, table]` are the keys of the pg_assets assets that load them:
   lineage with no stub assets. A child table's source names its root's key, so
@@ -21,7 +22,10 @@ Examples:
 """
 
 
-from collections.abc import Iterator
+import importlib.metadata
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +34,10 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import using_dagster_dev
 from filelock import FileLock
+from packaging import version
 
 from pg_assets.dagster.factory import RESOURCE_KEY
-from pg_assets.dbt_env import dbt_environment, dbt_executable
+from pg_assets.dbt_env import PREFIX, dbt_environment, dbt_executable, scoped_environ
 
 DBT_RESOURCE_KEY = "dbt"
 OP_NAME = "dbt_build"
@@ -45,13 +50,28 @@ TRANSLATOR = DagsterDbtTranslator(
 )
 
 
+class _DbtCliResource(DbtCliResource):
+    """A `DbtCliResource` that knows the version of the dbt installed beside this Python.
+
+    dagster-dbt asks `dbt --version` before every command, which costs a dbt start-up
+    and two PyPI requests; the dbt next to `sys.executable` is this environment's
+    dbt-core, whose version the package metadata says.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable).parent != Path(sys.executable).parent:
+            return super()._cli_version
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+
 def dbt_resource(project: DbtProject | Path) -> DbtCliResource:
     """A `DbtCliResource` that runs the dbt installed next to this Python."""
-    return DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+    return _DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
 
 
-def prepare(project: DbtProject) -> None:
-    """`dbt deps` (when the project has packages) and `dbt parse`, one process at a time.
+def prepare(project: DbtProject, database: str) -> None:
+    """`dbt deps` (when the project has packages) and `dbt parse` for `database`, one process at a time.
 
     `dagster dev` loads definitions in several processes at once; the first to get
     the lock parses and the others, finding a manifest newer than when they started
@@ -60,7 +80,8 @@ def prepare(project: DbtProject) -> None:
     manifest = project.manifest_path
     seen = manifest.stat().st_mtime if manifest.exists() else 0.0
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(manifest.with_name(".pg_assets-prepare.lock")).acquire(timeout=_PREPARE_TIMEOUT_SECONDS):
+    lock = FileLock(manifest.with_name(".pg_assets-prepare.lock"))
+    with lock.acquire(timeout=_PREPARE_TIMEOUT_SECONDS), scoped_environ({f"{PREFIX}DBNAME": database}):
         if manifest.exists() and manifest.stat().st_mtime > seen:
             return
         dbt = dbt_resource(project)
@@ -78,7 +99,7 @@ def _is_stale(project: DbtProject) -> bool:
     if not project.manifest_path.exists():
         return True
     built = project.manifest_path.stat().st_mtime
-    skip = {project.target_path.parts[0], "logs", "dbt_packages"}
+    skip = {"target", "logs", "dbt_packages"}
     return any(
         path.stat().st_mtime > built
         for path in project.project_dir.rglob("*")
@@ -86,11 +107,22 @@ def _is_stale(project: DbtProject) -> bool:
     )
 
 
-def prepared_project(project_dir: Path) -> DbtProject:
-    """The `DbtProject` at `project_dir`, its manifest parsed in development or when stale."""
-    project = DbtProject(project_dir=Path(project_dir).absolute())
+def prepared_project(project_dir: Path, database: str | None = None) -> DbtProject:
+    """The `DbtProject` at `project_dir` for `database`, its manifest parsed in development or when stale.
+
+    The manifest names every relation `database.schema.table` and Dagster reads table
+    names from it, so each database the loads write to gets its own manifest, under
+    `target/<database>/`.
+
+    Args:
+        project_dir: the dbt project.
+        database: the database the loads write to; default as the definitions of the
+            loads tell it, without connecting.
+    """
+    database = database or _known_destination(None).database
+    project = DbtProject(project_dir=Path(project_dir).absolute(), target_path=Path("target") / database)
     if using_dagster_dev() or _is_stale(project):
-        prepare(project)
+        prepare(project, database)
     return project
 
 
@@ -102,10 +134,11 @@ def _spec(spec_path: Path | None) -> Any:
     return load_spec(spec_path)
 
 
-def _pool(spec: Any) -> str:
+def _known_destination(spec: Any) -> Any:
+    """The destination's database and pool as the loads' definitions see them, without connecting."""
     from pg_assets.dagster.translator import destination
 
-    return destination(spec.destination.credentials if spec is not None else None).pool
+    return destination(spec.destination.credentials if spec is not None else None)
 
 
 def _destination(context: dg.AssetExecutionContext, spec: Any, resource_key: str, project_dir: Path) -> Any:
@@ -135,16 +168,64 @@ def build_dbt_assets(project: DbtProject, *, spec: Any = None, resource_key: str
     needs = {DBT_RESOURCE_KEY, resource_key} if spec is not None else {DBT_RESOURCE_KEY}
 
     @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=TRANSLATOR,
-                name=OP_NAME, pool=pool or _pool(spec), required_resource_keys=needs)
+                name=OP_NAME, pool=pool or _known_destination(spec).pool, required_resource_keys=needs)
     def _dbt_build(context: AssetExecutionContext) -> Iterator[Any]:
         dbt: DbtCliResource = getattr(context.resources, DBT_RESOURCE_KEY)
         config = _destination(context, spec, resource_key, project.project_dir)
         context.log.info(f"dbt builds on `{config.safe_uri()}` with `{dbt.dbt_executable}`")
         with dbt_environment(config):
             invocation = dbt.cli(["build"], context=context)
-            yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
+            yield from with_table_metadata(invocation.stream(), invocation.manifest, config, context.log)
 
     return _dbt_build
+
+
+def with_table_metadata(events: Iterable[Any], manifest: Mapping[str, Any], config: Any, log: Any) -> Iterator[Any]:
+    """dbt's events, each model's with its row count and column schema read from the Postgres catalog.
+
+    One connection and two small queries per model, where dagster-dbt's own enrichers
+    go through dbt's adapter and its macros (seconds of CPU per model on a small
+    machine). Metadata is best effort: a failed query is logged and the event kept.
+    """
+    import psycopg2
+
+    from pg_assets.dagster import introspect
+
+    conn = config.connect()
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            for event in events:
+                node = _built_relation(event, manifest)
+                if node is None:
+                    yield event
+                    continue
+                try:
+                    found = _table_metadata(introspect, cursor, node["schema"], node["alias"])
+                except psycopg2.Error as exc:
+                    log.warning(f"no row count or columns for `{node['schema']}.{node['alias']}`: {exc}")
+                    found = {}
+                yield event.with_metadata({**event.metadata, **found})
+    finally:
+        conn.close()
+
+
+def _built_relation(event: Any, manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The manifest node of a model, seed or snapshot that `event` materialized, else None."""
+    if not isinstance(event, (dg.Output, dg.AssetMaterialization)):
+        return None
+    unique_id = event.metadata.get("unique_id")
+    node = manifest.get("nodes", {}).get(getattr(unique_id, "value", unique_id))
+    relational = node is not None and node.get("resource_type") in {"model", "seed", "snapshot"}
+    return node if relational and node["config"].get("materialized") != "ephemeral" else None
+
+
+def _table_metadata(introspect: Any, cursor: Any, schema: str, table: str) -> dict[str, Any]:
+    columns = introspect.column_schemas(cursor, schema, [table]).get(table)
+    found: dict[str, Any] = {"dagster/row_count": introspect.row_count(cursor, schema, table)}
+    if columns is not None:
+        found["dagster/column_schema"] = columns
+    return found
 
 
 def build_dbt_definitions(project_dir: Path, *, spec_path: Path | None = None,
@@ -166,7 +247,7 @@ def build_dbt_definitions(project_dir: Path, *, spec_path: Path | None = None,
     from pg_assets.definitions import spec_path as default_spec_path
 
     project_dir = Path(project_dir).absolute()
-    project = prepared_project(project_dir)
     spec = _spec(spec_path if spec_path is not None else default_spec_path(project_dir.parent))
+    project = prepared_project(project_dir, _known_destination(spec).database)
     assets = build_dbt_assets(project, spec=spec, resource_key=resource_key)
     return dg.Definitions(assets=[assets], resources={DBT_RESOURCE_KEY: dbt_resource(project)})

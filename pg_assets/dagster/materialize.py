@@ -44,10 +44,11 @@ class Outcome:
     warned: tuple[str, ...]  # the same for WARN-severity checks
     failed_steps: tuple[str, ...]
     destination: Any  # ConnectionConfig of the database the loads and dbt wrote to
+    result: Any = dataclasses.field(default=None, repr=False)  # the ExecuteInProcessResult, every event
 
 
 def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
-    from pg_assets.normalize.naming import normalize_identifier
+    from pg_assets import normalize_identifier
 
     keys: list[dg.AssetKey] = []
     for name in sources:
@@ -59,18 +60,6 @@ def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
         keys += [dg.AssetKey([dataset, normalize_identifier(source.resolved(r).table_name or r)])
                  for r in source.resources]
     return keys
-
-
-def project_definitions(spec_file: Path) -> dg.Definitions:
-    """What `dagster dev` loads for this spec: its loads, and `dbt_project/` beside it when present."""
-    from pg_assets.dagster.dbt import build_dbt_definitions
-    from pg_assets.dagster.factory import definitions_from_spec
-
-    parts = [definitions_from_spec(spec_file)]
-    dbt_dir = spec_file.parent / "dbt_project"
-    if (dbt_dir / "dbt_project.yml").is_file():
-        parts.append(build_dbt_definitions(dbt_dir, spec_path=spec_file))
-    return dg.Definitions.merge(*parts)
 
 
 def _instance() -> dg.DagsterInstance:
@@ -99,6 +88,7 @@ def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outc
     The dbt project is `dbt_project/` next to the spec, as `dagster dev` finds it.
     """
     from pg_assets import runner
+    from pg_assets.definitions import project_definitions
     from pg_assets.spec import load_spec
 
     spec_file = Path(spec_file).absolute()
@@ -134,6 +124,7 @@ def _outcome(result: dg.ExecuteInProcessResult, seconds: float, destination: Any
         warned=named(e for e in failed if e.severity != dg.AssetCheckSeverity.ERROR),
         failed_steps=tuple(_step_failure(e) for e in result.all_events if e.is_step_failure),
         destination=destination,
+        result=result,
     )
 
 
