@@ -125,7 +125,7 @@ def test_automation_freshness_and_a_running_sensor(defs: dg.Definitions) -> None
     assert lines.automation_condition.get_label() == "eager"
     assert lines.freshness_policy.fail_window.to_timedelta().total_seconds() == 3600
     (sensor,) = defs.sensors
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.name == "load_shop_automation" and sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert _spec(defs, CUSTOMERS).automation_condition is None
 
 

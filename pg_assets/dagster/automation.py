@@ -26,7 +26,6 @@ _TIME_PARTITIONS: Mapping[str, type[dg.TimeWindowPartitionsDefinition]] = {
     "weekly": dg.WeeklyPartitionsDefinition,
     "monthly": dg.MonthlyPartitionsDefinition,
 }
-AUTOMATION_SENSOR = "pg_assets_automation_sensor"
 
 
 def _iso(value: Any) -> str | None:
@@ -120,7 +119,7 @@ def freshness_policy(freshness: Any) -> dg.FreshnessPolicy | None:
     )
 
 
-def automation_sensor(keys: Sequence[dg.AssetKey]) -> dg.AutomationConditionSensorDefinition | None:
+def automation_sensor(name: str, keys: Sequence[dg.AssetKey]) -> dg.AutomationConditionSensorDefinition | None:
     """A sensor that evaluates the YAML's automation conditions, RUNNING from the start.
 
     Dagster's implicit default sensor starts STOPPED in a fresh `dagster dev`, which would
@@ -129,7 +128,7 @@ def automation_sensor(keys: Sequence[dg.AssetKey]) -> dg.AutomationConditionSens
     if not keys:
         return None
     return dg.AutomationConditionSensorDefinition(
-        AUTOMATION_SENSOR, target=dg.AssetSelection.assets(*keys), default_status=dg.DefaultSensorStatus.RUNNING,
+        name, target=dg.AssetSelection.assets(*keys), default_status=dg.DefaultSensorStatus.RUNNING,
         description="Evaluates the `automation:` conditions declared in pipelines.yaml.",
     )
 

@@ -1,4 +1,4 @@
-"""Definition time: a `pipelines.yaml` spec becomes multi-assets, checks, schedules and a sensor.
+"""Definition time: a `pipelines.yaml` spec becomes multi-assets, checks, schedules and sensors.
 
 One `multi_asset` per source (split only where resources of a source declare different
 partitionings, as a multi-asset has one), one `AssetSpec` per resource table,
@@ -36,7 +36,7 @@ class _Built:
 
     assets: list[dg.AssetsDefinition] = field(default_factory=list)
     schedules: list[dg.ScheduleDefinition] = field(default_factory=list)
-    automated: list[dg.AssetKey] = field(default_factory=list)
+    sensors: list[dg.SensorDefinition] = field(default_factory=list)
 
 
 def _partition_groups(source: Any) -> list[list[str]]:
@@ -88,7 +88,10 @@ def _build_group(built: _Built, spec: Any, source_name: str, names: list[str], *
                                      resource_key=resource_key))
     crons = {p.key: r.schedule for (_, p), r in zip(pairs, settings, strict=True)}
     built.schedules += _schedules(name, plan.assets, crons, pdef)
-    built.automated += [s.key for s, _ in pairs if s.automation_condition is not None]
+    # One sensor per multi-asset, named after it: unique even when several specs share a code location.
+    sensor = automation.automation_sensor(f"{name}_automation",
+                                          [s.key for s, _ in pairs if s.automation_condition is not None])
+    built.sensors += [sensor] if sensor is not None else []
 
 
 def _build(spec: Any, *, pool: str | None, resource_key: str) -> _Built:
@@ -114,7 +117,7 @@ def build_assets(spec: Any, *, pool: str | None = None, resource_key: str = RESO
 
 def build_definitions(spec: Any, *, resource: PgAssetsResource | None = None, pool: str | None = None,
                       resource_key: str = RESOURCE_KEY) -> dg.Definitions:
-    """Assets, checks, schedules and the automation sensor of `spec`, with the resource bound.
+    """Assets, checks, schedules and automation sensors of `spec`, with the resource bound.
 
     Examples:
         >>> from pg_assets.spec import load_spec                                  # doctest: +SKIP
@@ -122,11 +125,10 @@ def build_definitions(spec: Any, *, resource: PgAssetsResource | None = None, po
         ...                          resource=PgAssetsResource(workers=4))        # doctest: +SKIP
     """
     built = _build(spec, pool=pool, resource_key=resource_key)
-    sensor = automation.automation_sensor(built.automated)
     return dg.Definitions(
         assets=built.assets,
         schedules=built.schedules,
-        sensors=[sensor] if sensor is not None else [],
+        sensors=built.sensors,
         resources={resource_key: resource if resource is not None else PgAssetsResource()},
     )
 
