@@ -57,6 +57,14 @@ def test_scaffolding_writes_a_starter_that_loads(query: Callable[..., list[tuple
                 query(f'DROP SCHEMA IF EXISTS "{name}_staging" CASCADE')
 
 
+def test_two_components_live_in_one_project() -> None:
+    with create_defs_folder_sandbox() as sandbox:
+        for name in ("first", "second"):
+            sandbox.scaffold_component(component_cls=PipelinesComponent, defs_path=f"{name}_{secrets.token_hex(3)}")
+        with sandbox.build_all_defs() as defs:
+            assert len(defs.resolve_all_asset_keys()) == 2
+
+
 def _registered_name() -> str:
     (point,) = [ep for ep in entry_points(group="dagster_dg_cli.registry_modules") if ep.name == "pg_assets"]
     return f"{point.value}.PipelinesComponent"

@@ -16,6 +16,7 @@ starter `pipelines.yaml` and the small Python source it loads.
 
 # No `from __future__ import annotations`: Dagster derives the YAML schema from the real field types.
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,14 @@ class PipelinesScaffolder(dg.Scaffolder):
         spec.write_text(_STARTER_SPEC.format(name=name, module=module))
 
 
+@functools.cache
+def _shared_resource(credentials_env: str | None, workers: int | None) -> PgAssetsResource:
+    # One object per setting: Dagster merges the definitions of several components only
+    # when a resource key maps to the very same object.
+    credentials = dg.EnvVar(credentials_env) if credentials_env else None
+    return PgAssetsResource(credentials=credentials, workers=workers)
+
+
 @dg.scaffold_with(PipelinesScaffolder)
 @dataclass
 class PipelinesComponent(dg.Component, dg.Resolvable):
@@ -70,7 +79,8 @@ class PipelinesComponent(dg.Component, dg.Resolvable):
     Args:
         spec: path of the `pipelines.yaml`, relative to the `defs.yaml` that declares the component.
         pool: Dagster concurrency pool of the loads; default one per destination.
-        resource_key: key of the bound `PgAssetsResource`.
+        resource_key: key of the bound `PgAssetsResource`; components with different `credentials_env`
+            or `workers` in one project need different keys.
         credentials_env: name of an env var holding a postgresql:// URI for the resource; unset: the
             spec's `destination.credentials`, `PG_ASSETS_CREDENTIALS`, secrets.toml, or the embedded Postgres.
         workers: loader threads per load; unset: the spec's `destination.workers`.
@@ -83,8 +93,7 @@ class PipelinesComponent(dg.Component, dg.Resolvable):
     workers: int | None = None
 
     def resource(self) -> PgAssetsResource:
-        credentials = dg.EnvVar(self.credentials_env) if self.credentials_env else None
-        return PgAssetsResource(credentials=credentials, workers=self.workers)
+        return _shared_resource(self.credentials_env, self.workers)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         path = Path(self.spec)
