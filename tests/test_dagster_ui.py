@@ -1,7 +1,7 @@
 """The real UI path: `dagster dev -m pg_assets.definitions`, driven through its GraphQL API.
 
-One `dagster dev` (webserver and daemon) on a free local port, in a temp folder with
-its own DAGSTER_HOME and `PG_ASSETS_SPEC`; loads go to the session's embedded
+One `dagster dev` (webserver and daemon) on a free local port, started in a temp folder
+holding a `pipelines.yaml`, with its own DAGSTER_HOME; loads go to the session's embedded
 Postgres. The test checks the asset graph, materializes a table through
 `launchRun`, then breaks the YAML, reloads the code location (the UI's "Reload
 definitions") and reads the located validation error, then fixes it and sees the
@@ -95,7 +95,8 @@ def dagster_dev(tmp_path: Path, dataset: str) -> Iterator[tuple[Dagit, Path, sub
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PG_ASSETS_SPEC": str(spec)}
+    # No PG_ASSETS_SPEC: `dagster dev -m pg_assets.definitions` finds ./pipelines.yaml, as a user's would.
+    env = {k: v for k, v in os.environ.items() if k != "PG_ASSETS_SPEC"} | {"DAGSTER_HOME": str(home)}
     port = _free_port()
     log = (tmp_path / "dagster_dev.log").open("w")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "pg_assets.definitions", "-h", "127.0.0.1",
