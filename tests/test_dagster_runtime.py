@@ -198,6 +198,16 @@ def test_partition_mode_decides_what_a_partition_replaces(tmp_path: Path, datase
     assert query(sql) == regions
 
 
+def test_checks_of_a_table_never_loaded_fail_and_say_so(tmp_path: Path, dataset: str,
+                                                          instance: dg.DagsterInstance) -> None:
+    defs = definitions_from_spec(write_project(tmp_path, BAD, dataset))
+    key = dg.AssetKey([dataset, "people"])
+    result = _materialize(defs, instance, selection=dg.AssetSelection.checks_for_assets(key))
+    checks = _checks(result)
+    assert checks and not any(c.passed for c in checks.values())
+    assert "does not exist yet" in checks["unique_email"].description
+
+
 HISTORY = """
 sources:
   crm:

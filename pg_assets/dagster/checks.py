@@ -159,9 +159,13 @@ def _schema_result(key: dg.AssetKey, previous: Mapping[str, dg.TableSchema] | No
 def evaluate(cursor: Any, key: dg.AssetKey, dataset: str, table: str, checks: Iterable[CheckPlan], *,
              previous_schema: Mapping[str, dg.TableSchema] | None,
              current_schema: Mapping[str, dg.TableSchema]) -> Iterator[dg.AssetCheckResult]:
-    """Results of the given (selected) checks of one committed table."""
+    """Results of the given (selected) checks of one committed table (failed ones if it does not exist)."""
     for check in checks:
-        if check.kind == "schema_change":
+        if table not in current_schema:
+            yield dg.AssetCheckResult(asset_key=key, check_name=check.name, passed=False,
+                                      severity=_SEVERITY[check.kind],
+                                      description=f"`{dataset}.{table}` does not exist yet: materialize it first.")
+        elif check.kind == "schema_change":
             yield _schema_result(key, previous_schema, current_schema)
         else:
             yield _sql_result(cursor, key, dataset, table, check)
