@@ -139,13 +139,21 @@ def _export_lines(env: Mapping[str, str]) -> list[str]:
 
 
 def cmd_dbt_env(args: argparse.Namespace) -> int:
-    """`pg-assets dbt-env`: shell `export` lines that point plain `dbt` at the destination.
+    """`pg-assets dbt-env [-f FILE]`: shell `export` lines that point plain `dbt` at the destination.
 
-    Use as `eval "$(pg-assets dbt-env)"`; the destination is resolved as for a load
-    (argument-less: `PG_ASSETS_CREDENTIALS`, `.pg_assets/secrets.toml`, else the
-    embedded server, started if needed).
+    Use as `eval "$(pg-assets dbt-env)"`. The destination is the one the loads of the
+    spec use (its `destination.credentials`, `PG_ASSETS_CREDENTIALS`,
+    `.pg_assets/secrets.toml`, else the embedded server, started if needed).
     """
     from pg_assets.credentials import resolve_credentials
 
-    print("\n".join(_export_lines(profile_env(resolve_credentials()))))
+    spec_file = Path(getattr(args, "file", None) or "pipelines.yaml")
+    if spec_file.is_file():
+        from pg_assets.runner import credentials_for
+        from pg_assets.spec import load_spec
+
+        config = credentials_for(load_spec(spec_file))
+    else:
+        config = resolve_credentials()
+    print("\n".join(_export_lines(profile_env(config))))
     return 0

@@ -89,3 +89,27 @@ def test_groups_and_table_names(graph: Any) -> None:
 def test_dbt_runs_the_executable_next_to_python(defs: dg.Definitions) -> None:
     resource = defs.resources[DBT_RESOURCE_KEY]
     assert Path(resource.dbt_executable).parent == Path(sys.executable).parent
+
+
+def test_materialize_names_the_sources_when_an_excluded_one_is_unknown() -> None:
+    from pg_assets.dagster.materialize import _keys_of_sources
+    from pg_assets.errors import ConfigError
+    from pg_assets.spec import load_spec
+
+    spec = load_spec(REPO / "pipelines.yaml")
+    assert dg.AssetKey(["chess_data", "players_games"]) in _keys_of_sources(spec, ["chess"])
+    with pytest.raises(ConfigError, match="no source `chees`.*`shop`, `events`, `chess`"):
+        _keys_of_sources(spec, ["chees"])
+
+
+def test_report_never_prints_a_password() -> None:
+    from pg_assets.credentials import ConnectionConfig
+    from pg_assets.dagster.materialize import Outcome, report
+
+    config = ConnectionConfig(database="dw", username="loader", password="s3cr3t-pw", host="db.internal")
+    outcome = Outcome(success=True, seconds=1.0, tables={"analytics.customer_summary": 200}, checks_passed=3,
+                      checks_failed=(), warned=(), failed_steps=(), destination=config)
+    text = report(outcome)
+    assert "s3cr3t-pw" not in text
+    assert "psql 'postgresql://loader@db.internal:5432/dw' -c 'select * from analytics.customer_summary limit 5'" in text
+    assert "PGPASSWORD" in text

@@ -80,15 +80,30 @@ def test_dbt_is_found_next_to_python_without_path(monkeypatch: pytest.MonkeyPatc
 
 
 def test_dbt_env_command_prints_exports_without_the_password(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PG_ASSETS_CREDENTIALS", f"postgresql://loader:{quote(SECRET, safe='')}@db.internal/dw")
-    assert cmd_dbt_env(argparse.Namespace()) == 0
+    assert cmd_dbt_env(argparse.Namespace(file=str(tmp_path / "none.yaml"))) == 0
     out = capsys.readouterr().out
     assert "export PG_ASSETS_DBT_HOST=db.internal" in out
     assert "export PG_ASSETS_DBT_DBNAME=dw" in out
     assert SECRET not in out
     assert f"export {PASSWORD_VAR}=..." in out
+
+
+def test_dbt_env_command_follows_the_spec_destination(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rows.py").write_text("def f():\n    return []\n")
+    spec = tmp_path / "pipelines.yaml"
+    spec.write_text(
+        "destination: {credentials: 'postgresql://loader@warehouse.internal:6000/dw'}\n"
+        "sources:\n  s: {kind: python, dataset: d, resources: {r: {function: 'rows:f'}}}\n"
+    )
+    monkeypatch.delenv("PG_ASSETS_CREDENTIALS", raising=False)
+    assert cmd_dbt_env(argparse.Namespace(file=str(spec))) == 0
+    out = capsys.readouterr().out
+    assert "export PG_ASSETS_DBT_HOST=warehouse.internal" in out and "export PG_ASSETS_DBT_PORT=6000" in out
 
 
 def test_plain_dbt_defaults_to_the_embedded_server(pg_credentials: ConnectionConfig,
