@@ -21,6 +21,8 @@ Examples:
     >>> defs = build_dbt_definitions(Path("dbt_project"))   # doctest: +SKIP
 """
 
+# No `from __future__ import annotations`: Dagster reads the op's `context` annotation
+# at definition time and rejects it as a string.
 
 import importlib.metadata
 import sys
@@ -30,12 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import psycopg2
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from dagster_dbt.dbt_project import using_dagster_dev
 from filelock import FileLock
 from packaging import version
 
+from pg_assets.dagster import introspect
 from pg_assets.dagster.factory import RESOURCE_KEY
 from pg_assets.dbt_env import PREFIX, dbt_environment, dbt_executable, scoped_environ
 
@@ -187,10 +191,6 @@ def with_table_metadata(events: Iterable[Any], manifest: Mapping[str, Any], conf
     go through dbt's adapter and its macros (seconds of CPU per model on a small
     machine). Metadata is best effort: a failed query is logged and the event kept.
     """
-    import psycopg2
-
-    from pg_assets.dagster import introspect
-
     conn = config.connect()
     conn.autocommit = True
     try:
@@ -201,7 +201,7 @@ def with_table_metadata(events: Iterable[Any], manifest: Mapping[str, Any], conf
                     yield event
                     continue
                 try:
-                    found = _table_metadata(introspect, cursor, node["schema"], node["alias"])
+                    found = _table_metadata(cursor, node["schema"], node["alias"])
                 except psycopg2.Error as exc:
                     log.warning(f"no row count or columns for `{node['schema']}.{node['alias']}`: {exc}")
                     found = {}
@@ -220,7 +220,7 @@ def _built_relation(event: Any, manifest: Mapping[str, Any]) -> Mapping[str, Any
     return node if relational and node["config"].get("materialized") != "ephemeral" else None
 
 
-def _table_metadata(introspect: Any, cursor: Any, schema: str, table: str) -> dict[str, Any]:
+def _table_metadata(cursor: Any, schema: str, table: str) -> dict[str, Any]:
     columns = introspect.column_schemas(cursor, schema, [table]).get(table)
     found: dict[str, Any] = {"dagster/row_count": introspect.row_count(cursor, schema, table)}
     if columns is not None:

@@ -1,8 +1,9 @@
 """`pg-assets materialize`: the project's whole asset graph, loads then dbt, in one command.
 
 It runs the definitions `dagster dev` shows (the spec's loads and `dbt_project/`
-beside it), in this process: every load of `pipelines.yaml`, then `dbt build` on the loaded tables, with
-their asset checks. Then it says where the data is and how to query it.
+beside it), in this process: every load of `pipelines.yaml`, then `dbt build` on
+the loaded tables, with their asset checks. Then it says where the data is and how
+to query it.
 
 With `DAGSTER_HOME` set the run is recorded there, so `dagster dev` with the same
 home shows it; otherwise it runs on a throw-away instance.
@@ -27,7 +28,7 @@ import dagster as dg
 
 from pg_assets.errors import ConfigError
 
-# The run's own log is kept quiet: the summary printed at the end says what happened and why.
+# INFO shows the loads' progress and dbt's own lines; Dagster's per-event lines are DEBUG.
 _RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 _SAMPLE_ROWS = 5
 
@@ -48,7 +49,9 @@ class Outcome:
 
 
 def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
+    """The asset keys of every table the named sources load, as the definitions name them."""
     from pg_assets import normalize_identifier
+    from pg_assets.dagster.translator import asset_key, table_of
 
     keys: list[dg.AssetKey] = []
     for name in sources:
@@ -57,8 +60,7 @@ def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
             raise ConfigError(f"`--exclude {name}`: no source `{name}` in `{spec.path}`; the sources are {known}")
         source = spec.sources[name]
         dataset = normalize_identifier(source.dataset)
-        keys += [dg.AssetKey([dataset, normalize_identifier(source.resolved(r).table_name or r)])
-                 for r in source.resources]
+        keys += [asset_key(dataset, table_of(r, source.resolved(r))) for r in source.resources]
     return keys
 
 
