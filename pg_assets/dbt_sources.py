@@ -234,15 +234,23 @@ def _is_named_list(value: Any) -> bool:
 
 
 def stale_tables(existing: Mapping[str, Any], generated: Mapping[str, Any]) -> list[str]:
-    """`dataset.table` entries of the existing file, in generated sources, that the spec no longer loads."""
+    """`dataset.table` entries of the existing file, in generated sources, that the spec no longer loads.
+
+    A table counts as loaded when it is generated or is a child of a generated table:
+    child tables are only generated when the destination can be read.
+    """
     wanted = {s["name"]: {t["name"] for t in s.get("tables", [])} for s in generated.get("sources", [])}
     return [
         f"{source['name']}.{table['name']}"
         for source in existing.get("sources") or []
         if source.get("name") in wanted
         for table in source.get("tables") or []
-        if isinstance(table, Mapping) and table.get("name") not in wanted[source["name"]]
+        if isinstance(table, Mapping) and not _loaded(str(table.get("name")), wanted[source["name"]])
     ]
+
+
+def _loaded(name: str, generated: set[str]) -> bool:
+    return name in generated or owning_root(name, generated) is not None
 
 
 def read_sources_file(path: Path) -> dict[str, Any]:

@@ -163,8 +163,8 @@ def test_stale_tables_are_reported_not_deleted(tmp_path: Path) -> None:
     refresh = write_dbt_sources(load_spec(_spec(tmp_path)), path, discover=False)
     assert "returns" in _tables(yaml.safe_load(path.read_text()), "raw_shop")
     assert any("`raw_shop.returns`" in w for w in refresh.warnings)
-    existing = {"sources": [{"name": "raw_shop", "tables": [{"name": "orders"}, {"name": "returns"}]},
-                            {"name": "crm", "tables": [{"name": "leads"}]}]}
+    tables = [{"name": "orders"}, {"name": "returns"}, {"name": "orders__notes"}]  # a child table of a loaded root
+    existing = {"sources": [{"name": "raw_shop", "tables": tables}, {"name": "crm", "tables": [{"name": "leads"}]}]}
     assert stale_tables(existing, GENERATED) == ["raw_shop.returns"]  # a source of the user's own is not judged
 
 
@@ -239,3 +239,11 @@ def test_dbt_parse_accepts_the_refreshed_file_with_hand_written_additions(tmp_pa
                for n in manifest["nodes"].values())
     assert "source.pg_assets_models.raw_shop.returns" in manifest["sources"]  # added by the refresh
     assert "source.pg_assets_models.raw_shop.orders__items" in manifest["sources"]  # kept: the models use it
+
+
+def test_the_repository_sources_file_is_up_to_date_with_pipelines_yaml(tmp_path: Path) -> None:
+    # A refresh of the shipped file changes nothing: every table pipelines.yaml loads is declared.
+    copy = tmp_path / "sources.yml"
+    shutil.copy(REPO / "dbt_project" / "models" / "sources.yml", copy)
+    refresh = write_dbt_sources(load_spec(REPO / "pipelines.yaml"), copy, discover=False)
+    assert not refresh.changed and refresh.warnings == ()
