@@ -59,3 +59,16 @@ def _view(rng: random.Random, view_id: int, at: datetime) -> dict[str, Any]:
         "referrer": rng.choice(REFERRERS) if rng.random() < 0.6 else None,
         "device": {"type": device, "os": os_name},
     }
+
+
+def page_views_of_day(day: str, per_day: int = 150) -> list[dict[str, Any]]:
+    """The page views of one day, each tagged with its `day`: a source for daily partitions.
+
+    Examples:
+        >>> views = page_views_of_day("2024-04-28", per_day=2)
+        >>> [(v["id"], v["day"]) for v in views]
+        [(1, '2024-04-28'), (2, '2024-04-28')]
+    """
+    first = date.fromisoformat(str(day)[:10])
+    offset = (first - FIRST_DAY).days
+    return [{**view, "day": first.isoformat()} for view in _views_of(first, offset, per_day)]
