@@ -120,7 +120,8 @@ def owning_root(table: str, roots: Iterable[str]) -> str | None:
     return max(matches, key=len) if matches else None
 
 
-def child_tables(names_by_dataset: Mapping[str, Iterable[str]], tables: Sequence[LoadedTable]) -> dict[str, tuple[str, ...]]:
+def child_tables(names_by_dataset: Mapping[str, Iterable[str]],
+                 tables: Sequence[LoadedTable]) -> dict[str, tuple[str, ...]]:
     """Of the tables that exist in each dataset, those that are child tables of the spec's roots.
 
     Examples:

@@ -111,5 +111,6 @@ def test_report_never_prints_a_password() -> None:
                       checks_failed=(), warned=(), failed_steps=(), destination=config)
     text = report(outcome)
     assert "s3cr3t-pw" not in text
-    assert "psql 'postgresql://loader@db.internal:5432/dw' -c 'select * from analytics.customer_summary limit 5'" in text
+    uri = "postgresql://loader@db.internal:5432/dw"
+    assert f"psql '{uri}' -c 'select * from analytics.customer_summary limit 5'" in text
     assert "PGPASSWORD" in text

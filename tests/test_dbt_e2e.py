@@ -162,7 +162,8 @@ def test_a_failing_dbt_test_on_bad_loaded_data_is_a_failed_check(built: Outcome,
 
     # An order in a status the shop does not have, loaded by the engine like any other.
     bad = {"id": 999_001, "customer_id": 1, "ordered_at": "2024-05-01T10:00:00Z", "status": "lost",
-           "shipping": {"city": "Lyon", "country": "FR"}, "items": [{"sku": "SKU-001", "quantity": 1, "unit_price": 1.5}]}
+           "shipping": {"city": "Lyon", "country": "FR"},
+           "items": [{"sku": "SKU-001", "quantity": 1, "unit_price": 1.5}]}
     spec = load_spec(REPO / "pipelines.yaml")
     runner.pipeline_for(spec, "shop").run([bad], table_name="orders", write_disposition="merge", primary_key="id")
 

@@ -151,7 +151,7 @@ def report(outcome: Outcome) -> str:
     """The summary printed after a run: tables, checks, and how to query the data."""
     width = max((len(name) for name in outcome.tables), default=0)
     lines = [f"materialized {len(outcome.tables)} tables in {outcome.seconds:.1f}s:"]
-    lines += [f"  {name:<{width}}  {'?' if rows is None else f'{rows:,}'} rows" for name, rows in outcome.tables.items()]
+    lines += [f"  {name:<{width}}  {'?' if n is None else f'{n:,}'} rows" for name, n in outcome.tables.items()]
     lines.append(f"checks: {outcome.checks_passed} passed, {len(outcome.checks_failed)} failed, "
                  f"{len(outcome.warned)} warned")
     lines += [f"  failed: {name}" for name in outcome.checks_failed]
