@@ -23,6 +23,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("pg_assets.state_commands", "cmd_state"),
     "dbt-sources": ("pg_assets.dbt_sources", "cmd_dbt_sources"),
     "materialize": ("pg_assets.dagster.materialize", "cmd_materialize"),
+    "dbt-env": ("pg_assets.dbt_env", "cmd_dbt_env"),
 }
 
 
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_file(p)
     p.add_argument("--exclude", nargs="*", default=[], metavar="SOURCE",
                    help="sources to leave out (e.g. `chess`, which needs network)")
+
+    p = sub.add_parser("dbt-env", help="print export lines that point plain dbt at the destination")
+    _add_spec_file(p)
 
     p = sub.add_parser("dbt-sources", help="write or refresh dbt sources.yml from pipelines.yaml")
     _add_spec_file(p)
