@@ -183,8 +183,7 @@ class _Load:
             state = state_store.clone(stored_state) if stored_state else state_store.new_state(
                 self.p.name, self.p.dataset)
             previous_hash = state.get("_version_hash")
-            live = {n: Table(t.name, t.parent, t.write_disposition, dict(t.columns), t.resource)
-                    for n, t in stored.items()}
+            live = {n: t.copy() for n, t in stored.items()}
             t0 = time.monotonic()
             normalizer = self._stream(session, live, stored, state)
             t1 = time.monotonic()

@@ -8,7 +8,7 @@ from typing import Any
 
 from pg_assets.errors import ConfigError
 from pg_assets.normalize.naming import normalize_identifier
-from pg_assets.normalize.rows import TablePlan, content_hash, key_hash
+from pg_assets.normalize.rows import Scd2Options, TablePlan, content_hash, key_hash
 from pg_assets.normalize.types import DATA_TYPES
 from pg_assets.resource import Resource
 from pg_assets.schema import HINT_KEYS
@@ -29,13 +29,19 @@ def _unknown(kind: str, value: Any, allowed: Sequence[str], where: str) -> Confi
                        f"{', '.join(f'`{a}`' for a in allowed)}.{hint}")
 
 
+SCD2_OPTIONS = ("validity_column_names", "active_record_timestamp", "boundary_timestamp", "row_version_column_name")
+
+
 def parse_disposition(value: str | Mapping[str, Any], replace_strategy: str, where: str) -> tuple[str, str | None]:
     """`"merge"` or `{"disposition": "merge", "strategy": "upsert"}` -> (disposition, strategy)."""
     if isinstance(value, Mapping):
-        extra = set(value) - {"disposition", "strategy"}
+        extra = set(value) - {"disposition", "strategy", *SCD2_OPTIONS}
         if extra:
-            raise ConfigError(f"{where}: `write_disposition` takes only `disposition` and `strategy`, not "
-                              f"{', '.join(sorted(extra))}")
+            raise _unknown("write_disposition key", sorted(extra)[0], ("disposition", "strategy", *SCD2_OPTIONS),
+                           where)
+        if value.get("strategy") != "scd2" and set(value) & set(SCD2_OPTIONS):
+            raise ConfigError(f"{where}: `{sorted(set(value) & set(SCD2_OPTIONS))[0]}` applies only to "
+                              "`strategy: scd2`")
         disposition, strategy = value.get("disposition", "append"), value.get("strategy")
     else:
         disposition, strategy = value, None
@@ -107,12 +113,25 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
     if strategy in ("upsert", "insert-only") and not pk:
         raise ConfigError(f"{where}: merge strategy `{strategy}` needs a `primary_key`")
     row_key = key_hash(pk) if strategy in ("upsert", "insert-only") else content_hash if strategy == "scd2" else None
-    if strategy == "scd2":  # validity columns come first, as dlt creates them
-        hints = {VALID_FROM: {"data_type": "timestamp"}, VALID_TO: {"data_type": "timestamp"}, **hints}
+    scd2 = _scd2_options(res.write_disposition, where) if strategy == "scd2" else None
+    if scd2 is not None:  # validity columns come first, as dlt creates them
+        hints = {scd2.valid_from: {"data_type": "timestamp"}, scd2.valid_to: {"data_type": "timestamp"}, **hints}
     nesting = UNLIMITED_NESTING if res.max_table_nesting is None else int(res.max_table_nesting)
     return TablePlan(root=normalize_identifier(res.name), write_disposition=disposition, strategy=strategy,
                      hints=hints, max_nesting=nesting, contract={**parse_contract(default_contract, "pipeline"),
                                                                **parse_contract(res.schema_contract, where),
                                                                **parse_contract(override_contract, "run()")},
                      row_key=row_key, root_id_in_children=disposition == "merge", resource=res.name,
-                     primary_key=pk, merge_key=mk)
+                     primary_key=pk, merge_key=mk, scd2=scd2)
+
+
+def _scd2_options(value: str | Mapping[str, Any], where: str) -> Scd2Options:
+    options = value if isinstance(value, Mapping) else {}
+    names = options.get("validity_column_names") or (VALID_FROM, VALID_TO)
+    if len(names) != 2:
+        raise ConfigError(f"{where}: `validity_column_names` takes two names, from and to (got {list(names)})")
+    version = options.get("row_version_column_name")
+    return Scd2Options(valid_from=normalize_identifier(names[0]), valid_to=normalize_identifier(names[1]),
+                       active_record_timestamp=options.get("active_record_timestamp"),
+                       boundary_timestamp=options.get("boundary_timestamp"),
+                       row_version_column=normalize_identifier(version) if version else None)

@@ -58,22 +58,27 @@ class Table:
     write_disposition: str = "append"
     columns: dict[str, Column] = field(default_factory=dict)
     resource: str | None = None
+    strategy: str | None = None  # merge strategy of a root table (scd2 keeps several versions of a key)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "write_disposition": self.write_disposition,
                                "columns": {n: c.to_dict() for n, c in self.columns.items()}}
-        if self.parent:
-            out["parent"] = self.parent
-        if self.resource:
-            out["resource"] = self.resource
+        for key in ("parent", "resource", "strategy"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
         return out
+
+    def copy(self) -> "Table":
+        """A copy whose columns can grow without touching this one."""
+        return replace(self, columns=dict(self.columns))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Table":
         columns = {n: Column(**{k: v for k, v in c.items() if k in Column.__dataclass_fields__})
                    for n, c in data.get("columns", {}).items()}
         return cls(name=data["name"], parent=data.get("parent"), columns=columns,
-                   write_disposition=data.get("write_disposition", "append"), resource=data.get("resource"))
+                   write_disposition=data.get("write_disposition", "append"), resource=data.get("resource"),
+                   strategy=data.get("strategy"))
 
 
 def root_of(tables: Mapping[str, Table], name: str) -> str:
@@ -136,7 +141,7 @@ def merge_stored(stored_json: Mapping[str, Any] | None, columns: Mapping[str, Ma
             hint = base.columns.get(cname)
             col = Column(cname, sc.data_type, nullable=sc.nullable, timezone=sc.timezone)
             merged[cname] = replace(hint, data_type=sc.data_type) if hint else col
-        tables[name] = Table(name, base.parent, base.write_disposition, merged, base.resource)
+        tables[name] = replace(base, name=name, columns=merged)
     return tables
 
 
@@ -170,7 +175,7 @@ def indexes(table: Table, create_indexes: bool) -> list[tuple[str, tuple[str, ..
     cols = table.columns.values()
     pk = tuple(c.name for c in cols if c.primary_key)
     if pk:
-        out.append((index_name(table.name, pk, "pk"), pk, "_dlt_valid_to" not in table.columns))
+        out.append((index_name(table.name, pk, "pk"), pk, table.strategy != "scd2"))
     mk = tuple(c.name for c in cols if c.merge_key)
     if mk:
         out.append((index_name(table.name, mk, "mk"), mk, False))

@@ -26,8 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from pg_assets import sql
 from pg_assets.load.dispositions import Staged, append_sql
-from pg_assets.normalize.rows import ROOT_ID, ROW_ID, SEQ, TablePlan
-from pg_assets.plan import VALID_FROM, VALID_TO
+from pg_assets.normalize.rows import ROOT_ID, ROW_ID, SEQ, Scd2Options, TablePlan
 from pg_assets.schema import Table
 
 KEEP = "pg_temp.pg_assets_keep"
@@ -199,25 +198,32 @@ def _insert_only(ds: str, plan: TablePlan, root: Table, children: Sequence[Table
 
 def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
           staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
+    opts = plan.scd2 or Scd2Options()
     final = sql.qualified(ds, root.name)
-    ts = sql.literal(boundary)
-    rid, seq, vfrom, vto = sql.ident(ROW_ID), sql.ident(SEQ.name), sql.ident(VALID_FROM), sql.ident(VALID_TO)
+    ts = sql.literal(opts.boundary_timestamp or boundary)
+    active = sql.literal(opts.active_record_timestamp) if opts.active_record_timestamp else "NULL"
+    rid, seq = sql.ident(ROW_ID), sql.ident(SEQ.name)
+    vfrom, vto = sql.ident(opts.valid_from), sql.ident(opts.valid_to)
+    is_current = f"d.{vto} IS NULL" if active == "NULL" else f"d.{vto} = {active}"
+    # a row changed when its version differs: the content hash, or the user's version column
+    version = sql.ident(opts.row_version_column) if opts.row_version_column else rid
     # the same content twice in one batch is one version
-    out: list[str] = [f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{rid} = b.{rid} AND a.{seq} < b.{seq}"]
+    out: list[str] = [f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{version} = b.{version} "
+                      f"AND a.{seq} < b.{seq}"]
     if root.name in existing:
         scope = ""
         if plan.merge_key:
             mk = sql.ident_list(plan.merge_key)
             scope = f" AND ({', '.join(f'd.{sql.ident(k)}' for k in plan.merge_key)}) IN (SELECT {mk} FROM {KEEP})"
         # NOT EXISTS, not NOT IN: NOT IN over a large batch degrades to a nested loop
-        out.append(f"UPDATE {final} AS d SET {vto} = {ts} WHERE d.{vto} IS NULL AND NOT EXISTS "
-                   f"(SELECT 1 FROM {KEEP} AS s WHERE s.{rid} = d.{rid}){scope}")
-        # the same content hash means the same key values, which lets a key index find the twin
+        out.append(f"UPDATE {final} AS d SET {vto} = {ts} WHERE {is_current} AND NOT EXISTS "
+                   f"(SELECT 1 FROM {KEEP} AS s WHERE s.{version} = d.{version}){scope}")
+        # the same version means the same key values, which lets a key index find the twin
         same_key = "".join(f" AND d.{sql.ident(k)} = s.{sql.ident(k)}" for k in plan.merge_key or plan.primary_key)
-        out.append(f"DELETE FROM {KEEP} AS s USING {final} AS d WHERE d.{rid} = s.{rid}{same_key} "
-                   f"AND d.{vto} IS NULL")
-    cols = [c for c in staged[root.name].final_columns if c not in (VALID_FROM, VALID_TO)]
-    names = sql.ident_list([*cols, VALID_FROM, VALID_TO])
-    out.append(f"INSERT INTO {final} ({names}) SELECT {sql.ident_list(cols)}, {ts}, NULL FROM {KEEP}")
+        out.append(f"DELETE FROM {KEEP} AS s USING {final} AS d WHERE d.{version} = s.{version}{same_key} "
+                   f"AND {is_current}")
+    cols = [c for c in staged[root.name].final_columns if c not in (opts.valid_from, opts.valid_to)]
+    names = sql.ident_list([*cols, opts.valid_from, opts.valid_to])
+    out.append(f"INSERT INTO {final} ({names}) SELECT {sql.ident_list(cols)}, {ts}, {active} FROM {KEEP}")
     out.extend(_insert_children(ds, children, staged, f"SELECT {rid}, {seq} FROM {KEEP}", new_only=True))
     return out

@@ -86,11 +86,23 @@ class TablePlan:
     resource: str
     primary_key: tuple[str, ...] = ()
     merge_key: tuple[str, ...] = ()
+    scd2: "Scd2Options | None" = None
 
     @property
     def sequenced(self) -> bool:
         """Merge rows carry their item's sequence number in staging, so "last one wins" is exact."""
         return self.write_disposition == "merge"
+
+
+@dataclass(frozen=True)
+class Scd2Options:
+    """How an scd2 table keeps history (dlt's option names)."""
+
+    valid_from: str = "_dlt_valid_from"
+    valid_to: str = "_dlt_valid_to"
+    active_record_timestamp: str | None = None  # `_dlt_valid_to` of current rows; NULL by default
+    boundary_timestamp: str | None = None  # the load's start time by default
+    row_version_column: str | None = None  # a column that says a row changed; the content hash by default
 
 
 class _Buffer:
@@ -303,6 +315,7 @@ class Normalizer:
 
     def _new_table(self, plan: TablePlan, name: str, parent: str | None) -> Table:
         table = self.tables[name] = Table(name=name, parent=parent, write_disposition=plan.write_disposition,
+                                          strategy=plan.strategy if parent is None else None,
                                           resource=plan.resource)
         if parent is None:
             for col_name, hint in plan.hints.items():
