@@ -80,7 +80,7 @@ class Pipeline:
         self.lock_timeout = lock_timeout
         parse_contract(schema_contract, "pipeline")  # fail here, not at the first run
         self.schema_contract = schema_contract
-        self.batch_bytes = batch_bytes or (1 << 20 if file_format == "copy" else 2 << 20)
+        self.batch_bytes = batch_bytes or (1 << 20)
         self._credentials = credentials
         self._config: ConnectionConfig | None = None
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -117,15 +118,13 @@ class LoadSession:
         """Make sure the staging table has the batch's columns, then queue the batch."""
         staged = self._ensure_staging(batch, logged)
         fmt = self.dest.file_format
+        names = [c.name for c in batch.columns]
         if fmt.name == "copy":
-            run = _copy_job(sql.copy_from_stdin(staged.schema, staged.name, [c.name for c in batch.columns]),
-                            batch.lines)
+            run = _copy_job(sql.copy_from_stdin(staged.schema, staged.name, names), batch.payload)
         else:
-            run = _insert_job(sql.insert_values_head(staged.schema, staged.name, [c.name for c in batch.columns]),
-                              batch.lines)
-        rows = len(batch.lines)
+            run = _insert_job(sql.insert_values_head(staged.schema, staged.name, names), batch.payload)
         assert self._pool is not None
-        self._pool.submit(Job(batch.table, rows, batch.nbytes, run))
+        self._pool.submit(Job(batch.table, batch.rows, batch.nbytes, run))
 
     def _ensure_staging(self, batch: Batch, logged: bool) -> Staged:
         staged = self.staged.get(batch.table)
@@ -232,17 +231,17 @@ class LoadSession:
             close_quietly(self.conn)
 
 
-def _copy_job(statement: str, lines: list[str]) -> Callable[[Any], None]:
+def _copy_job(statement: str, payload: bytes) -> Callable[[Any], None]:
     def run(cur: Any) -> None:
-        import io
-
-        cur.copy_expert(statement, io.StringIO("".join(lines)), size=1 << 20)
+        cur.copy_expert(statement, io.BytesIO(payload), size=1 << 20)
 
     return run
 
 
-def _insert_job(head: str, lines: list[str]) -> Callable[[Any], None]:
+def _insert_job(head: str, payload: bytes) -> Callable[[Any], None]:
+    statement = head.encode("utf-8")
+
     def run(cur: Any) -> None:
-        cur.execute(head + ",\n".join(lines))
+        cur.execute(statement + payload)
 
     return run

@@ -67,6 +67,7 @@ class Format:
     null: str
     encoders: dict[str, Encoder]
     row: Callable[[Sequence[str]], str]
+    join: Callable[[Sequence[str]], str]
 
     def encoder(self, data_type: str, timezone: bool | None = None) -> Encoder:
         """The encoder for a column; `timezone=False` timestamps are stored as naive UTC."""
@@ -110,6 +111,7 @@ COPY = Format(
         "json": lambda v: copy_text(json_text(v)),
     },
     row=lambda cells: "\t".join(cells) + "\n",
+    join="".join,
 )
 
 INSERT_VALUES = Format(
@@ -129,6 +131,7 @@ INSERT_VALUES = Format(
         "json": lambda v: text_literal(json_text(v)),
     },
     row=lambda cells: "(" + ",".join(cells) + ")",
+    join=",\n".join,
 )
 
 FORMATS: dict[str, Format] = {"copy": COPY, "insert_values": INSERT_VALUES}

@@ -67,8 +67,12 @@ class Batch:
 
     table: str
     columns: tuple[Column, ...]
-    lines: list[str]
-    nbytes: int
+    payload: bytes  # UTF-8 rows, joined the way the wire format wants them
+    rows: int
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.payload)
 
 
 @dataclass(frozen=True)
@@ -384,7 +388,9 @@ class Normalizer:
             return
         self.rows[buf.table.name] = self.rows.get(buf.table.name, 0) + buf.rows
         columns = tuple(buf.table.columns.values())[: len(buf.encoders)] + ((SEQ,) if buf.seq else ())
-        batch = Batch(buf.table.name, columns, buf.lines, buf.nbytes)
+        # Encoded right away: compact bytes wait in the queue, not a list of Python strings.
+        payload = self.fmt.join(buf.lines).encode("utf-8")
+        batch = Batch(buf.table.name, columns, payload, len(buf.lines))
         buf.lines, buf.nbytes, buf.rows = [], 0, 0
         self.emit(batch)
 
