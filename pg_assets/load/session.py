@@ -49,7 +49,7 @@ class Destination:
     create_indexes: bool
     workers: int
     lock_timeout: float
-    max_inflight_bytes: int = 32 << 20
+    max_inflight_bytes: int = 16 << 20
 
     @property
     def staging_schema(self) -> str:
