@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import io
 import json
-import os
 import random
 import resource
 import subprocess

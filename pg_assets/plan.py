@@ -8,7 +8,8 @@ from typing import Any
 
 from pg_assets.errors import ConfigError
 from pg_assets.normalize.naming import normalize_identifier
-from pg_assets.normalize.rows import Scd2Options, TablePlan, content_hash, key_hash
+from pg_assets.normalize.row_keys import content_hash, key_hash
+from pg_assets.normalize.rows import Scd2Options, TablePlan
 from pg_assets.normalize.types import DATA_TYPES
 from pg_assets.resource import Resource
 from pg_assets.schema import HINT_KEYS

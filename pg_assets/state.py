@@ -22,7 +22,7 @@ from typing import Any
 
 from pg_assets import sql
 from pg_assets.errors import ConfigError, LockTimeoutError
-from pg_assets.normalize.rows import digest_id
+from pg_assets.normalize.row_keys import digest_id
 
 log = logging.getLogger("pg_assets")
 

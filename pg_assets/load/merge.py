@@ -203,7 +203,7 @@ def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
     ts = sql.literal(opts.boundary_timestamp or boundary)
     active = sql.literal(opts.active_record_timestamp) if opts.active_record_timestamp else "NULL"
     rid, seq = sql.ident(ROW_ID), sql.ident(SEQ.name)
-    vfrom, vto = sql.ident(opts.valid_from), sql.ident(opts.valid_to)
+    vto = sql.ident(opts.valid_to)
     is_current = f"d.{vto} IS NULL" if active == "NULL" else f"d.{vto} = {active}"
     # a row changed when its version differs: the content hash, or the user's version column
     version = sql.ident(opts.row_version_column) if opts.row_version_column else rid

@@ -10,19 +10,16 @@ flushed first. Memory is therefore bounded by the batch size, never by the data.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import decimal
-import hashlib
-import json
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pg_assets.errors import SchemaContractError
 from pg_assets.normalize.encode import Encoder, Format
 from pg_assets.normalize.naming import join_path, normalize_identifier
+from pg_assets.normalize.row_keys import digest_id, random_ids
 from pg_assets.normalize.types import COERCE, NoFit, infer_type
 from pg_assets.schema import Column, Table
 
@@ -46,19 +43,6 @@ SYSTEM_TYPES = {LOAD_ID: "text", ROW_ID: "text", PARENT_ID: "text", LIST_IDX: "b
 SEQ = Column("_pg_assets_seq", "bigint", nullable=False)
 _DROP_ROW = object()
 _CONTAINERS = frozenset({dict, list, tuple})
-_IDS_PER_BLOCK = 4096  # 4096 ids * 10.5 random bytes = 43008 bytes, a whole number of base64 quanta
-
-
-def digest_id(text: str) -> str:
-    """A 14-character row key derived from `text` (child rows, key hashes)."""
-    return base64.b64encode(hashlib.shake_128(text.encode("utf-8")).digest(10)).decode("ascii").rstrip("=")
-
-
-def random_ids() -> Iterable[str]:
-    """An endless stream of random 14-character row keys (84 random bits each)."""
-    while True:
-        block = base64.b64encode(os.urandom(_IDS_PER_BLOCK * 21 // 2)).decode("ascii")
-        yield from (block[i:i + 14] for i in range(0, len(block), 14))
 
 
 @dataclass(frozen=True)
@@ -397,19 +381,3 @@ class Normalizer:
     def flush_all(self) -> None:
         for buf in self.buffers.values():
             self._flush(buf)
-
-
-def key_hash(columns: Iterable[str]) -> Callable[[Mapping[str, Any], Mapping[str, Any]], str]:
-    """Row keys from primary key values, so the same key always gets the same `_dlt_id`."""
-    names = tuple(columns)
-
-    def row_key(item: Mapping[str, Any], flat: Mapping[str, Any]) -> str:
-        return digest_id(json.dumps({n: flat.get(n) for n in names}, sort_keys=True, default=str))
-
-    return row_key
-
-
-def content_hash(item: Mapping[str, Any], flat: Mapping[str, Any]) -> str:
-    """Row keys from the whole item, nested lists included (scd2: a changed item is a new version)."""
-    body = {k: v for k, v in item.items() if not str(k).startswith("_dlt_")}
-    return digest_id(json.dumps(body, sort_keys=True, default=str))
