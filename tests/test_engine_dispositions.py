@@ -163,3 +163,22 @@ def test_driver_errors_are_classified(pg_credentials) -> None:
         cur.execute("SELECT 1")
     assert is_transient(err.value)
     other.close()
+
+
+def test_a_retried_batch_whose_commit_went_through_is_not_staged_twice(dataset: str, pg_credentials, query) -> None:
+    from pg_assets.load.session import _insert_job, _once
+
+    query(f'CREATE SCHEMA "{dataset}"')
+    query(f'CREATE TABLE "{dataset}".t (id bigint)')
+    query(f'CREATE TABLE "{dataset}".ledger (batch bigint PRIMARY KEY)')
+    job = _once(f'"{dataset}".ledger', 7, _insert_job(f'INSERT INTO "{dataset}".t (id) VALUES ', b"(1),(2)"))
+    conn = pg_credentials.connect()
+    try:
+        for retry in (False, True):  # the first attempt commits; its reply "is lost"; the retry runs again
+            with conn.cursor() as cur:
+                job(cur, retry)
+            conn.commit()
+    finally:
+        conn.close()
+    assert query(f'SELECT count(*) FROM "{dataset}".t') == [(2,)]
+    assert query(f'SELECT batch FROM "{dataset}".ledger') == [(7,)]

@@ -27,12 +27,16 @@ _STOP = object()
 
 @dataclass(frozen=True)
 class Job:
-    """One statement's worth of work: `run(cursor)` writes `rows` rows of `table`."""
+    """One batch: `run(cursor, retry)` writes `rows` rows of `table` in the worker's transaction.
+
+    `retry` is True on a second attempt, when the first may have committed before its
+    connection was lost: the job then checks whether its rows are already there.
+    """
 
     table: str
     rows: int
     nbytes: int
-    run: Callable[[Any], None]
+    run: Callable[[Any, bool], None]
 
 
 class WorkerPool:
@@ -109,7 +113,8 @@ class WorkerPool:
             try:
                 conn = conn or self._connect()
                 with conn.cursor() as cur:
-                    job.run(cur)
+                    job.run(cur, attempt > 1)
+                conn.commit()
                 self._on_done(job)
                 return conn
             except BaseException as exc:  # noqa: BLE001 - classified below, never swallowed

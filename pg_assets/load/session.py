@@ -74,6 +74,8 @@ class LoadSession:
         self.staged: dict[str, Staged] = {}
         self._on_staged = on_staged
         self._pool: WorkerPool | None = None
+        self._batches = 0
+        self.ledger: Staged | None = None
 
     # ---- plan -----------------------------------------------------------------------------
 
@@ -109,8 +111,17 @@ class LoadSession:
     # ---- stage ----------------------------------------------------------------------------
 
     def start_pool(self) -> None:
+        """Start the workers, and the ledger that makes each batch's staging happen exactly once."""
+        schema, ledger = self.dest.staging_schema, self.dest.staging_name("pg_assets-batches")  # no table name has a dash
+        with self.conn.cursor() as cur:
+            cur.execute(sql.create_schema(schema))
+            cur.execute(sql.drop_table(schema, ledger))
+            cur.execute(sql.create_table(schema, ledger, [sql.column_def("batch", "bigint PRIMARY KEY")],
+                                         unlogged=True))
+            cur.execute(sql.comment_on_table(schema, ledger, self.dest.staging_marker))
+        self.ledger = Staged(schema, ledger, ("batch",))
         connect = lambda: open_connection(  # noqa: E731
-            self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}:worker")
+            self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}:worker", autocommit=False)
         self._pool = WorkerPool(connect, self.dest.workers, max_inflight_bytes=self.dest.max_inflight_bytes,
                                 on_done=lambda job: self._on_staged(job.table, job.rows))
 
@@ -120,11 +131,12 @@ class LoadSession:
         fmt = self.dest.file_format
         names = [c.name for c in batch.columns]
         if fmt.name == "copy":
-            run = _copy_job(sql.copy_from_stdin(staged.schema, staged.name, names), batch.payload)
+            write = _copy_job(sql.copy_from_stdin(staged.schema, staged.name, names), batch.payload)
         else:
-            run = _insert_job(sql.insert_values_head(staged.schema, staged.name, names), batch.payload)
+            write = _insert_job(sql.insert_values_head(staged.schema, staged.name, names), batch.payload)
+        self._batches += 1
         assert self._pool is not None
-        self._pool.submit(Job(batch.table, batch.rows, batch.nbytes, run))
+        self._pool.submit(Job(batch.table, batch.rows, batch.nbytes, _once(self.ledger.ref, self._batches, write)))
 
     def _ensure_staging(self, batch: Batch, logged: bool) -> Staged:
         staged = self.staged.get(batch.table)
@@ -223,12 +235,25 @@ class LoadSession:
             self._pool.abort()
         try:
             with self.conn.cursor() as cur:
-                for staged in self.staged.values():
+                for staged in [*self.staged.values(), *([self.ledger] if self.ledger else [])]:
                     cur.execute(sql.drop_table(staged.schema, staged.name))
         except psycopg2.Error:
             pass  # the next run of this pipeline drops what is left
         finally:
             close_quietly(self.conn)
+
+
+def _once(ledger: str, batch: int, write: Callable[[Any], None]) -> Callable[[Any, bool], None]:
+    """Write a batch and record it in the ledger, in one transaction; a retry skips a recorded batch."""
+    def run(cur: Any, retry: bool) -> None:
+        if retry:
+            cur.execute(f"SELECT 1 FROM {ledger} WHERE batch = %s", (batch,))
+            if cur.fetchone() is not None:
+                return  # the earlier attempt committed; only its reply was lost
+        write(cur)
+        cur.execute(f"INSERT INTO {ledger} (batch) VALUES (%s)", (batch,))
+
+    return run
 
 
 def _copy_job(statement: str, payload: bytes) -> Callable[[Any], None]:
