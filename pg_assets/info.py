@@ -35,7 +35,8 @@ class LoadInfo:
         database: the database name (for fully qualified table names).
         load_id: the id written to `_dlt_load_id` and `_dlt_loads`.
         tables: rows per table, root and child tables, keyed by table name.
-        timings: seconds spent per phase (`extract_normalize`, `load`, `commit`, `total`).
+        timings: seconds per phase: `extract_normalize_load` (reading, normalising and staging
+            overlap, streaming), `commit` (the one transaction) and `total`.
         started_at, finished_at: ISO-8601 UTC timestamps.
         destination: the destination URI with the password hidden.
     """

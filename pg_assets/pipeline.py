@@ -194,7 +194,7 @@ class _Load:
             t2 = time.monotonic()
         finally:
             session.close()
-        self._report(force=True)
+        self._report()
         timings = {"extract_normalize_load": t1 - t0, "commit": t2 - t1, "total": t2 - self.started}
         return self._info(dest, normalizer, live, timings, started_at)
 
@@ -247,7 +247,7 @@ class _Load:
         with self._rows_lock:
             self.staged_rows[table] = self.staged_rows.get(table, 0) + rows
 
-    def _report(self, force: bool = False) -> None:
+    def _report(self) -> None:
         self._last_report = time.monotonic()
         if self.progress is None:
             return
