@@ -24,10 +24,10 @@ from pg_assets.load.merge import key_warning
 from pg_assets.load.session import Destination, LoadSession
 from pg_assets.normalize.encode import FORMATS
 from pg_assets.normalize.naming import normalize_identifier
-from pg_assets.normalize.rows import Normalizer, TablePlan
+from pg_assets.normalize.rows import ROOT_ID, Normalizer, TablePlan
 from pg_assets.plan import parse_contract, plan_resource
 from pg_assets.resource import Resource, resource
-from pg_assets.schema import Table, root_of
+from pg_assets.schema import Column, Table, chain, root_of
 
 log = logging.getLogger("pg_assets")
 
@@ -186,6 +186,7 @@ class _Load:
             live = {n: t.copy() for n, t in stored.items()}
             t0 = time.monotonic()
             normalizer = self._stream(session, live, stored, state)
+            _root_ids_for_merges(live, self.plans)
             t1 = time.monotonic()
             statements = session.final_ddl(live, stored) + commit_statements(
                 dest, self.load_id, self.plans, live, stored, session.staged, state, previous_hash,
@@ -269,6 +270,16 @@ class _Load:
         return LoadInfo(self.p.name, self.p.dataset, dest.config.database, self.load_id, tables, timings,
                         started_at.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(),
                         dest.config.safe_uri(), tuple(self.warnings))
+
+
+def _root_ids_for_merges(live: dict[str, Table], plans: list[TablePlan]) -> None:
+    """Every child table of a merge table needs `_dlt_root_id`, even one this load did not write to
+    (tables loaded before the resource became a merge get it added and back-filled)."""
+    for plan in plans:
+        if plan.write_disposition != "merge" or plan.root not in live:
+            continue
+        for name in chain(live, plan.root)[1:]:
+            live[name].columns.setdefault(ROOT_ID, Column(ROOT_ID, "text", nullable=False))
 
 
 def _items(res: Resource) -> Iterable[Mapping[str, Any]]:

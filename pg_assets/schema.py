@@ -39,10 +39,14 @@ class Column:
     dedup_sort: str | None = None
     hard_delete: bool = False
 
-    def ddl(self) -> str:
-        """The column definition; keys are NOT NULL, as dlt makes them."""
+    def ddl(self, *, added_later: bool = False) -> str:
+        """The column definition; keys are NOT NULL, as dlt makes them.
+
+        A column added to an existing table is always nullable: its old rows have no
+        value, and NOT NULL would make the ALTER fail on any table with rows.
+        """
         pg_type = postgres_type(self.data_type, self.precision, self.scale, self.timezone)
-        not_null = not self.nullable or self.primary_key or self.merge_key
+        not_null = (not self.nullable or self.primary_key or self.merge_key) and not added_later
         return sql.column_def(self.name, pg_type, nullable=not not_null)
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,10 +159,40 @@ def ddl_for(schema: str, table: Table, added: list[Column], *, exists: bool, unl
     """CREATE TABLE for a new table, one ALTER TABLE for new columns of an existing one."""
     if not added:
         return []
-    defs = [c.ddl() for c in added]
+    defs = [c.ddl(added_later=exists) for c in added]
     if exists:
         return [sql.add_columns(schema, table.name, defs)]
     return [sql.create_table(schema, table.name, defs, unlogged=unlogged)]
+
+
+def backfill_root_ids(schema: str, tables: Mapping[str, Table], stored: Mapping[str, Table]) -> list[str]:
+    """Fill `_dlt_root_id` of child rows loaded before their root table became a merge table.
+
+    Parents come before children, so each level copies the value its parent just got.
+    """
+    out = []
+    for name in sorted(tables, key=lambda n: len(chain_up(tables, n))):
+        t = tables[name]
+        if not t.parent or name not in stored or "_dlt_root_id" not in t.columns:
+            continue
+        if "_dlt_root_id" in stored[name].columns:
+            continue
+        child = sql.qualified(schema, name)
+        if tables[t.parent].parent is None:
+            out.append(f'UPDATE {child} SET "_dlt_root_id" = "_dlt_parent_id" WHERE "_dlt_root_id" IS NULL')
+        else:
+            out.append(f'UPDATE {child} AS c SET "_dlt_root_id" = p."_dlt_root_id" FROM '
+                       f'{sql.qualified(schema, t.parent)} AS p WHERE c."_dlt_parent_id" = p."_dlt_id" '
+                       f'AND c."_dlt_root_id" IS NULL')
+    return out
+
+
+def chain_up(tables: Mapping[str, Table], name: str) -> list[str]:
+    """`name` and its parents up to the root."""
+    out = [name]
+    while tables[out[-1]].parent:
+        out.append(tables[out[-1]].parent)  # type: ignore[arg-type]
+    return out
 
 
 def indexes(table: Table, create_indexes: bool) -> list[tuple[str, tuple[str, ...], bool]]:

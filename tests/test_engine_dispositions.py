@@ -182,3 +182,17 @@ def test_a_retried_batch_whose_commit_went_through_is_not_staged_twice(dataset: 
         conn.close()
     assert query(f'SELECT count(*) FROM "{dataset}".t') == [(2,)]
     assert query(f'SELECT batch FROM "{dataset}".ledger') == [(7,)]
+
+
+@pytest.mark.parametrize("strategy", ["delete-insert", "upsert"])
+def test_a_table_loaded_by_append_can_become_a_merge_table(strategy: str, dataset: str, query) -> None:
+    p = pg_assets.pipeline("switch", dataset=dataset)
+    p.run([{"id": 1, "kids": [{"a": 1, "g": [1]}, {"a": 2}]}, {"id": 2, "kids": [{"a": 5}]}], table_name="t")
+    p.run([{"id": 1, "kids": [{"a": 3}]}], table_name="t", primary_key="id",
+          write_disposition={"disposition": "merge", "strategy": strategy})
+    assert table(query, dataset, "t", "id") == [(1,), (2,)]
+    assert table(query, dataset, "t__kids", "a") == [(3,), (5,)]
+    assert table(query, dataset, "t__kids__g", "count(*)") == [(0,)]
+    nullable = query("SELECT is_nullable FROM information_schema.columns WHERE table_schema = %s "
+                     "AND table_name = 't__kids' AND column_name = '_dlt_root_id'", (dataset,))
+    assert nullable == [("YES",)]  # added to a table with rows: NOT NULL would have failed

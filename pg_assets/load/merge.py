@@ -168,7 +168,10 @@ def _upsert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
     alive = f"NOT ({deleted})" if deleted else "TRUE"
     out: list[str] = []
     if root.name in existing:
-        out.extend(_delete_children(ds, children, existing, f"SELECT {sql.ident(ROW_ID)} FROM {KEEP}"))
+        # the destination's own root ids: rows loaded before the table was upserted have other ids
+        matched = (f"SELECT d.{sql.ident(ROW_ID)} FROM {final} AS d JOIN {KEEP} AS s "
+                   f"ON {_match(plan.primary_key, 'd', 's')}")
+        out.extend(_delete_children(ds, children, existing, matched))
         if deleted:
             out.append(f"DELETE FROM {final} AS d USING {KEEP} AS s WHERE {_match(plan.primary_key, 'd', 's')} "
                        f"AND {deleted}")

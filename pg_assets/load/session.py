@@ -32,7 +32,7 @@ from pg_assets.load.pool import MAX_ATTEMPTS, Job, WorkerPool
 from pg_assets.normalize.encode import Format
 from pg_assets.normalize.naming import shorten
 from pg_assets.normalize.rows import Batch
-from pg_assets.schema import Table, ddl_for, index_ddl, merge_stored, read_columns
+from pg_assets.schema import Table, backfill_root_ids, ddl_for, index_ddl, merge_stored, read_columns
 from pg_assets import state as state_store
 
 STAGING_SUFFIX = "_staging"
@@ -227,7 +227,7 @@ class LoadSession:
             added = [c for n, c in table.columns.items() if n not in have]
             out.extend(ddl_for(ds, table, added, exists=table.name in stored))
             out.extend(index_ddl(ds, table, create_indexes=self.dest.create_indexes, only=added))
-        return out
+        return out + backfill_root_ids(ds, tables, stored)
 
     def close(self) -> None:
         """Drop this load's staging tables and release the lock (closing the connection does both)."""

@@ -284,6 +284,9 @@ class Normalizer:
                         f"`schema_contract: {{tables: evolve}}` or load into an existing table.", table=name)
                 return None
             table = self._new_table(plan, name, parent)
+        else:  # the resource may have changed its disposition since the table was made
+            table.write_disposition = plan.write_disposition
+            table.strategy = plan.strategy if parent is None else None
         buf = self.buffers[name] = _Buffer(table, plan.sequenced)
         for column in table.columns.values():
             self._register(buf, column)
