@@ -111,6 +111,11 @@ def _insert_root(ds: str, root: Table, staged: Staged, where: str) -> str:
     return f"INSERT INTO {sql.qualified(ds, root.name)} ({cols}) SELECT {cols} FROM {KEEP} AS s WHERE {where}"
 
 
+def _kept_roots(where: str) -> str:
+    """(root id, sequence) of the kept root rows that `where` lets through: their children follow them."""
+    return f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} FROM {KEEP} AS s WHERE {where}"
+
+
 def _insert_children(ds: str, children: Sequence[Table], staged: Mapping[str, Staged], roots: str,
                      *, new_only: bool = False) -> list[str]:
     """Children whose root row (and its exact version, by sequence) is in `roots`; with
@@ -153,10 +158,10 @@ def _delete_insert(ds: str, plan: TablePlan, root: Table, children: Sequence[Tab
         out.extend(_delete_children(ds, children, existing, f"SELECT * FROM {DOOMED}"))
         out.append(f"DELETE FROM {final} WHERE {sql.ident(ROW_ID)} IN (SELECT * FROM {DOOMED})")
         out.append(f"DROP TABLE {DOOMED}")
-    alive = f"NOT ({_deleted(plan, root, 's.')})" if _deleted(plan, root) else "TRUE"
+    deleted = _deleted(plan, root, "s.")
+    alive = f"NOT ({deleted})" if deleted else "TRUE"
     out.append(_insert_root(ds, root, staged[root.name], alive))
-    kept = f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} FROM {KEEP} AS s WHERE {alive}"
-    out.extend(_insert_children(ds, children, staged, kept))
+    out.extend(_insert_children(ds, children, staged, _kept_roots(alive)))
     return out
 
 
@@ -180,9 +185,7 @@ def _upsert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
                    f"AND {alive}")
         alive += (f" AND NOT EXISTS (SELECT 1 FROM {final} AS d WHERE {_match(plan.primary_key, 'd', 's')})")
     out.append(_insert_root(ds, root, staged[root.name], alive))
-    deleted_cond = f" WHERE NOT ({deleted})" if deleted else ""
-    kept = f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} FROM {KEEP} AS s{deleted_cond}"
-    out.extend(_insert_children(ds, children, staged, kept))
+    out.extend(_insert_children(ds, children, staged, _kept_roots(f"NOT ({deleted})" if deleted else "TRUE")))
     return out
 
 
@@ -194,8 +197,7 @@ def _insert_only(ds: str, plan: TablePlan, root: Table, children: Sequence[Table
     if root.name in existing:
         out.append(f"DELETE FROM {KEEP} AS s USING {final} AS d WHERE {_match(plan.primary_key, 'd', 's')}")
     out.append(_insert_root(ds, root, staged[root.name], new))
-    out.extend(_insert_children(ds, children, staged, f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} "
-                                                      f"FROM {KEEP}"))
+    out.extend(_insert_children(ds, children, staged, _kept_roots("TRUE")))
     return out
 
 
@@ -228,5 +230,5 @@ def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
     cols = [c for c in staged[root.name].final_columns if c not in (opts.valid_from, opts.valid_to)]
     names = sql.ident_list([*cols, opts.valid_from, opts.valid_to])
     out.append(f"INSERT INTO {final} ({names}) SELECT {sql.ident_list(cols)}, {ts}, {active} FROM {KEEP}")
-    out.extend(_insert_children(ds, children, staged, f"SELECT {rid}, {seq} FROM {KEEP}", new_only=True))
+    out.extend(_insert_children(ds, children, staged, _kept_roots("TRUE"), new_only=True))
     return out
