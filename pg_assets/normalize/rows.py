@@ -18,7 +18,7 @@ from typing import Any
 
 from pg_assets.errors import SchemaContractError
 from pg_assets.normalize.encode import Encoder, Format
-from pg_assets.normalize.naming import join_path, normalize_identifier
+from pg_assets.normalize.naming import join_path, make_path, normalize_identifier
 from pg_assets.normalize.row_keys import digest_id, random_ids
 from pg_assets.normalize.types import COERCE, NoFit, infer_type
 from pg_assets.schema import Column, Table
@@ -126,7 +126,7 @@ class Normalizer:
         self._ids = random_ids()
         self._seq = 0
         self._names: dict[str, str] = {}
-        self._paths: dict[tuple[str, str], str] = {}
+        self._paths: dict[tuple[str, str], tuple[str, str]] = {}
         self._json: dict[str, set[str]] = {}
         self.warnings: list[str] = []
 
@@ -145,7 +145,7 @@ class Normalizer:
             return
         root_id = row_id if plan.root_id_in_children else None
         for name, values, depth in lists:
-            self._add_children(plan, plan.root, name, row_id, root_id, values, depth)
+            self._add_children(plan, plan.root, plan.root, name, row_id, root_id, values, depth)
 
     def _json_columns(self, plan: TablePlan, table: str) -> frozenset[str] | set[str]:
         """Columns of `table` that hold JSON, so dicts and lists there are kept whole."""
@@ -164,18 +164,32 @@ class Normalizer:
             name = self._names[key] = normalize_identifier(str(key))
         return name
 
-    def _flatten(self, item: Mapping[str, Any], prefix: str, depth: int, max_nesting: int,
+    def _nested_name(self, path: str, key: str) -> tuple[str, str]:
+        """The full path and the column name of `key` inside the dict at `path` of a row.
+
+        The full path joins normalised keys and is never shortened itself: deeper
+        columns and child tables are shortened from it, with a tag of that full path.
+        """
+        names = self._paths.get((path, key))
+        if names is None:
+            full = make_path(path, self._name(key))
+            names = self._paths[(path, key)] = (full, join_path(full))
+        return names
+
+    def _flatten(self, item: Mapping[str, Any], path: str, depth: int, max_nesting: int,
                  flat: dict[str, Any], lists: list[tuple[str, list[Any], int]], json_cols: set[str]) -> None:
+        """Put the scalars of `item` in `flat` and its lists in `lists`, keyed by their full paths.
+
+        `path` is the full, unshortened path of `item` within the row ("" at the top).
+        """
         names = self._names
         for key, value in item.items():
             if value is None:
                 continue
-            if prefix:
-                name = self._paths.get((prefix, key))
-                if name is None:
-                    name = self._paths[(prefix, key)] = join_path(prefix, self._name(key))
-            else:
-                name = names.get(key) or self._name(key)
+            if path:
+                full, name = self._nested_name(path, key)
+            else:  # a top-level key's name is its full path: normalize_identifier already fit it
+                full = name = names.get(key) or self._name(key)
             kind = type(value)
             if kind not in _CONTAINERS:
                 flat[name] = value
@@ -183,13 +197,19 @@ class Normalizer:
                 if value:
                     flat[name] = value
             elif kind is dict:
-                self._flatten(value, name, depth + 1, max_nesting, flat, lists, json_cols)
+                self._flatten(value, full, depth + 1, max_nesting, flat, lists, json_cols)
             elif value:
-                lists.append((name, value, depth + 1))
+                lists.append((full, value, depth + 1))
 
-    def _add_children(self, plan: TablePlan, parent: str, field: str, parent_id: str, root_id: str | None,
-                      values: list[Any], depth: int) -> None:
-        table = join_path(parent, field)
+    def _add_children(self, plan: TablePlan, parent: str, parent_path: str, field: str, parent_id: str,
+                      root_id: str | None, values: list[Any], depth: int) -> None:
+        """Rows of the child table for list `field` (a full path inside a row of `parent`).
+
+        `parent_path` is the parent table's full, unshortened path from the root, so the
+        child's name is shortened once, from every fragment, as dlt names it.
+        """
+        path = make_path(parent_path, field)
+        table = join_path(path)
         json_cols = self._json_columns(plan, table)
         for idx, value in enumerate(values):
             row_id = digest_id(f"{parent_id}_{table}_{idx}")
@@ -210,7 +230,7 @@ class Normalizer:
             if self._write_row(plan, table, parent, flat) is _DROP_ROW:
                 continue
             for name, nested, d in lists:
-                self._add_children(plan, table, name, row_id, root_id, nested, d)
+                self._add_children(plan, table, path, name, row_id, root_id, nested, d)
 
     # ---- rows -> cells ------------------------------------------------------------------
 
