@@ -11,6 +11,11 @@ The keys of the items at the boundary are stored with the cursor (`unique_hashes
 12 characters each), so the state stays small unless many items share one cursor
 value; past `BOUNDARY_WARN_AT` of them the load warns.
 
+The stored cursor is dlt's: the same keys (`initial_value`, `last_value`,
+`unique_hashes`, `start_value`), values in their own types through the typed JSON of
+the state, and the same boundary hashes, so a dlt pipeline and a pg_assets pipeline
+can take over each other's cursor on the same dataset.
+
 With an `end_value` the cursor is a fixed window (a backfill, a partition): it starts
 at `initial_value`, ignores the stored cursor and never moves it.
 """
@@ -21,15 +26,25 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from typing import Any, Literal
 
 from pg_assets.errors import ConfigError, TerminalLoadError
+from pg_assets.json_codec import dedup_dumpb, dedup_dumpb_utc_z
 from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.row_keys import digest
 
 LastValueFunc = Literal["max", "min"]
 BOUNDARY_WARN_AT = 300
+HASH_BYTES = 9  # 12 base64 characters
+DLT_LEGACY_HASH_BYTES = 15  # 20 characters: hashes dlt wrote before 1.29
+DLT_LEGACY_HASH_CHARS = 20
+
+DedupKey = str | tuple[str, ...] | None
+"""What identifies an item at the boundary, in dlt's shape: one name (its value is hashed
+alone), several (their values as a list), `()` (no de-duplication), None (the whole item)."""
 
 
 @dataclass
@@ -88,8 +103,10 @@ class Incremental:
     def last_value(self) -> Any:
         """The cursor stored by the last committed load (None before the first).
 
-        State is JSON, so a stored datetime or date comes back as an ISO string; it is
-        handed out in the type of `initial_value` when that is a datetime or date.
+        State keeps datetimes, dates and Decimals in their types. A cursor that an older
+        pg_assets stored as text (an ISO string, Decimal digits) is handed out in the type
+        of `initial_value`, as is a datetime whose tz-awareness differs from it (naive
+        means UTC).
         """
         last = self.stored.get("last_value")
         return last if last is None or self.initial_value is None else _comparable(last, self.initial_value)
@@ -114,53 +131,140 @@ def cursor_value(item: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+# how a cursor stored as text by an older pg_assets is read back, by the type it is compared with
+_FROM_TEXT: dict[type, Callable[[str], Any]] = {
+    dt.datetime: dt.datetime.fromisoformat,
+    dt.date: dt.date.fromisoformat,
+    dt.time: dt.time.fromisoformat,
+    Decimal: Decimal,
+}
+
+
 def _comparable(value: Any, like: Any) -> Any:
-    """Make a stored cursor (JSON: strings) comparable with live values (maybe datetimes)."""
-    if isinstance(like, dt.datetime) and isinstance(value, (str, dt.date)):
-        parsed = value if isinstance(value, dt.datetime) else (
-            dt.datetime.fromisoformat(value) if isinstance(value, str) else dt.datetime.combine(value, dt.time()))
-        if like.tzinfo is not None and parsed.tzinfo is None:
-            return parsed.replace(tzinfo=dt.timezone.utc)  # naive means UTC, as everywhere in pg_assets
-        if like.tzinfo is None and parsed.tzinfo is not None:
-            return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return parsed
-    if isinstance(like, dt.date) and not isinstance(like, dt.datetime) and isinstance(value, str):
-        return dt.date.fromisoformat(value)
+    """Make a stored cursor comparable with `like` (a live value or `initial_value`).
+
+    Text is parsed into `like`'s type when it has a text form (state written before
+    cursors were typed); a date meets a datetime at midnight; a datetime takes `like`'s
+    tz-awareness, naive meaning UTC. Anything else is returned unchanged, so an
+    incomparable pair fails where it is compared, with the values in the message.
+    """
+    if isinstance(value, str) and not isinstance(like, str):
+        value = _parse(value, like)
+    if isinstance(like, dt.datetime) and isinstance(value, dt.date):
+        return _in_zone_of(_as_datetime(value), like)
     return value
 
 
-def boundary_hash(body: Any) -> str:
-    """12 characters (72 bits) identifying an item at the boundary."""
-    text = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
-    return base64.b64encode(hashlib.blake2b(text.encode(), digest_size=9).digest()).decode("ascii")
+def _parse(text: str, like: Any) -> Any:
+    for kind in type(like).__mro__:
+        parse = _FROM_TEXT.get(kind)
+        if parse is not None:
+            try:
+                return parse(text)
+            except (ValueError, ArithmeticError):
+                return text
+    return text
+
+
+def _as_datetime(value: dt.date) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time())
+
+
+def _in_zone_of(value: dt.datetime, like: dt.datetime) -> dt.datetime:
+    if like.tzinfo is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)  # naive means UTC, as everywhere in pg_assets (and dlt)
+    if like.tzinfo is None and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def boundary_hash(value: Any) -> str:
+    """12 characters (72 bits) identifying an item at the boundary, as dlt's `unique_hashes`.
+
+    `value` is what the dedup key picks from the item (a value, a list of values, or the
+    whole item); datetimes are hashed as epoch microseconds, so one instant is one hash
+    whether it arrives aware, in another zone or naive.
+    """
+    return digest(dedup_dumpb(value), HASH_BYTES)
+
+
+def dlt_legacy_boundary_hash(value: Any) -> str:
+    """The 20-character hash dlt wrote before 1.29 (UTC written as `Z`); dlt keeps using it
+    while such hashes are in the state, so pg_assets does too."""
+    return digest(dedup_dumpb_utc_z(value), DLT_LEGACY_HASH_BYTES)
+
+
+def _digest(value: Any, legacy: bool) -> str:
+    return dlt_legacy_boundary_hash(value) if legacy else boundary_hash(value)
+
+
+def pre_dlt_boundary_hash(value: Any) -> str:
+    """The hash pg_assets stored before its hashes were dlt's, so boundary items already
+    loaded by an older pg_assets are still skipped once."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return base64.b64encode(hashlib.blake2b(text.encode(), digest_size=HASH_BYTES).digest()).decode("ascii")
+
+
+def dedup_key(own: str | Sequence[str] | None, resource_key: str | Sequence[str]) -> DedupKey:
+    """The boundary key, chosen as dlt chooses it: the incremental's own `primary_key`, else
+    the resource's.
+
+    A one-column resource key hashes its value alone, as dlt does for `primary_key="id"`;
+    the pipeline hands the resource key over as a tuple of normalised names.
+    """
+    if own is not None:
+        return own if isinstance(own, str) else tuple(own)
+    if isinstance(resource_key, str):
+        return resource_key
+    names = tuple(resource_key)
+    return names[0] if len(names) == 1 else names or None
+
+
+def _field(item: Mapping[str, Any], name: str) -> Any:
+    """`item[name]`, else the value of the raw key that normalises to `name` (a resource key is
+    given in normalised names, the raw item may not use them)."""
+    if name in item:
+        return item[name]
+    wanted = normalize_identifier(name)
+    return next((v for k, v in item.items() if normalize_identifier(str(k)) == wanted), None)
 
 
 class CursorFilter:
     """Filters one resource's items by its cursor and computes the cursor to store."""
 
-    def __init__(self, inc: Incremental, resource: str, primary_key: Sequence[str]) -> None:
+    def __init__(self, inc: Incremental, resource: str, primary_key: str | Sequence[str]) -> None:
         self.inc = inc
         self.resource = resource
-        own = inc.primary_key
-        self.key: tuple[str, ...] | None = (
-            (own,) if isinstance(own, str) else tuple(own) if own is not None else tuple(primary_key) or None)
+        self.key: DedupKey = dedup_key(inc.primary_key, primary_key)
         self.dedup = self.key != ()
         self.start = inc.start_value
         carried = inc.last_value is not None and not inc.stateless
         self.seen = frozenset(inc.stored.get("unique_hashes", ())) if carried else frozenset()
         self.last = inc.last_value if carried else None
         self.boundary: set[str] = set(self.seen)
+        # like dlt, hashes in the pre-1.29 format stay in that format until the cursor moves
+        self.seen_legacy = any(len(h) == DLT_LEGACY_HASH_CHARS for h in self.seen)
+        self.boundary_legacy = self.seen_legacy
         self._better = (lambda a, b: a > b) if inc.last_value_func == "max" else (lambda a, b: a < b)
         self._converted: dict[tuple[str, type], Any] = {}
 
-    def _hash(self, item: Mapping[str, Any]) -> str:
-        if not self.key:
-            return boundary_hash(item)
-        if all(k in item for k in self.key):
-            return boundary_hash([item[k] for k in self.key])
-        # the resource's primary key is in normalised names; the item may not be
-        named = {normalize_identifier(str(k)): v for k, v in item.items()}
-        return boundary_hash([item.get(k, named.get(normalize_identifier(k))) for k in self.key])
+    def _key_value(self, item: Mapping[str, Any]) -> Any:
+        """What the boundary hash covers: the key's value, its values as a list, or the item."""
+        if self.key is None:
+            return item
+        if isinstance(self.key, str):
+            return _field(item, self.key)
+        return [_field(item, k) for k in self.key]
+
+    def _hash(self, item: Mapping[str, Any], legacy: bool = False) -> str:
+        return _digest(self._key_value(item), legacy)
+
+    def _seen_before(self, item: Mapping[str, Any]) -> bool:
+        """Whether the stored hashes hold `item`, in dlt's format or an older pg_assets'."""
+        value = self._key_value(item)
+        if _digest(value, self.seen_legacy) in self.seen:
+            return True
+        return pre_dlt_boundary_hash([value] if isinstance(self.key, str) else value) in self.seen
 
     def _bound(self, which: str, value: Any) -> Any:
         """The start or end value in the type of `value`, converted once per type."""
@@ -193,37 +297,30 @@ class CursorFilter:
         end = self._bound("end", value)
         if end is not None and not self._better(end, value):
             return False
-        digest = None
-        if self.seen and value == start:
-            digest = self._hash(item)
-            if digest in self.seen:
-                return False
-        self._advance(item, value, digest)
+        if self.seen and value == start and self._seen_before(item):
+            return False
+        self._advance(item, value)
         return True
 
-    def _advance(self, item: Mapping[str, Any], value: Any, digest: str | None) -> None:
+    def _advance(self, item: Mapping[str, Any], value: Any) -> None:
         last = _comparable(self.last, value)
         if last is None or self._better(value, last):
             self.last = value
-            self.boundary = {digest or self._hash(item)} if self.dedup else set()
+            self.boundary_legacy = False
+            self.boundary = {self._hash(item)} if self.dedup else set()
         elif value == last:
             self.last = value
             if self.dedup:
-                self.boundary.add(digest or self._hash(item))
+                self.boundary.add(self._hash(item, self.boundary_legacy))
 
     def state(self) -> dict[str, Any] | None:
-        """The incremental state to store (dlt's keys), or None for a window that keeps none."""
+        """The incremental state to store (dlt's keys, values in their own types), or None for a
+        window that keeps none."""
         if self.inc.stateless:
             return None
         return {
-            "initial_value": _jsonable(self.inc.initial_value),
-            "last_value": _jsonable(self.last),
+            "initial_value": self.inc.initial_value,
+            "last_value": self.last,
             "unique_hashes": sorted(self.boundary),
-            "start_value": _jsonable(self.start),
+            "start_value": self.start,
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pg_assets.errors import ConfigError
@@ -113,8 +113,8 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
         hints.setdefault(name, {})["merge_key"] = True
     if strategy in ("upsert", "insert-only") and not pk:
         raise ConfigError(f"{where}: merge strategy `{strategy}` needs a `primary_key`")
-    row_key = key_hash(pk) if strategy in ("upsert", "insert-only") else content_hash if strategy == "scd2" else None
     scd2 = _scd2_options(res.write_disposition, where) if strategy == "scd2" else None
+    row_key = _row_key(strategy, pk, scd2)
     if scd2 is not None:  # validity columns come first, as dlt creates them
         hints = {scd2.valid_from: {"data_type": "timestamp"}, scd2.valid_to: {"data_type": "timestamp"}, **hints}
     nesting = UNLIMITED_NESTING if res.max_table_nesting is None else int(res.max_table_nesting)
@@ -124,6 +124,18 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
                                                                **parse_contract(override_contract, "run()")},
                      row_key=row_key, root_id_in_children=disposition == "merge", resource=res.name,
                      primary_key=pk, merge_key=mk, scd2=scd2)
+
+
+def _row_key(strategy: str | None, pk: tuple[str, ...], scd2: Scd2Options | None
+             ) -> Callable[[Mapping[str, Any], Mapping[str, Any]], str] | None:
+    """How root rows get their `_dlt_id`, as dlt decides it: the primary key's hash for upsert and
+    insert-only, the content hash for scd2 unless a `row_version_column_name` tells versions
+    apart, else (None) random keys."""
+    if strategy in ("upsert", "insert-only"):
+        return key_hash(pk)
+    if scd2 is not None and scd2.row_version_column is None:
+        return content_hash
+    return None
 
 
 def _scd2_options(value: str | Mapping[str, Any], where: str) -> Scd2Options:

@@ -1,10 +1,12 @@
 """Pipeline state in the destination, and the lock that serialises runs of one pipeline.
 
 State (incremental cursors, source state) is a JSON document stored in
-`_dlt_pipeline_state` exactly as dlt stores it: base64 of zlib-compressed JSON, with a
-version and a version hash. It is written in the same transaction as the load's data
-and its `_dlt_loads` row, and read back only through a completed load, so a failed or
-killed load can never move a cursor. No local file is involved.
+`_dlt_pipeline_state` exactly as dlt stores it: base64 of zlib-compressed typed JSON
+(datetimes, dates, Decimals keep their type, see `json_codec`), with a version and a
+version hash, so dlt and pg_assets each resume the other's cursors. It is written in
+the same transaction as the load's data and its `_dlt_loads` row, and read back only
+through a completed load, so a failed or killed load can never move a cursor. No
+local file is involved.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ import base64
 import copy
 import difflib
 import hashlib
-import json
 import logging
 import time
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from pg_assets import sql
+from pg_assets import json_codec, sql
 from pg_assets.errors import ConfigError, LockTimeoutError
 from pg_assets.normalize.row_keys import digest_id
 
@@ -50,24 +51,29 @@ def new_state(pipeline_name: str, dataset: str) -> dict[str, Any]:
 
 
 def state_hash(state: Mapping[str, Any]) -> str:
-    """The content hash dlt keeps in `_version_hash`: what changed, not when."""
+    """The content hash dlt keeps in `_version_hash`: what changed, not when.
+
+    sha3-256 of the key-sorted typed JSON, as dlt computes it, so a state that dlt wrote
+    and pg_assets read unchanged keeps its version.
+    """
     content = {k: v for k, v in state.items() if k not in _HASH_EXCLUDED}
-    digest = hashlib.sha3_256(json.dumps(content, sort_keys=True, default=str).encode()).digest()
-    return base64.b64encode(digest).decode()
+    digest = hashlib.sha3_256(json_codec.typed_dumpb(content, sort_keys=True)).digest()
+    return base64.b64encode(digest).decode("ascii")
 
 
 def encode_state(state: Mapping[str, Any]) -> str:
-    """base64(zlib(json)), the text stored in `_dlt_pipeline_state.state`."""
-    raw = json.dumps({k: v for k, v in state.items() if k != "_local"}, default=str, separators=(",", ":"))
-    return base64.b64encode(zlib.compress(raw.encode(), level=9)).decode("ascii")
+    """base64(zlib(typed json)), the text stored in `_dlt_pipeline_state.state`; `_local` stays out."""
+    raw = json_codec.typed_dumpb({k: v for k, v in state.items() if k != "_local"})
+    return base64.b64encode(zlib.compress(raw, level=9)).decode("ascii")
 
 
 def decode_state(text: str) -> dict[str, Any]:
-    """Read a stored state; plain JSON is accepted too."""
+    """Read a stored state, typed values back in their types; uncompressed typed JSON is accepted too."""
     try:
-        return json.loads(zlib.decompress(base64.b64decode(text, validate=True)))
-    except (ValueError, zlib.error):
-        return json.loads(text)
+        raw = zlib.decompress(base64.b64decode(text, validate=True))
+    except (ValueError, zlib.error):  # not base64 (binascii.Error), or not ASCII at all: typed markers
+        return json_codec.typed_loads(text)
+    return json_codec.typed_loads(raw)
 
 
 def bump(state: dict[str, Any], previous_hash: str | None) -> bool:

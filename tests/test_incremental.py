@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 import pg_assets
 from pg_assets.errors import ConfigError, TerminalLoadError
-from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter, Incremental
+from pg_assets.incremental import (BOUNDARY_WARN_AT, CursorFilter, Incremental, boundary_hash,
+                                   pre_dlt_boundary_hash)
 
 UTC = dt.timezone.utc
 
@@ -90,10 +92,40 @@ def test_resource_key_matches_raw_names_that_normalise_to_it():
     ("2024-01-02T00:00:00", [dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 3, tzinfo=UTC)], [1]),
     ("2024-01-02T01:00:00+01:00", [dt.datetime(2024, 1, 1, 23), dt.datetime(2024, 1, 2, 1)], [1]),
     ("2024-01-02", [dt.date(2024, 1, 1), dt.date(2024, 1, 3)], [1]),
-], ids=["aware", "stored-naive", "live-naive", "date"])
+    ("0.75", [Decimal("0.5"), Decimal("1")], [1]),
+], ids=["aware", "stored-naive", "live-naive", "date", "decimal"])
 def test_stored_iso_strings_compare_with_live_datetimes(stored_last, values, kept):
+    """Cursors an older pg_assets stored as text (state is typed now) still compare."""
     items = [{"id": i, "ts": v} for i, v in enumerate(values)]
     assert _filter(items, stored={"last_value": stored_last, "unique_hashes": []})[0] == kept
+
+
+@pytest.mark.parametrize("stored_last, values, kept", [
+    (dt.datetime(2024, 1, 2, tzinfo=UTC), [dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 3, tzinfo=UTC)],
+     [1]),
+    (dt.datetime(2024, 1, 2), [dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 3, tzinfo=UTC)], [1]),
+    (dt.datetime(2024, 1, 2, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+     [dt.datetime(2024, 1, 1, 23), dt.datetime(2024, 1, 2, 1)], [1]),
+    (dt.date(2024, 1, 2), [dt.date(2024, 1, 1), dt.date(2024, 1, 3)], [1]),
+    (Decimal("0.75"), [Decimal("0.5"), Decimal("1")], [1]),
+], ids=["aware", "stored-naive", "live-naive", "date", "decimal"])
+def test_stored_typed_cursors_compare_with_live_values(stored_last, values, kept):
+    items = [{"id": i, "ts": v} for i, v in enumerate(values)]
+    assert _filter(items, stored={"last_value": stored_last, "unique_hashes": []})[0] == kept
+
+
+def test_cursor_state_keeps_the_values_types():
+    start = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    _, state = _filter(_ts((1, dt.datetime(2024, 1, 2, tzinfo=UTC))), initial_value=start)
+    assert state["initial_value"] is start and state["start_value"] is start
+    assert state["last_value"] == dt.datetime(2024, 1, 2, tzinfo=UTC)
+
+
+def test_boundary_hashes_of_an_older_pg_assets_still_skip_items():
+    """Before its hashes were dlt's, pg_assets hashed a list of the key values its own way."""
+    stored = {"last_value": 12, "unique_hashes": [pre_dlt_boundary_hash([i]) for i in (3, 4)]}
+    kept, state = _filter(_ts((3, 12), (4, 12), (5, 12), (7, 13)), stored=stored)
+    assert kept == [5, 7] and state["unique_hashes"] == [boundary_hash(7)]
 
 
 @pytest.mark.parametrize("path, item", [

@@ -1,0 +1,164 @@
+"""JSON written byte for byte as dlt writes it, so hashes and stored state agree with dlt's.
+
+dlt serialises with orjson: compact separators, UTF-8 rather than `\\u` escapes, keys
+that are not strings turned into strings, and floats in orjson's shortest form
+(`1e-7`, `0.000025`), which the standard `json` module writes differently
+(`1e-07`, `2.5e-05`). Any difference changes a hash, so the same library with the
+same options is used here. There are three flavours:
+
+- typed (pipeline state): values JSON lacks become strings led by a private-use
+  character that names their type (`_MARKERS`), so they are read back as that type.
+- plain (row keys): the same values become their usual text: ISO dates, the digits of
+  a Decimal, base64 of bytes.
+- dedup (incremental boundary hashes): plain, except that a datetime becomes integer
+  microseconds since the epoch, so one instant hashes alike in every zone.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+PUA_START = 0xF026
+"""The first private-use code point dlt uses as a type marker."""
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class _Marker:
+    """How one type is written as text and read back."""
+
+    kind: type | None  # None: read only, a dlt-specific type read back as its closest standard type
+    to_text: Callable[[Any], str] | None
+    from_text: Callable[[str], Any]
+
+
+def _isoformat(value: dt.date | dt.time) -> str:
+    return value.isoformat()
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _from_hex(text: str) -> bytes:
+    return bytes.fromhex(text.removeprefix("0x").removeprefix("0X"))
+
+
+# The position in this table is the marker: chr(PUA_START + position), as dlt numbers them.
+_MARKERS: tuple[_Marker, ...] = (
+    _Marker(Decimal, str, Decimal),
+    _Marker(dt.datetime, _isoformat, dt.datetime.fromisoformat),  # naive stays naive
+    _Marker(dt.date, _isoformat, dt.date.fromisoformat),
+    _Marker(UUID, str, UUID),
+    _Marker(None, None, _from_hex),  # dlt's HexBytes, "0x"-prefixed hex
+    _Marker(bytes, _b64, base64.b64decode),
+    _Marker(None, None, Decimal),  # dlt's Wei, a Decimal
+    _Marker(dt.time, _isoformat, dt.time.fromisoformat),
+)
+
+_WRITERS: dict[type, tuple[str, Callable[[Any], str]]] = {
+    m.kind: (chr(PUA_START + i), m.to_text) for i, m in enumerate(_MARKERS) if m.kind is not None and m.to_text}
+_READERS: dict[str, Callable[[str], Any]] = {chr(PUA_START + i): m.from_text for i, m in enumerate(_MARKERS)}
+
+_BASE = orjson.OPT_NON_STR_KEYS
+_SORTED = _BASE | orjson.OPT_SORT_KEYS
+
+
+def _writer(value: Any) -> tuple[str, Callable[[Any], str]] | None:
+    """The marker and text function of `value`'s type, found through its bases (pendulum is a datetime)."""
+    for kind in type(value).__mro__:
+        found = _WRITERS.get(kind)
+        if found is not None:
+            return found
+    return None
+
+
+def _typed(value: Any) -> str:
+    """State must read back as it was written, so a value without a marker is refused, as dlt does."""
+    found = _writer(value)
+    if found is None:
+        raise TypeError(f"a {type(value).__module__}.{type(value).__qualname__} value cannot be kept in the "
+                        f"pipeline state: {value!r}")
+    marker, to_text = found
+    return marker + to_text(value)
+
+
+def _plain(value: Any) -> str:
+    """The text of a value JSON lacks. One dlt cannot write at all (dlt stops) is hashed by its
+    `str()`, as the normalizer writes it to a column, so such rows still get a stable key."""
+    found = _writer(value)
+    return str(value) if found is None else found[1](value)
+
+
+def _dedup(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return epoch_microseconds(value)
+    return _plain(value)
+
+
+def epoch_microseconds(value: dt.datetime) -> int:
+    """Whole microseconds since the Unix epoch; a naive value counts as UTC, never as local time."""
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    # the stdlib subtraction: a datetime subclass (pendulum) returns an interval that divides lossily
+    return dt.datetime.__sub__(moment, _EPOCH) // _MICROSECOND
+
+
+def typed_dumpb(value: Any, *, sort_keys: bool = False) -> bytes:
+    """Typed JSON: datetimes, dates, times, Decimals, bytes keep their type through a marker."""
+    return orjson.dumps(value, default=_typed, option=(_SORTED if sort_keys else _BASE)
+                        | orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+def typed_loads(text: str | bytes) -> Any:
+    """Read typed JSON, turning marked strings back into their values."""
+    return revive(orjson.loads(text))
+
+
+def revive(value: Any) -> Any:
+    """`value` with every marked string in it (dict values and list items, not keys) decoded.
+
+    A marked string that does not parse stays a string, so text that happens to start
+    with a private-use character is never lost.
+    """
+    if isinstance(value, str):
+        return _unmark(value)
+    if isinstance(value, dict):
+        return {k: revive(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revive(v) for v in value]
+    return value
+
+
+def _unmark(text: str) -> Any:
+    reader = _READERS.get(text[:1]) if len(text) > 1 else None
+    if reader is None:
+        return text
+    try:
+        return reader(text[1:])
+    except (ValueError, ArithmeticError):
+        return text
+
+
+def plain_dumpb(value: Any) -> bytes:
+    """Compact JSON with sorted keys; datetimes as orjson writes them (`+00:00`), Decimals as strings."""
+    return orjson.dumps(value, default=_plain, option=_SORTED)
+
+
+def dedup_dumpb(value: Any) -> bytes:
+    """`plain_dumpb`, but datetimes as epoch microseconds: one instant, one text, whatever its zone."""
+    return orjson.dumps(value, default=_dedup, option=_SORTED | orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+def dedup_dumpb_utc_z(value: Any) -> bytes:
+    """`plain_dumpb` with UTC written as `Z`: the form boundary hashes had before dlt 1.29."""
+    return orjson.dumps(value, default=_plain, option=_SORTED | orjson.OPT_UTC_Z)
