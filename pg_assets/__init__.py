@@ -23,12 +23,13 @@ from pg_assets.errors import (
     PgAssetsError,
     SchemaContractError,
     SpecError,
+    StoredSchemaError,
     TerminalLoadError,
     TransientLoadError,
 )
 from pg_assets.credentials import ConnectionConfig, resolve_credentials
 from pg_assets.incremental import Incremental
-from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.naming import normalize_dataset_name, normalize_identifier
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
 from pg_assets.resource import Resource, resource
 from pg_assets.pipeline import Pipeline, pipeline
@@ -49,9 +50,11 @@ __all__ = [
     "Resource",
     "SchemaContractError",
     "SpecError",
+    "StoredSchemaError",
     "TableLoad",
     "TerminalLoadError",
     "TransientLoadError",
+    "normalize_dataset_name",
     "normalize_identifier",
     "pipeline",
     "resolve_credentials",

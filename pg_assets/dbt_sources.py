@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from pg_assets.errors import ConfigError, PgAssetsError
-from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.naming import normalize_dataset_name, normalize_identifier
 
 DEFAULT_OUTPUT = Path("dbt_project") / "models" / "sources.yml"
 _HEADER = """\
@@ -99,7 +99,7 @@ def loaded_tables(spec: Any) -> list[LoadedTable]:
 def _loaded_table(source_name: str, source: Any, resource_name: str) -> LoadedTable:
     resource = source.resolved(resource_name)
     return LoadedTable(
-        dataset=normalize_identifier(source.dataset),
+        dataset=normalize_dataset_name(source.dataset),
         name=normalize_identifier(resource.table_name or resource_name),
         source=source_name,
         resource=resource_name,
@@ -310,7 +310,7 @@ def _dataset_descriptions(spec: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for source in spec.sources.values():
         if source.description:
-            found.setdefault(normalize_identifier(source.dataset), source.description)
+            found.setdefault(normalize_dataset_name(source.dataset), source.description)
     return found
 
 

@@ -14,6 +14,7 @@ parsing messages.
         ├── TerminalLoadError       the data or the SQL is wrong; retrying will not help
         ├── TransientLoadError      connection loss, deadlock, serialization failure: retried, then raised
         ├── DependentObjectsError   a view or other object depends on a table being replaced
+        ├── StoredSchemaError       a schema stored in the dataset cannot be read; nothing was written
         └── LockTimeoutError        another run of the same pipeline and dataset holds the lock
 
 Messages never contain a password: credentials are rendered with `ConnectionConfig.safe_uri()`.
@@ -97,6 +98,22 @@ class TransientLoadError(LoadError):
 
 class DependentObjectsError(TerminalLoadError):
     """A view (or other object) depends on a table that a replace would drop."""
+
+
+class StoredSchemaError(TerminalLoadError):
+    """A schema document in the dataset's `_dlt_version` cannot be read (say, a newer dlt engine wrote it).
+
+    Raised before anything is written, so the dataset stays as it was.
+
+    Attributes:
+        schema_name: the stored schema that cannot be read.
+        dataset: the dataset that holds it.
+    """
+
+    def __init__(self, message: str, *, schema_name: str, dataset: str) -> None:
+        super().__init__(message)
+        self.schema_name = schema_name
+        self.dataset = dataset
 
 
 class LockTimeoutError(LoadError):

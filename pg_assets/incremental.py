@@ -205,19 +205,13 @@ def pre_dlt_boundary_hash(value: Any) -> str:
     return base64.b64encode(hashlib.blake2b(text.encode(), digest_size=HASH_BYTES).digest()).decode("ascii")
 
 
-def dedup_key(own: str | Sequence[str] | None, resource_key: str | Sequence[str]) -> DedupKey:
+def dedup_key(own: str | Sequence[str] | None, resource_key: str | Sequence[str] | None) -> DedupKey:
     """The boundary key, chosen as dlt chooses it: the incremental's own `primary_key`, else
-    the resource's.
-
-    A one-column resource key hashes its value alone, as dlt does for `primary_key="id"`;
-    the pipeline hands the resource key over as a tuple of normalised names.
-    """
-    if own is not None:
-        return own if isinstance(own, str) else tuple(own)
-    if isinstance(resource_key, str):
-        return resource_key
-    names = tuple(resource_key)
-    return names[0] if len(names) == 1 else names or None
+    the resource's as it was declared (`"id"` hashes the value, `["id"]` a list of one)."""
+    for key in (own, resource_key or None):
+        if key is not None:
+            return key if isinstance(key, str) else tuple(key)
+    return None
 
 
 def _field(item: Mapping[str, Any], name: str) -> Any:
@@ -232,7 +226,7 @@ def _field(item: Mapping[str, Any], name: str) -> Any:
 class CursorFilter:
     """Filters one resource's items by its cursor and computes the cursor to store."""
 
-    def __init__(self, inc: Incremental, resource: str, primary_key: str | Sequence[str]) -> None:
+    def __init__(self, inc: Incremental, resource: str, primary_key: str | Sequence[str] | None) -> None:
         self.inc = inc
         self.resource = resource
         self.key: DedupKey = dedup_key(inc.primary_key, primary_key)

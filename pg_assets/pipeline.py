@@ -19,11 +19,13 @@ from pg_assets.credentials import ConnectionConfig, resolve_credentials
 from pg_assets.errors import ConfigError
 from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
-from pg_assets.load.commit_plan import commit_statements
+from pg_assets.catalog import Catalog
+from pg_assets.load import commit_plan
+from pg_assets.load.locks import commit_locks
 from pg_assets.load.merge import key_warning
 from pg_assets.load.session import Destination, LoadSession
 from pg_assets.normalize.encode import FORMATS
-from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.naming import normalize_dataset_name
 from pg_assets.normalize.rows import ROOT_ID, Normalizer, TablePlan
 from pg_assets.plan import parse_contract, plan_resource
 from pg_assets.resource import Resource, resource
@@ -72,7 +74,7 @@ class Pipeline:
         if not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"`workers` must be a whole number of at least 1, not {workers!r}")
         self.name = name
-        self.dataset = normalize_identifier(dataset or f"{name}_dataset")
+        self.dataset = normalize_dataset_name(dataset or f"{name}_dataset")
         self.file_format = file_format
         self.create_indexes = bool(create_indexes)
         self.workers = workers
@@ -179,7 +181,8 @@ class _Load:
                            self.p.create_indexes, self.p.workers, self.p.lock_timeout)
         session = LoadSession(dest, self.load_id, self._on_staged)
         try:
-            stored, stored_state = session.begin()
+            catalog, stored_state = session.begin()
+            stored = catalog.tables(self.p.name)
             state = state_store.clone(stored_state) if stored_state else state_store.new_state(
                 self.p.name, self.p.dataset)
             previous_hash = state.get("_version_hash")
@@ -188,10 +191,18 @@ class _Load:
             normalizer = self._stream(session, live, stored, state)
             _root_ids_for_merges(live, self.plans)
             t1 = time.monotonic()
-            statements = session.final_ddl(live, stored) + commit_statements(
-                dest, self.load_id, self.plans, live, stored, session.staged, state, previous_hash,
-                started_at.isoformat())
-            session.commit(statements)
+            tail = commit_plan.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,
+                                           started_at.isoformat())
+            locks = commit_locks(dest.dataset, self.plans, live, stored,
+                                 creates_dataset=not catalog.has_system_tables())
+
+            def build(now: Catalog) -> list[str]:
+                existing = set(now.columns)
+                return session.final_ddl(live, now) + commit_plan.disposition_statements(
+                    dest, self.plans, live, existing, session.staged, self.load_id,
+                    started_at.isoformat()) + tail
+
+            session.commit(catalog, locks, build)
             t2 = time.monotonic()
         finally:
             session.close()
@@ -229,7 +240,7 @@ class _Load:
         rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
         inc.stored = dict(rstate.get("incremental", {}).get(inc.cursor_path, {}))
         inc.resource_state = rstate.setdefault("source_state", {})
-        return CursorFilter(inc, res.name, plan.primary_key)
+        return CursorFilter(inc, res.name, res.primary_key)
 
     def _store_cursor(self, res: Resource, plan: TablePlan, state: dict[str, Any], cursor: CursorFilter) -> None:
         saved = cursor.state()

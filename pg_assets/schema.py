@@ -1,31 +1,32 @@
-"""Tables and columns of a dataset, and the additive DDL between what is stored and what was seen.
+"""Tables and columns, their dlt stored-schema form, and the additive DDL between what is stored and what was seen.
 
-The destination is the source of truth: at the start of a load the stored schema is read
-back from `information_schema` (types) and `_dlt_version` (hints, parent tables). Changes
-are additive only: new tables and new columns, never a drop, a retype or a new NOT NULL
-on an existing column.
+What a dataset holds is read by `catalog.py`; this module says what a table is and what
+DDL makes it. Changes are additive only: new tables and new columns, never a drop, a
+retype or a new NOT NULL on an existing column.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pg_assets import sql
 from pg_assets.normalize.naming import shorten
-from pg_assets.normalize.types import FROM_POSTGRES, postgres_type
+from pg_assets.normalize.types import postgres_type
 
 HINT_KEYS = ("data_type", "nullable", "unique", "primary_key", "merge_key", "precision", "scale", "timezone",
              "dedup_sort", "hard_delete")
 
 
+# system columns and the dlt hints their names carry
+ROW_ID, PARENT_ID, ROOT_ID = "_dlt_id", "_dlt_parent_id", "_dlt_root_id"
+_KEY_HINTS = {PARENT_ID: "parent_key", ROOT_ID: "root_key"}
+
+
 @dataclass(frozen=True)
 class Column:
-    """One column and its hints."""
+    """One column and its hints (dlt's hint names)."""
 
     name: str
     data_type: str
@@ -39,18 +40,36 @@ class Column:
     dedup_sort: str | None = None
     hard_delete: bool = False
 
-    def ddl(self, *, added_later: bool = False) -> str:
-        """The column definition; keys are NOT NULL, as dlt makes them.
+    @property
+    def not_null(self) -> bool:
+        """Keys are NOT NULL, as dlt makes them."""
+        return not self.nullable or self.primary_key or self.merge_key
+
+    def ddl(self, *, added_later: bool = False, constraints: bool = True) -> str:
+        """The column definition, with dlt's inline `UNIQUE` for `unique` hints when `constraints`.
 
         A column added to an existing table is always nullable: its old rows have no
         value, and NOT NULL would make the ALTER fail on any table with rows.
         """
         pg_type = postgres_type(self.data_type, self.precision, self.scale, self.timezone)
-        not_null = (not self.nullable or self.primary_key or self.merge_key) and not added_later
-        return sql.column_def(self.name, pg_type, nullable=not not_null)
+        if constraints and self.unique:
+            pg_type += " UNIQUE"
+        return sql.column_def(self.name, pg_type, nullable=added_later or not self.not_null)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, False) or k == "nullable"}
+        """The column as dlt stores it: name, type, explicit nullability and the hints that are set."""
+        out: dict[str, Any] = {"name": self.name, "data_type": self.data_type, "nullable": not self.not_null}
+        for key in HINT_KEYS:
+            value = getattr(self, key)
+            if key not in out and value not in (None, False):
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Column":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "data_type": known.get("data_type") or "text",
+                      "nullable": bool(known.get("nullable", True))})
 
 
 @dataclass
@@ -65,11 +84,32 @@ class Table:
     strategy: str | None = None  # merge strategy of a root table (scd2 keeps several versions of a key)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "write_disposition": self.write_disposition,
-                               "columns": {n: c.to_dict() for n, c in self.columns.items()}}
-        for key in ("parent", "resource", "strategy"):
-            if getattr(self, key):
-                out[key] = getattr(self, key)
+        """The table in dlt's stored-schema format.
+
+        Root tables carry the write disposition and resource, child tables their parent.
+        The merge strategy goes in `x-merge-strategy`, left out for delete-insert (dlt's
+        default). The key columns carry dlt's `row_key` / `parent_key` / `root_key`
+        hints; an scd2 root's `_dlt_id` is a row version, neither unique nor a row key.
+        """
+        out: dict[str, Any] = {"name": self.name,
+                               "columns": {n: self._column_dict(c) for n, c in self.columns.items()}}
+        if self.parent:
+            out["parent"] = self.parent
+        else:
+            out["write_disposition"] = self.write_disposition
+            out["resource"] = self.resource or self.name
+            if self.write_disposition == "merge" and self.strategy not in (None, "delete-insert"):
+                out["x-merge-strategy"] = self.strategy
+        return out
+
+    def _column_dict(self, column: Column) -> dict[str, Any]:
+        out = column.to_dict()
+        if column.name == ROW_ID and self.parent is None and self.strategy == "scd2":
+            out.update({"unique": False, "row_key": False, "x-row-version": True})
+        elif column.name == ROW_ID:
+            out.update({"unique": True, "row_key": True})
+        elif column.name in _KEY_HINTS:
+            out[_KEY_HINTS[column.name]] = True
         return out
 
     def copy(self) -> "Table":
@@ -77,12 +117,15 @@ class Table:
         return replace(self, columns=dict(self.columns))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Table":
-        columns = {n: Column(**{k: v for k, v in c.items() if k in Column.__dataclass_fields__})
-                   for n, c in data.get("columns", {}).items()}
-        return cls(name=data["name"], parent=data.get("parent"), columns=columns,
-                   write_disposition=data.get("write_disposition", "append"), resource=data.get("resource"),
-                   strategy=data.get("strategy"))
+    def from_dict(cls, data: Mapping[str, Any], name: str | None = None) -> "Table":
+        """A table from dlt's stored-schema format (or the older pg_assets one with `strategy`)."""
+        columns = {n: Column.from_dict({**c, "name": n}) for n, c in (data.get("columns") or {}).items()}
+        disposition = data.get("write_disposition") or "append"
+        strategy = data.get("x-merge-strategy") or data.get("strategy")
+        if disposition == "merge" and strategy is None:
+            strategy = "delete-insert"
+        return cls(name=name or data["name"], parent=data.get("parent"), columns=columns,
+                   write_disposition=disposition, resource=data.get("resource"), strategy=strategy)
 
 
 def root_of(tables: Mapping[str, Table], name: str) -> str:
@@ -100,53 +143,8 @@ def chain(tables: Mapping[str, Table], root: str) -> list[str]:
     return out
 
 
-def version_hash(tables: Mapping[str, Table]) -> str:
-    """A stable hash of the schema content (dlt stores one per `_dlt_version` row)."""
-    canonical = json.dumps({n: t.to_dict() for n, t in sorted(tables.items())}, sort_keys=True)
-    return base64.b64encode(hashlib.sha256(canonical.encode()).digest()).decode()
-
-
 def index_name(table: str, columns: Iterable[str], kind: str = "key") -> str:
     return shorten("_".join([table, *columns, kind]))
-
-
-@dataclass(frozen=True)
-class StoredColumn:
-    name: str
-    data_type: str
-    nullable: bool
-    timezone: bool | None = None
-
-
-def read_columns(cursor: Any, schema: str) -> dict[str, dict[str, StoredColumn]]:
-    """Every table's columns in `schema`, in ordinal order, mapped back to column types."""
-    cursor.execute(
-        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_schema = %s ORDER BY table_name, ordinal_position",
-        (schema,),
-    )
-    out: dict[str, dict[str, StoredColumn]] = {}
-    for table, column, pg_type, nullable in cursor.fetchall():
-        data_type = FROM_POSTGRES.get(pg_type, "text")
-        timezone = False if pg_type == "timestamp without time zone" else None
-        out.setdefault(table, {})[column] = StoredColumn(column, data_type, nullable == "YES", timezone)
-    return out
-
-
-def merge_stored(stored_json: Mapping[str, Any] | None, columns: Mapping[str, Mapping[str, StoredColumn]],
-                 ) -> dict[str, Table]:
-    """Tables as stored: hints and parents from `_dlt_version`, types from the catalog (which wins)."""
-    hinted = {n: Table.from_dict(t) for n, t in (stored_json or {}).get("tables", {}).items()}
-    tables: dict[str, Table] = {}
-    for name, cols in columns.items():
-        base = hinted.get(name, Table(name=name))
-        merged = {}
-        for cname, sc in cols.items():
-            hint = base.columns.get(cname)
-            col = Column(cname, sc.data_type, nullable=sc.nullable, timezone=sc.timezone)
-            merged[cname] = replace(hint, data_type=sc.data_type) if hint else col
-        tables[name] = replace(base, name=name, columns=merged)
-    return tables
 
 
 def new_columns(stored: Mapping[str, Table], seen: Table) -> list[Column]:
@@ -155,11 +153,16 @@ def new_columns(stored: Mapping[str, Table], seen: Table) -> list[Column]:
     return [c for n, c in seen.columns.items() if n not in have]
 
 
-def ddl_for(schema: str, table: Table, added: list[Column], *, exists: bool, unlogged: bool = False) -> list[str]:
-    """CREATE TABLE for a new table, one ALTER TABLE for new columns of an existing one."""
+def ddl_for(schema: str, table: Table, added: list[Column], *, exists: bool, unlogged: bool = False,
+            constraints: bool = True) -> list[str]:
+    """CREATE TABLE for a new table, one ALTER TABLE for new columns of an existing one.
+
+    With `constraints`, `unique` hints become inline UNIQUE constraints, as dlt makes them
+    (Postgres names them `<table>_<column>_key`); staging tables are made without them.
+    """
     if not added:
         return []
-    defs = [c.ddl(added_later=exists) for c in added]
+    defs = [c.ddl(added_later=exists, constraints=constraints) for c in added]
     if exists:
         return [sql.add_columns(schema, table.name, defs)]
     return [sql.create_table(schema, table.name, defs, unlogged=unlogged)]
@@ -196,16 +199,17 @@ def chain_up(tables: Mapping[str, Table], name: str) -> list[str]:
 
 
 def indexes(table: Table, create_indexes: bool) -> list[tuple[str, tuple[str, ...], bool]]:
-    """(name, columns, unique) of every index the table should have.
+    """(name, columns, unique) of the key indexes pg_assets adds beyond dlt's DDL.
 
-    `unique` hints get UNIQUE indexes. Merge tables also get a UNIQUE index on the
-    primary key (plain for scd2, which keeps several versions of a key), plain indexes
-    on merge keys and on `_dlt_root_id` / `_dlt_parent_id`, so merges into large tables
-    find their rows without scanning.
+    dlt's only index is the UNIQUE constraint of a `unique` hint (made inline with the
+    column, see `Column.ddl`). Merge tables also get a UNIQUE index on the primary key
+    (plain for scd2, which keeps several versions of a key), plain indexes on merge keys
+    and on `_dlt_root_id` / `_dlt_parent_id`, so merges into large tables find their
+    rows without scanning. None of them with `create_indexes: false`.
     """
-    out = [(index_name(table.name, [c.name]), (c.name,), True) for c in table.columns.values() if c.unique]
     if not create_indexes or table.write_disposition != "merge":
-        return out
+        return []
+    out = []
     cols = table.columns.values()
     pk = tuple(c.name for c in cols if c.primary_key)
     if pk:
@@ -214,7 +218,7 @@ def indexes(table: Table, create_indexes: bool) -> list[tuple[str, tuple[str, ..
     if mk:
         out.append((index_name(table.name, mk, "mk"), mk, False))
     out.extend((index_name(table.name, [n], "idx"), (n,), False)
-               for n in ("_dlt_root_id", "_dlt_parent_id") if n in table.columns)
+               for n in (ROOT_ID, PARENT_ID) if n in table.columns)
     return out
 
 

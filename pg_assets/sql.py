@@ -65,6 +65,8 @@ def literal(value: Any) -> str:
     """
     if value is None:
         return "NULL"
+    if isinstance(value, Expression):
+        return str(value)
     if value is True:
         return "TRUE"
     if value is False:
@@ -114,6 +116,11 @@ def create_index(schema: str, table: str, index: str, columns: Sequence[str], *,
     return f"CREATE {kind} IF NOT EXISTS {ident(index)} ON {qualified(schema, table)} ({ident_list(columns)})"
 
 
+def add_unique(schema: str, table: str, columns: Sequence[str]) -> str:
+    """A UNIQUE constraint that Postgres names, as it names one written inline (`<table>_<column>_key`)."""
+    return f"ALTER TABLE {qualified(schema, table)} ADD UNIQUE ({ident_list(columns)})"
+
+
 def drop_table(schema: str, table: str) -> str:
     return f"DROP TABLE IF EXISTS {qualified(schema, table)}"
 
@@ -157,3 +164,24 @@ def insert_row(schema: str, table: str, values: dict[str, Any]) -> str:
     cols = ident_list(values)
     vals = ", ".join(literal(v) for v in values.values())
     return f"INSERT INTO {qualified(schema, table)} ({cols}) VALUES ({vals})"
+
+
+def newest_per_group(schema: str, table: str, columns: Sequence[str], *, group: str,
+                     newest_first: Sequence[str]) -> str:
+    """The newest row of each `group` value, newest by `newest_first` (descending, in order)."""
+    order = ", ".join(f"{ident(c)} DESC" for c in newest_first)
+    return (f"SELECT DISTINCT ON ({ident(group)}) {ident_list(columns)} FROM {qualified(schema, table)} "
+            f"ORDER BY {ident(group)}, {order}")
+
+
+def advisory_xact_lock(key: int, *, shared: bool = False) -> str:
+    """Wait for a transaction-scoped advisory lock on a 64-bit key (released at COMMIT or ROLLBACK)."""
+    kind = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    return f"SELECT {kind}({int(key)})"
+
+
+class Expression(str):
+    """SQL text that `literal` passes through unquoted: only for fixed expressions written in this package."""
+
+
+NOW = Expression("clock_timestamp()")

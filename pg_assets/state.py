@@ -45,7 +45,7 @@ def new_state(pipeline_name: str, dataset: str) -> dict[str, Any]:
         "schema_names": [pipeline_name],
         "dataset_name": dataset,
         "destination_type": "dlt.destinations.postgres",
-        "destination_name": "postgres",
+        "destination_name": None,  # dlt's value for a destination without a custom name
         "sources": {},
     }
 

@@ -223,12 +223,13 @@ def test_pre_1_29_dlt_boundary_hash_is_dlts(item, key):
 
 
 @pytest.mark.parametrize("resource_key, dlt_key", [
-    (("id",), "id"),
+    ("id", "id"),
+    (["id"], ["id"]),
     (("id", "region"), ("id", "region")),
-    ((), None),
-], ids=["one-column", "compound", "none"])
+    (None, None),
+], ids=["one-column", "list-of-one", "compound", "none"])
 def test_boundary_hash_by_the_resources_key_is_dlts(resource_key, dlt_key):
-    """The pipeline hands the resource's key over as a tuple of names; dlt takes `primary_key="id"`."""
+    """The pipeline hands the resource's key over as it was declared, as dlt takes it."""
     assert CursorFilter(Incremental("ts"), "r", resource_key)._hash(ITEM) == _dlt_hash(ITEM, dlt_key)
 
 
@@ -263,7 +264,7 @@ def _pg_run(cursor: Cursor, pairs: list[tuple[int, int]], stored: dict[str, Any]
     """(ids kept, the start value a source saw, the incremental state to store) of a pg_assets run."""
     inc = Incremental("ts", initial_value=cursor(1))
     inc.stored = stored
-    kept_by = CursorFilter(inc, "events", ("id",))
+    kept_by = CursorFilter(inc, "events", "id")
     kept = [item["id"] for item in _items(cursor, pairs) if kept_by.keep(item)]
     return kept, inc.start_value, kept_by.state()
 

@@ -18,7 +18,7 @@ from pg_assets.incremental import (BOUNDARY_WARN_AT, CursorFilter, Incremental, 
 UTC = dt.timezone.utc
 
 
-def _filter(items: list[dict[str, Any]], stored: dict[str, Any] | None = None, pk: tuple[str, ...] = ("id",),
+def _filter(items: list[dict[str, Any]], stored: dict[str, Any] | None = None, pk: Any = "id",
             **options: Any) -> tuple[list[Any], dict[str, Any] | None]:
     """(ids of the kept items, the state to store) for one run over `items`."""
     inc = Incremental(**{"cursor_path": "ts", **options})

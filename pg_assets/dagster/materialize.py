@@ -50,7 +50,7 @@ class Outcome:
 
 def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
     """The asset keys of every table the named sources load, as the definitions name them."""
-    from pg_assets import normalize_identifier
+    from pg_assets import normalize_dataset_name
     from pg_assets.dagster.translator import asset_key, table_of
 
     keys: list[dg.AssetKey] = []
@@ -59,7 +59,7 @@ def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
             known = ", ".join(f"`{s}`" for s in spec.sources)
             raise ConfigError(f"`--exclude {name}`: no source `{name}` in `{spec.path}`; the sources are {known}")
         source = spec.sources[name]
-        dataset = normalize_identifier(source.dataset)
+        dataset = normalize_dataset_name(source.dataset)
         keys += [asset_key(dataset, table_of(r, source.resolved(r))) for r in source.resources]
     return keys
 

@@ -32,7 +32,7 @@ from pg_assets.dagster.automation import automation_condition, freshness_policy
 from pg_assets.dagster.checks import plan_checks
 from pg_assets.dagster.plan import AssetPlan
 from pg_assets.errors import CredentialsError
-from pg_assets import normalize_identifier
+from pg_assets import normalize_dataset_name, normalize_identifier
 
 EMBEDDED_DATABASE = "postgres"
 DEFAULT_POOL = "pg_assets"
@@ -129,7 +129,7 @@ def _metadata(dest: Destination, dataset: str, table: str, resource: Any) -> dic
 def asset_spec(source_name: str, source: Any, name: str, dest: Destination) -> tuple[dg.AssetSpec, AssetPlan]:
     """The `AssetSpec` of one spec resource and the plan the resource executes for it."""
     resource = source.resolved(name)
-    dataset, table = normalize_identifier(source.dataset), table_of(name, resource)
+    dataset, table = normalize_dataset_name(source.dataset), table_of(name, resource)
     key = asset_key(dataset, table)
     checks = plan_checks(resource) if resource.checks else ()
     spec = dg.AssetSpec(

@@ -1,70 +1,84 @@
 """Everything the commit transaction does after the DDL, in order.
 
-Per resource: its disposition's SQL over its table chain; then the `_dlt_version` row
-when the schema changed, the state row when the state changed, and last the
-`_dlt_loads` row that marks the load complete.
+Per resource: its disposition's SQL over its table chain, built from the catalog as it
+is once the commit holds its locks; then the bookkeeping, built once per load: the
+`_dlt_version` row when the schema document changed, the state row when the state
+changed, and last the `_dlt_loads` row that marks the load complete.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pg_assets import sql
 from pg_assets import state as state_store
+from pg_assets import stored_schema
+from pg_assets.catalog import Catalog
 from pg_assets.load.dispositions import Staged, append_sql, replace_sql
 from pg_assets.load.merge import merge_sql
 from pg_assets.normalize.rows import TablePlan
-from pg_assets.schema import Table, chain, version_hash
-
-SCHEMA_ENGINE_VERSION = 11
+from pg_assets.schema import Table, chain
 
 
-def commit_statements(dest: Any, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table],
-                      stored: Mapping[str, Table], staged: Mapping[str, Staged], state: dict[str, Any],
-                      previous_state_hash: str | None, created_at: str) -> list[str]:
-    ds = dest.dataset
+def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> list[str]:
+    """Every table this load's resources write or empty, roots before their children."""
     out: list[str] = []
     for plan in plans:
-        if plan.root not in live:
-            continue
-        tables = [live[name] for name in chain(live, plan.root)]
-        out.extend(_disposition_sql(ds, plan, tables, staged, set(stored), load_id, created_at))
-    schema_hash = _schema_version(dest, live)
-    out.extend(_version_rows(dest, live, stored, schema_hash))
-    if state_store.bump(state, previous_state_hash):
-        out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
-    out.append(state_store.insert_load_sql(ds, load_id, dest.pipeline_name, created_at, schema_hash))
+        if plan.root in live:
+            out.extend(n for n in chain(live, plan.root) if n not in out)
     return out
 
 
-def _disposition_sql(ds: str, plan: TablePlan, tables: list[Table], staged: Mapping[str, Staged],
+def disposition_statements(dest: Any, plans: Sequence[TablePlan], live: Mapping[str, Table], existing: set[str],
+                           staged: Mapping[str, Staged], load_id: str, created_at: str) -> list[str]:
+    """Each resource's disposition SQL; `existing` are the tables in the dataset right now."""
+    out: list[str] = []
+    for plan in plans:
+        if plan.root in live:
+            tables = [live[name] for name in chain(live, plan.root)]
+            out.extend(_disposition_sql(dest, plan, tables, staged, existing, load_id, created_at))
+    return out
+
+
+def _disposition_sql(dest: Any, plan: TablePlan, tables: list[Table], staged: Mapping[str, Staged],
                      existing: set[str], load_id: str, created_at: str) -> list[str]:
+    ds = dest.dataset
     if plan.write_disposition == "replace":
-        return replace_sql(plan.strategy or "truncate-and-insert", ds, tables, staged, existing)
+        return replace_sql(plan.strategy or "truncate-and-insert", ds, tables, staged, existing,
+                           dest.create_indexes)
     if plan.write_disposition == "merge":
         return merge_sql(ds, plan, tables, staged, existing, load_id, created_at)
     return [stmt for t in tables if t.name in staged for stmt in append_sql(ds, t.name, staged[t.name])]
 
 
-def _own_tables(dest: Any, live: Mapping[str, Table]) -> dict[str, Table]:
-    return {n: t for n, t in live.items() if t.resource is not None}
+def bookkeeping(dest: Any, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table], catalog: Catalog,
+                state: dict[str, Any], previous_state_hash: str | None, created_at: str) -> list[str]:
+    """The schema document, state and `_dlt_loads` rows; advances `state`'s version once.
+
+    The `_dlt_loads` row is stamped with the clock at its INSERT, the last statement of
+    the commit: its `inserted_at` is the commit time.
+    """
+    ds, name = dest.dataset, dest.pipeline_name
+    out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live))
+    if state_store.bump(state, previous_state_hash):
+        out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
+    out.append(state_store.insert_load_sql(ds, load_id, name, sql.NOW, doc["version_hash"]))
+    return out
 
 
-def _schema_version(dest: Any, live: Mapping[str, Table]) -> str:
-    return version_hash(_own_tables(dest, live))
+def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalog,
+                  written: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """The `_dlt_version` row of this load's schema document, unless the document is unchanged.
 
-
-def _version_rows(dest: Any, live: Mapping[str, Table], stored: Mapping[str, Table], schema_hash: str) -> list[str]:
-    own = _own_tables(dest, live)
-    if version_hash({n: t for n, t in stored.items() if t.resource is not None}) == schema_hash:
-        return []
-    body = {"name": dest.pipeline_name, "version_hash": schema_hash, "engine_version": SCHEMA_ENGINE_VERSION,
-            "tables": {n: t.to_dict() for n, t in own.items()}}
-    schema_table = sql.qualified(dest.dataset, state_store.VERSION_TABLE)
-    version = (f"(SELECT COALESCE(MAX(version), 0) + 1 FROM {schema_table} "
-               f"WHERE schema_name = {sql.literal(dest.pipeline_name)})")
-    return [f"INSERT INTO {schema_table} (version, engine_version, inserted_at, schema_name, version_hash, schema) "
-            f"VALUES ({version}, {SCHEMA_ENGINE_VERSION}, now(), {sql.literal(dest.pipeline_name)}, "
-            f"{sql.literal(schema_hash)}, {sql.literal(json.dumps(body))})"]
+    The document keeps every table it already had, refreshes those that exist from the
+    catalog (columns another writer added included), and adds the tables written now.
+    """
+    previous = catalog.document(name)
+    names = [n for n in (previous or {}).get("tables", {}) if n in live] + [n for n in written]
+    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names))
+    if stored_schema.is_current(previous) and previous and doc["version_hash"] == previous.get("version_hash"):
+        return [], doc
+    row = {"version": doc["version"], "engine_version": stored_schema.ENGINE_VERSION, "inserted_at": sql.NOW,
+           "schema_name": name, "version_hash": doc["version_hash"], "schema": stored_schema.to_text(doc)}
+    return [sql.insert_row(ds, stored_schema.VERSION_TABLE, row)], doc

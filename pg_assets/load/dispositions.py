@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from pg_assets import sql
 from pg_assets.normalize.rows import SEQ
-from pg_assets.schema import Column, Table, index_ddl
+from pg_assets.schema import Table, ddl_for, index_ddl
+from pg_assets.stored_schema import SYSTEM_TABLES
 
 REPLACE_STRATEGIES = ("truncate-and-insert", "insert-from-staging", "staging-optimized")
 
@@ -48,10 +49,10 @@ def append_sql(dataset: str, table: str, staged: Staged) -> list[str]:
 
 
 def replace_sql(strategy: str, dataset: str, chain: Sequence[Table], staged: Mapping[str, Staged],
-                existing: set[str]) -> list[str]:
+                existing: set[str], create_indexes: bool = True) -> list[str]:
     """Replace the root table and every child table below it, atomically."""
     if strategy == "staging-optimized":
-        return _swap_sql(dataset, chain, staged, existing)
+        return _swap_sql(dataset, chain, staged, existing, create_indexes)
     present = [t.name for t in chain if t.name in existing or t.name in staged]
     if strategy == "insert-from-staging":
         out = [sql.delete_all(dataset, name) for name in reversed(present)]
@@ -63,7 +64,10 @@ def replace_sql(strategy: str, dataset: str, chain: Sequence[Table], staged: Map
     return out
 
 
-def _swap_sql(dataset: str, chain: Sequence[Table], staged: Mapping[str, Staged], existing: set[str]) -> list[str]:
+def _swap_sql(dataset: str, chain: Sequence[Table], staged: Mapping[str, Staged], existing: set[str],
+              create_indexes: bool) -> list[str]:
+    """The staged tables become the final ones; they were made without constraints, which are added
+    here (named by Postgres, as inline UNIQUE constraints are), with the key indexes."""
     out: list[str] = []
     for t in chain:
         s = staged.get(t.name)
@@ -75,26 +79,15 @@ def _swap_sql(dataset: str, chain: Sequence[Table], staged: Mapping[str, Staged]
         out.append(sql.comment_on_table(s.schema, s.name, ""))
         out.append(sql.set_schema(s.schema, s.name, dataset))
         out.append(sql.rename_table(dataset, s.name, t.name))
-        out.extend(index_ddl(dataset, t))
+        if create_indexes:
+            out.extend(sql.add_unique(dataset, t.name, [c.name]) for c in t.columns.values()
+                       if c.unique and c.name in s.final_columns)
+        out.extend(index_ddl(dataset, t, create_indexes=create_indexes))
     return out
 
 
 def system_tables_sql(dataset: str, create_indexes: bool) -> list[str]:
-    """`_dlt_loads`, `_dlt_version` and `_dlt_pipeline_state`, with dlt's columns."""
-    def cols(*columns: Column) -> list[str]:
-        return [c.ddl() + (" UNIQUE" if c.unique else "") for c in columns]
-
-    text, big, ts = "text", "bigint", "timestamp"
-    loads = cols(Column("load_id", text, nullable=False, precision=64), Column("schema_name", text),
-                 Column("status", big, nullable=False), Column("inserted_at", ts, nullable=False),
-                 Column("schema_version_hash", text))
-    version = cols(Column("version", big, nullable=False), Column("engine_version", big, nullable=False),
-                   Column("inserted_at", ts, nullable=False), Column("schema_name", text, nullable=False),
-                   Column("version_hash", text, nullable=False), Column("schema", text, nullable=False))
-    state = cols(Column("version", big, nullable=False), Column("engine_version", big, nullable=False),
-                 Column("pipeline_name", text, nullable=False), Column("state", text, nullable=False),
-                 Column("created_at", ts, nullable=False), Column("version_hash", text),
-                 Column("_dlt_load_id", text, nullable=False, precision=64),
-                 Column("_dlt_id", text, nullable=False, unique=create_indexes))
-    return [sql.create_table(dataset, "_dlt_loads", loads), sql.create_table(dataset, "_dlt_version", version),
-            sql.create_table(dataset, "_dlt_pipeline_state", state)]
+    """`_dlt_version`, `_dlt_loads` and `_dlt_pipeline_state`, with dlt's columns and constraints."""
+    return [stmt for table in SYSTEM_TABLES.values()
+            for stmt in ddl_for(dataset, table, list(table.columns.values()), exists=False,
+                                constraints=create_indexes)]

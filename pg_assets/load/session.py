@@ -1,13 +1,19 @@
 """One load against the destination: lock, stage in parallel, commit once, clean up.
 
-1. Plan: take the (dataset, pipeline) lock on the main connection, read the stored
-   schema and state, drop staging tables a killed run of this pipeline left behind.
-2. Stage: batches go to this pipeline's staging tables in `<dataset>_staging`
-   through the worker pool (COPY or INSERT ... VALUES); staging DDL runs here, on the
-   main connection, as tables and columns appear.
-3. Commit: one transaction creates or widens the final tables, moves every staged
-   table into place by its disposition, writes `_dlt_version`, the state row and the
-   `_dlt_loads` row. Before it nothing is visible; after it everything is.
+1. Plan: take the (dataset, pipeline) run lock on the main connection, read the
+   catalog and state, drop staging tables a killed run of this pipeline left behind.
+2. Stage: batches go to this load's staging tables in `<dataset>_staging` (named per
+   load, so no other run can ever write or move them) through the worker pool (COPY
+   or INSERT ... VALUES); staging DDL runs here, on the main connection, as tables and
+   columns appear.
+3. Commit: one transaction takes the table locks (`locks.py`), reads the catalog again,
+   creates or widens the final tables, moves every staged table into place by its
+   disposition, writes `_dlt_version`, the state row and the `_dlt_loads` row. Before
+   it nothing is visible; after it everything is.
+
+The run lock lives on the main connection. If that connection is lost before the
+commit, the lock may already belong to another run, so the load stops: nothing is
+committed, and the next run starts clean.
 """
 
 from __future__ import annotations
@@ -16,24 +22,30 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
 
 from pg_assets import sql
+from pg_assets import state as state_store
+from pg_assets.catalog import Catalog, read_catalog
 from pg_assets.credentials import ConnectionConfig
+from pg_assets.errors import TransientLoadError
 from pg_assets.load.connection import close_quietly, open_connection
 from pg_assets.load.dispositions import Staged, system_tables_sql
 from pg_assets.load.errors import describe, is_transient
-from pg_assets.errors import TransientLoadError
+from pg_assets.load.locks import create_schema_safely, holds_run_lock
 from pg_assets.load.pool import MAX_ATTEMPTS, Job, WorkerPool
 from pg_assets.normalize.encode import Format
 from pg_assets.normalize.naming import shorten
 from pg_assets.normalize.rows import Batch
-from pg_assets.schema import Table, backfill_root_ids, ddl_for, index_ddl, merge_stored, read_columns
-from pg_assets import state as state_store
+from pg_assets.schema import Table, backfill_root_ids, ddl_for, index_ddl
+
+# builds the commit's statements from the catalog as it is once the commit's locks are held
+CommitBuilder = Callable[[Catalog], list[str]]
 
 STAGING_SUFFIX = "_staging"
 
@@ -59,8 +71,9 @@ class Destination:
     def staging_marker(self) -> str:
         return f"pg_assets staging of pipeline {self.pipeline_name}"
 
-    def staging_name(self, table: str) -> str:
-        tag = hashlib.sha1(self.pipeline_name.encode()).hexdigest()[:8]
+    def staging_name(self, table: str, load_id: str) -> str:
+        """The staging table of `table` in load `load_id`: no other run, of any pipeline, shares it."""
+        tag = hashlib.sha1(f"{self.pipeline_name}\x00{load_id}".encode()).hexdigest()[:10]
         return shorten(f"{table}__stg_{tag}")
 
 
@@ -79,25 +92,14 @@ class LoadSession:
 
     # ---- plan -----------------------------------------------------------------------------
 
-    def begin(self) -> tuple[dict[str, Table], dict[str, Any] | None]:
-        """Lock, then read the stored tables and the newest committed state."""
+    def begin(self) -> tuple[Catalog, dict[str, Any] | None]:
+        """Take the run lock, then read the catalog and the newest committed state."""
         with self.conn.cursor() as cur:
             state_store.acquire_lock(cur, self.dest.dataset, self.dest.pipeline_name, self.dest.lock_timeout)
             self._drop_stale_staging(cur)
-            columns = read_columns(cur, self.dest.dataset)
-            stored_json = self._read_stored_schema(cur)
+            catalog = read_catalog(cur, self.dest.dataset)
             stored_state = state_store.read_state(cur, self.dest.dataset, self.dest.pipeline_name)
-        return merge_stored(stored_json, columns), stored_state
-
-    def _read_stored_schema(self, cur: Any) -> dict[str, Any] | None:
-        cur.execute("SELECT to_regclass(%s)", (sql.qualified(self.dest.dataset, state_store.VERSION_TABLE),))
-        if cur.fetchone()[0] is None:
-            return None
-        cur.execute(f"SELECT schema FROM {sql.qualified(self.dest.dataset, state_store.VERSION_TABLE)} "
-                    "WHERE schema_name = %s ORDER BY inserted_at DESC, version DESC LIMIT 1",
-                    (self.dest.pipeline_name,))
-        row = cur.fetchone()
-        return json.loads(row[0]) if row else None
+        return catalog, stored_state
 
     def _drop_stale_staging(self, cur: Any) -> None:
         cur.execute(
@@ -112,9 +114,10 @@ class LoadSession:
 
     def start_pool(self) -> None:
         """Start the workers, and the ledger that makes each batch's staging happen exactly once."""
-        schema, ledger = self.dest.staging_schema, self.dest.staging_name("pg_assets-batches")  # no table name has a dash
-        with self.conn.cursor() as cur:
-            cur.execute(sql.create_schema(schema))
+        # no table name has a dash, so the ledger never shares a name with a staged table
+        schema, ledger = self.dest.staging_schema, self.dest.staging_name("pg_assets-batches", self.load_id)
+        with self._main_cursor("creating the staging tables") as cur:
+            cur.execute(create_schema_safely(schema))
             cur.execute(sql.drop_table(schema, ledger))
             cur.execute(sql.create_table(schema, ledger, [sql.column_def("batch", "bigint PRIMARY KEY")],
                                          unlogged=True))
@@ -143,19 +146,17 @@ class LoadSession:
         names = tuple(c.name for c in batch.columns)
         if staged is not None and staged.columns == names:
             return staged
-        schema, name = self.dest.staging_schema, self.dest.staging_name(batch.table)
-        table = Table(batch.table, columns={c.name: c for c in batch.columns})
-        with self.conn.cursor() as cur:
+        schema, name = self.dest.staging_schema, self.dest.staging_name(batch.table, self.load_id)
+        with self._main_cursor(f"creating the staging table of `{batch.table}`") as cur:
             if staged is None:
-                cur.execute(sql.create_schema(schema))
                 cur.execute(sql.drop_table(schema, name))
-                for stmt in ddl_for(schema, Table(name, columns=table.columns), list(batch.columns),
-                                    exists=False, unlogged=not logged):
+                for stmt in ddl_for(schema, Table(name), list(batch.columns), exists=False, unlogged=not logged,
+                                    constraints=False):
                     cur.execute(stmt)
                 cur.execute(sql.comment_on_table(schema, name, self.dest.staging_marker))
             else:
                 added = [c for c in batch.columns if c.name not in staged.columns]
-                for stmt in ddl_for(schema, Table(name), added, exists=True):
+                for stmt in ddl_for(schema, Table(name), added, exists=True, constraints=False):
                     cur.execute(stmt)
         staged = self.staged[batch.table] = Staged(schema, name, names)
         return staged
@@ -168,17 +169,22 @@ class LoadSession:
 
     # ---- commit ---------------------------------------------------------------------------
 
-    def commit(self, statements: list[str], action: str = "committing") -> None:
-        """Run `statements` in one transaction; any failure rolls everything back.
+    def commit(self, catalog: Catalog, locks: list[str], build: CommitBuilder, action: str = "committing") -> None:
+        """Take `locks`, re-read the catalog, run what `build` makes of it, all in one transaction.
 
-        A transient failure (deadlock, serialization failure, lost connection) is
-        retried a bounded number of times. After a lost connection the commit may
-        have gone through before the reply was lost, so the `_dlt_loads` row of this
-        load decides: if it is there, the load is done and nothing runs twice.
+        Any failure rolls everything back. A transient failure (deadlock, serialization
+        failure, lost connection) is retried a bounded number of times; the statements are
+        built again each time, from the catalog as it is then. After a lost connection the
+        commit may have gone through before the reply was lost, so the `_dlt_loads` row of
+        this load decides: if it is there, the load is done and nothing runs twice.
         """
+        with self._main_cursor(action) as cur:
+            held = holds_run_lock(cur, self.dest.dataset, self.dest.pipeline_name)
+        if not held:
+            raise self._lost_run_lock()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                self._commit_once(statements)
+                self._commit_once(catalog, locks, build)
                 return
             except psycopg2.Error as exc:
                 if not is_transient(exc):
@@ -190,11 +196,34 @@ class LoadSession:
                 if self.conn.closed and self._reconnect():
                     return
 
-    def _commit_once(self, statements: list[str]) -> None:
+    @contextmanager
+    def _main_cursor(self, action: str) -> Iterator[Any]:
+        """A cursor on the main connection; losing that connection loses the run lock, which stops the load.
+
+        Another run may have taken the lock since and dropped this load's staging tables
+        as stale, so nothing may be committed after it.
+        """
+        try:
+            with self.conn.cursor() as cur:
+                yield cur
+        except psycopg2.Error as exc:
+            if self.conn.closed:
+                raise self._lost_run_lock() from exc
+            raise describe(exc, action=action) from None
+
+    def _lost_run_lock(self) -> TransientLoadError:
+        return TransientLoadError(
+            f"Load {self.load_id} of pipeline `{self.dest.pipeline_name}` lost the connection that holds its run "
+            "lock before it could commit. Nothing was committed and the cursors did not move; run it again.",
+            load_id=self.load_id)
+
+    def _commit_once(self, catalog: Catalog, locks: list[str], build: CommitBuilder) -> None:
         self.conn.autocommit = False
         try:
             with self.conn.cursor() as cur:
-                for stmt in statements:
+                for stmt in locks:
+                    cur.execute(stmt)
+                for stmt in build(catalog.refreshed(cur)):
                     cur.execute(stmt)
             self.conn.commit()
         except BaseException:
@@ -206,28 +235,43 @@ class LoadSession:
                 self.conn.autocommit = True
 
     def _reconnect(self) -> bool:
-        """A new main connection holding the lock; True when this load turns out to be committed already."""
+        """A new main connection holding the run lock; True when this load turns out to be committed already.
+
+        Raises:
+            TransientLoadError: the load is not committed and its staged rows are gone (a
+                run that took the lock meanwhile dropped them).
+        """
         close_quietly(self.conn)
         self.conn = open_connection(self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}")
         with self.conn.cursor() as cur:
             state_store.acquire_lock(cur, self.dest.dataset, self.dest.pipeline_name, self.dest.lock_timeout)
-            cur.execute("SELECT to_regclass(%s)", (sql.qualified(self.dest.dataset, state_store.LOADS_TABLE),))
-            if cur.fetchone()[0] is None:
-                return False
-            cur.execute(f"SELECT 1 FROM {sql.qualified(self.dest.dataset, state_store.LOADS_TABLE)} "
-                        "WHERE load_id = %s", (self.load_id,))
-            return cur.fetchone() is not None
+            loads = sql.qualified(self.dest.dataset, state_store.LOADS_TABLE)
+            cur.execute("SELECT to_regclass(%s)", (loads,))
+            if cur.fetchone()[0] is not None:
+                cur.execute(f"SELECT 1 FROM {loads} WHERE load_id = %s", (self.load_id,))
+                if cur.fetchone() is not None:
+                    return True
+            refs = [s.ref for s in self.staged.values()]
+            cur.execute("SELECT count(to_regclass(r)) = count(*) FROM unnest(%s::text[]) AS r", (refs,))
+            if not cur.fetchone()[0]:
+                raise TransientLoadError(
+                    f"Load {self.load_id} of pipeline `{self.dest.pipeline_name}` lost its connection during the "
+                    "commit, and its staged rows are gone. Nothing was committed; run it again.",
+                    load_id=self.load_id)
+        return False
 
-    def final_ddl(self, tables: Mapping[str, Table], stored: Mapping[str, Table]) -> list[str]:
-        """Schema, system tables, new final tables and columns, and their UNIQUE indexes."""
+    def final_ddl(self, tables: Mapping[str, Table], catalog: Catalog) -> list[str]:
+        """Schema and system tables when missing, new final tables and columns, their key indexes."""
         ds = self.dest.dataset
-        out = [sql.create_schema(ds), *system_tables_sql(ds, self.dest.create_indexes)]
+        existing = catalog.tables(self.dest.pipeline_name)
+        out = [] if catalog.has_system_tables() else [sql.create_schema(ds), *system_tables_sql(
+            ds, self.dest.create_indexes)]
         for table in tables.values():
-            have = stored[table.name].columns if table.name in stored else {}
+            have = existing[table.name].columns if table.name in existing else {}
             added = [c for n, c in table.columns.items() if n not in have]
-            out.extend(ddl_for(ds, table, added, exists=table.name in stored))
+            out.extend(ddl_for(ds, table, added, exists=table.name in existing, constraints=self.dest.create_indexes))
             out.extend(index_ddl(ds, table, create_indexes=self.dest.create_indexes, only=added))
-        return out + backfill_root_ids(ds, tables, stored)
+        return out + backfill_root_ids(ds, tables, existing)
 
     def close(self) -> None:
         """Drop this load's staging tables and release the lock (closing the connection does both)."""

@@ -337,11 +337,11 @@ class Normalizer:
     def _column(self, plan: TablePlan, name: str, data_type: str, is_root: bool) -> Column:
         if name in SYSTEM_TYPES:
             # scd2 roots hold several versions of a row; a version that comes back repeats its `_dlt_id`
-            unique = name == ROW_ID and self.create_indexes and not (plan.strategy == "scd2" and is_root)
+            unique = name == ROW_ID and not (plan.strategy == "scd2" and is_root)
             return Column(name, SYSTEM_TYPES[name], nullable=False, unique=unique)
         hint = dict(plan.hints.get(name, {})) if is_root else {}
         hint.pop("data_type", None)
-        unique = bool(hint.pop("unique", False)) and self.create_indexes
+        unique = bool(hint.pop("unique", False))
         return Column(name, data_type, unique=unique, **hint)
 
     def _new_column(self, plan: TablePlan, buf: _Buffer, name: str, value: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.naming import normalize_dataset_name, normalize_identifier
 from pg_assets.sources import KINDS, CheckContext, get_kind
 from pg_assets.spec.env import partition_references
 from pg_assets.spec.issues import KeyPath, Problem
@@ -118,7 +118,7 @@ def _table_collision(source: str, raw: Mapping[str, Any], resource: str, resolve
     dataset = raw.get("dataset")
     if not isinstance(dataset, str):
         return
-    dataset, table = normalize_identifier(dataset), normalize_identifier(resolved.table_name or resource)
+    dataset, table = normalize_dataset_name(dataset), normalize_identifier(resolved.table_name or resource)
     here = locate(source, raw, resource, ("table_name",))
     first = tables.setdefault((dataset, table), here)
     if first != here:

@@ -1,0 +1,230 @@
+"""The schema document in `_dlt_version`, in dlt's stored-schema format (engine 11).
+
+dlt reads this document to restore a pipeline on a new machine (`sync_destination`)
+and to open the dataset (`dlt.dataset`), so it must be one that dlt 1.31 loads as it
+is: the version bookkeeping (`version`, `version_hash`, `previous_hashes`) computed as
+dlt computes it, dlt's `settings` and `normalizers`, the `_dlt_*` system tables, and
+table and column hints in dlt's words.
+
+A dataset may be shared with dlt and with other pipelines, so a document is never
+written from scratch when one exists: the newest stored document of the schema is
+updated table by table, and whatever it holds that pg_assets does not know (tables
+without data, descriptions, `x-` hints) is kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pg_assets.errors import StoredSchemaError
+from pg_assets.json_codec import plain_dumpb
+from pg_assets.schema import ROOT_ID, ROW_ID, Column, Table
+
+ENGINE_VERSION = 11
+MAX_PREVIOUS_HASHES = 10
+VERSION_TABLE, LOADS_TABLE, STATE_TABLE = "_dlt_version", "_dlt_loads", "_dlt_pipeline_state"
+_RELATIONAL = "dlt.common.normalizers.json.relational"
+
+# dlt's default column hints: which system columns are NOT NULL and which carry key hints
+_DEFAULT_HINTS = {
+    "not_null": [ROW_ID, ROOT_ID, "_dlt_parent_id", "_dlt_list_idx", "_dlt_load_id"],
+    "parent_key": ["_dlt_parent_id"],
+    "root_key": [ROOT_ID],
+    "unique": [ROW_ID],
+    "row_key": [ROW_ID],
+}
+
+
+def _system_table(name: str, disposition: str, *columns: Column) -> Table:
+    return Table(name, write_disposition=disposition, columns={c.name: c for c in columns}, resource=name)
+
+
+def _required(name: str, data_type: str, **hints: Any) -> Column:
+    return Column(name, data_type, nullable=False, **hints)
+
+
+# dlt's system tables, in dlt's column order. `_dlt_loads` has no `_dlt_id`: loads are
+# not rows of any resource.
+SYSTEM_TABLES: dict[str, Table] = {
+    VERSION_TABLE: _system_table(
+        VERSION_TABLE, "skip", _required("version", "bigint"), _required("engine_version", "bigint"),
+        _required("inserted_at", "timestamp"), _required("schema_name", "text"),
+        _required("version_hash", "text"), _required("schema", "text")),
+    LOADS_TABLE: _system_table(
+        LOADS_TABLE, "skip", _required("load_id", "text", precision=64), Column("schema_name", "text"),
+        _required("status", "bigint"), _required("inserted_at", "timestamp"), Column("schema_version_hash", "text")),
+    STATE_TABLE: _system_table(
+        STATE_TABLE, "append", _required("version", "bigint"), _required("engine_version", "bigint"),
+        _required("pipeline_name", "text"), _required("state", "text"), _required("created_at", "timestamp"),
+        Column("version_hash", "text"), _required("_dlt_load_id", "text", precision=64),
+        _required(ROW_ID, "text", unique=True)),
+}
+# tables whose rows are data in dlt's eyes (they get `seen-data`), besides the data tables
+_STATE_TABLE_EXTRA = {"file_format": "preferred"}
+
+
+# ---- reading ----------------------------------------------------------------------------
+
+
+def decode(text: str, schema_name: str, dataset: str) -> dict[str, Any]:
+    """A stored document: plain JSON, or base64 of zlib-compressed JSON (dlt compresses huge ones).
+
+    Raises:
+        StoredSchemaError: the text is neither.
+    """
+    try:
+        return json.loads(zlib.decompress(base64.b64decode(text, validate=True)))
+    except (binascii.Error, ValueError, zlib.error):
+        pass
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise _unreadable(schema_name, dataset, f"it is not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise _unreadable(schema_name, dataset, f"it is a JSON {type(doc).__name__}, not an object")
+    return doc
+
+
+def check_readable(doc: Mapping[str, Any], schema_name: str, dataset: str) -> None:
+    """Refuse a document pg_assets cannot update without damaging it.
+
+    Raises:
+        StoredSchemaError: a newer schema engine wrote it, or its tables are not a mapping.
+    """
+    engine = doc.get("engine_version")
+    if isinstance(engine, int) and engine > ENGINE_VERSION:
+        raise _unreadable(schema_name, dataset, f"it was written by schema engine {engine}, and pg_assets reads "
+                                                f"engine {ENGINE_VERSION} (dlt 1.31). Upgrade pg_assets")
+    if not isinstance(doc.get("tables", {}), Mapping):
+        raise _unreadable(schema_name, dataset, "its `tables` is not a mapping")
+
+
+def _unreadable(schema_name: str, dataset: str, why: str) -> StoredSchemaError:
+    return StoredSchemaError(
+        f"The newest stored schema `{schema_name}` in dataset `{dataset}` (table `{VERSION_TABLE}`) cannot be read: "
+        f"{why}. Nothing was written; the dataset is unchanged.", schema_name=schema_name, dataset=dataset)
+
+
+def is_current(doc: Mapping[str, Any] | None) -> bool:
+    """A document in this engine's format, which can be updated in place (older ones are rewritten)."""
+    return bool(doc) and doc.get("engine_version") == ENGINE_VERSION and "normalizers" in doc \
+        and isinstance(doc.get("version"), int)
+
+
+def tables_of(doc: Mapping[str, Any]) -> dict[str, Table]:
+    """The tables a document describes, with their hints."""
+    return {name: Table.from_dict(t, name) for name, t in (doc.get("tables") or {}).items()
+            if isinstance(t, Mapping)}
+
+
+# ---- writing ----------------------------------------------------------------------------
+
+
+def new_document(name: str) -> dict[str, Any]:
+    """A fresh schema holding only the system tables, at version 1, as dlt starts one."""
+    doc: dict[str, Any] = {
+        "version": None, "version_hash": None, "engine_version": ENGINE_VERSION, "name": name,
+        "tables": {n: t.to_dict() for n, t in SYSTEM_TABLES.items() if n != STATE_TABLE},
+        "settings": {"detections": ["iso_timestamp"], "default_hints": copy.deepcopy(_DEFAULT_HINTS)},
+        "normalizers": {"names": "snake_case", "json": {"module": _RELATIONAL}},
+        "previous_hashes": [],
+    }
+    bump(doc)
+    return doc
+
+
+def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapping[str, Table],
+                     names: Iterable[str]) -> dict[str, Any]:
+    """`previous` (or a new document) with the tables `names` written from `tables`, version bumped.
+
+    Each written table is merged over its stored entry, so keys pg_assets does not
+    model stay. Every written table exists in the dataset, so it carries dlt's
+    `seen-data` mark, which dlt's dataset readers go by.
+    """
+    doc = copy.deepcopy(dict(previous)) if is_current(previous) else new_document(name)
+    stored = doc.setdefault("tables", {})
+    written = [*SYSTEM_TABLES.values(), *(tables[n] for n in names if n not in SYSTEM_TABLES)]
+    for table in written:
+        table_name = table.name
+        stored[table_name] = _merged(stored.get(table_name), _entry(table))
+        if table.parent is None and table.write_disposition == "merge":
+            _propagate_root_id(doc, table_name)
+    bump(doc)
+    return doc
+
+
+def _entry(table: Table) -> dict[str, Any]:
+    entry = table.to_dict()
+    if table.name == STATE_TABLE:
+        entry.update(_STATE_TABLE_EXTRA)
+    if not table.name.startswith("_dlt_") or table.name == STATE_TABLE:
+        entry["x-normalizer"] = {"seen-data": True}
+    return entry
+
+
+def _merged(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """`new` over `old`: table keys replaced, columns merged one by one in their stored order."""
+    if not isinstance(old, Mapping):
+        return new
+    out = {**old, **{k: v for k, v in new.items() if k != "columns"}}
+    if "parent" not in new and "x-merge-strategy" not in new:
+        out.pop("x-merge-strategy", None)  # the table is no longer an upsert/insert-only/scd2 merge
+    columns = {n: dict(c) for n, c in (old.get("columns") or {}).items()}
+    for col_name, col in new["columns"].items():
+        columns[col_name] = {**columns.get(col_name, {}), **col}
+    out["columns"] = columns
+    return out
+
+
+def _propagate_root_id(doc: dict[str, Any], root: str) -> None:
+    """dlt copies a merge root's `_dlt_id` into `_dlt_root_id` of every row below it; the config says so."""
+    config = doc.setdefault("normalizers", {}).setdefault("json", {"module": _RELATIONAL}).setdefault("config", {})
+    config.setdefault("propagation", {}).setdefault("tables", {}).setdefault(root, {ROW_ID: ROOT_ID})
+
+
+def bump(doc: dict[str, Any]) -> bool:
+    """dlt's version bookkeeping: a new content hash increments `version` and remembers the old hash.
+
+    A document without a hash is a new schema: it gets version 1 and no previous hash.
+    Returns True when the content changed.
+    """
+    new_hash = content_hash(doc)
+    old_hash = doc.get("version_hash")
+    if not old_hash:
+        doc["version"] = doc.get("version") or 1
+    elif new_hash != old_hash:
+        doc["version"] = int(doc.get("version") or 0) + 1
+        previous = doc.setdefault("previous_hashes", [])
+        if old_hash not in previous:
+            previous.insert(0, old_hash)
+            del previous[MAX_PREVIOUS_HASHES:]
+    doc.setdefault("previous_hashes", [])
+    doc["version_hash"] = new_hash
+    return new_hash != old_hash
+
+
+def content_hash(doc: Mapping[str, Any]) -> str:
+    """dlt's schema version hash: sha3-256 of the sorted JSON without the bookkeeping keys,
+    then every table name (sorted) followed by its column names in order, so that a
+    reordered column changes the hash too."""
+    content = {k: v for k, v in doc.items()
+               if k not in ("version", "version_hash", "imported_version_hash", "previous_hashes")}
+    digest = hashlib.sha3_256(plain_dumpb(content))
+    tables = content.get("tables") or {}
+    for table_name in sorted(tables):
+        digest.update(table_name.encode("utf-8"))
+        for column_name in tables[table_name].get("columns") or {}:
+            digest.update(column_name.encode("utf-8"))
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def to_text(doc: Mapping[str, Any]) -> str:
+    """The `_dlt_version.schema` text: plain JSON, as dlt stores documents below 1 GB."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
