@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 import pg_assets
-from pg_assets.credentials import ConnectionConfig
 
 WRITER = """
 import sys, pg_assets
