@@ -141,19 +141,25 @@ def new_document(name: str) -> dict[str, Any]:
 
 
 def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapping[str, Table],
-                     names: Iterable[str]) -> dict[str, Any]:
+                     names: Iterable[str], column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+                     ) -> dict[str, Any]:
     """`previous` (or a new document) with the tables `names` written from `tables`, version bumped.
 
     Each written table is merged over its stored entry, so keys pg_assets does not
     model stay. Every written table exists in the dataset, so it carries dlt's
-    `seen-data` mark, which dlt's dataset readers go by.
+    `seen-data` mark, which dlt's dataset readers go by. `column_hints` adds hints per
+    table and column (dlt's `x-` hints of scd2 validity columns).
     """
     doc = copy.deepcopy(dict(previous)) if is_current(previous) else new_document(name)
     stored = doc.setdefault("tables", {})
     written = [*SYSTEM_TABLES.values(), *(tables[n] for n in names if n not in SYSTEM_TABLES)]
     for table in written:
         table_name = table.name
-        stored[table_name] = _merged(stored.get(table_name), _entry(table))
+        entry = _entry(table)
+        for column, hints in (column_hints or {}).get(table_name, {}).items():
+            if column in entry["columns"]:
+                entry["columns"][column].update(hints)
+        stored[table_name] = _merged(stored.get(table_name), entry)
         if table.parent is None and table.write_disposition == "merge":
             _propagate_root_id(doc, table_name)
     bump(doc)

@@ -254,3 +254,14 @@ def test_a_schema_from_a_newer_engine_stops_the_load_before_anything_is_written(
     assert caught.value.schema_name == "shop"
     assert query(f'SELECT count(*) FROM "{dataset}".t') == [(1,)]
     assert query(f'SELECT count(*) FROM "{dataset}"._dlt_loads') == loads
+
+
+def test_an_scd2_table_names_its_validity_columns_as_dlt_does(dataset, query):
+    p = pg_assets.pipeline("hist", dataset=dataset)
+    p.run([{"nk": 1, "v": "a"}], table_name="dim", primary_key="nk",
+          write_disposition={"disposition": "merge", "strategy": "scd2",
+                             "validity_column_names": ["valid_from", "valid_to"]})
+    schema = dlt.Schema.from_dict(stored_document(query, dataset, "hist"))
+    from dlt.common.schema.utils import get_validity_column_names
+    assert get_validity_column_names(schema.tables["dim"]) == ["valid_from", "valid_to"]
+    assert schema.tables["dim"]["x-merge-strategy"] == "scd2"

@@ -60,15 +60,28 @@ def bookkeeping(dest: Any, load_id: str, plans: Sequence[TablePlan], live: Mappi
     the commit: its `inserted_at` is the commit time.
     """
     ds, name = dest.dataset, dest.pipeline_name
-    out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live))
+    out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live), _scd2_hints(plans))
     if state_store.bump(state, previous_state_hash):
         out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
     out.append(state_store.insert_load_sql(ds, load_id, name, sql.NOW, doc["version_hash"]))
     return out
 
 
-def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalog,
-                  written: list[str]) -> tuple[list[str], dict[str, Any]]:
+def _scd2_hints(plans: Sequence[TablePlan]) -> dict[str, dict[str, dict[str, Any]]]:
+    """dlt's hints that name an scd2 table's validity and row version columns."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for plan in plans:
+        if plan.scd2 is not None:
+            out[plan.root] = {plan.scd2.valid_from: {"x-valid-from": True},
+                              plan.scd2.valid_to: {"x-valid-to": True,
+                                                   "x-active-record-timestamp": plan.scd2.active_record_timestamp}}
+            if plan.scd2.row_version_column:
+                out[plan.root][plan.scd2.row_version_column] = {"x-row-version": True}
+    return out
+
+
+def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalog, written: list[str],
+                  column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> tuple[list[str], dict[str, Any]]:
     """The `_dlt_version` row of this load's schema document, unless the document is unchanged.
 
     The document keeps every table it already had, refreshes those that exist from the
@@ -76,7 +89,7 @@ def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalo
     """
     previous = catalog.document(name)
     names = [n for n in (previous or {}).get("tables", {}) if n in live] + [n for n in written]
-    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names))
+    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names), column_hints)
     if stored_schema.is_current(previous) and previous and doc["version_hash"] == previous.get("version_hash"):
         return [], doc
     row = {"version": doc["version"], "engine_version": stored_schema.ENGINE_VERSION, "inserted_at": sql.NOW,
