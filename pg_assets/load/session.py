@@ -117,10 +117,8 @@ class LoadSession:
         schema, ledger = self.dest.staging_schema, self.dest.staging_name("pg_assets-batches", self.load_id)
         with self._main_cursor("creating the staging tables") as cur:
             cur.execute(create_schema_safely(schema))
-            cur.execute(sql.drop_table(schema, ledger))
-            cur.execute(sql.create_table(schema, ledger, [sql.column_def("batch", "bigint PRIMARY KEY")],
-                                         unlogged=True))
-            cur.execute(sql.comment_on_table(schema, ledger, self.dest.staging_marker))
+            cur.execute(self._marked([sql.create_table(schema, ledger, [sql.column_def("batch", "bigint PRIMARY KEY")],
+                                                       unlogged=True)], ledger))
         self.ledger = Staged(schema, ledger, ("batch",))
         connect = lambda: open_connection(  # noqa: E731
             self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}:worker", autocommit=False)
@@ -148,17 +146,23 @@ class LoadSession:
         schema, name = self.dest.staging_schema, self.dest.staging_name(batch.table, self.load_id)
         with self._main_cursor(f"creating the staging table of `{batch.table}`") as cur:
             if staged is None:
-                cur.execute(sql.drop_table(schema, name))
-                for stmt in ddl_for(schema, Table(name), list(batch.columns), exists=False, unlogged=not logged,
-                                    constraints=False):
-                    cur.execute(stmt)
-                cur.execute(sql.comment_on_table(schema, name, self.dest.staging_marker))
+                cur.execute(self._marked(ddl_for(schema, Table(name), list(batch.columns), exists=False,
+                                                 unlogged=not logged, constraints=False), name))
             else:
                 added = [c for c in batch.columns if c.name not in staged.columns]
                 for stmt in ddl_for(schema, Table(name), added, exists=True, constraints=False):
                     cur.execute(stmt)
         staged = self.staged[batch.table] = Staged(schema, name, names)
         return staged
+
+    def _marked(self, create: list[str], name: str) -> str:
+        """CREATE a staging table and mark it as this pipeline's, as one implicit transaction.
+
+        A run killed in between would otherwise leave an unmarked table that no later run
+        knows to drop (staging names are per load, so nothing reuses the name).
+        """
+        schema = self.dest.staging_schema
+        return "; ".join([*create, sql.comment_on_table(schema, name, self.dest.staging_marker)])
 
     def wait_staged(self) -> None:
         """Block until every queued batch is in its staging table."""
