@@ -81,9 +81,11 @@ def suggest_cursor(columns: tuple[ColumnInfo, ...]) -> str | None:
 
 
 def _table_info(table: sa.Table, dialect: str) -> TableInfo:
-    columns = tuple(ColumnInfo(c.name, type_name(c.type), column_hint(c.type, dialect), bool(c.nullable))
+    # plain `str`: SQLAlchemy's `quoted_name` is a subclass the YAML writer does not know
+    columns = tuple(ColumnInfo(str(c.name), type_name(c.type), column_hint(c.type, dialect), bool(c.nullable))
                     for c in table.columns)
-    return TableInfo(table.name, tuple(c.name for c in table.primary_key.columns), columns, suggest_cursor(columns))
+    return TableInfo(str(table.name), tuple(str(c.name) for c in table.primary_key.columns), columns,
+                     suggest_cursor(columns))
 
 
 def _matches(name: str, patterns: list[str]) -> bool:

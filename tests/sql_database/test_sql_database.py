@@ -84,19 +84,19 @@ def test_nycflights13_tables_copy_with_keys_and_system_columns(source_db: Source
 TYPED = {
     "postgresql": """CREATE TABLE {t} (id integer PRIMARY KEY, amount numeric(12,2) NOT NULL, name varchar(40),
         note text, happened timestamptz, local_ts timestamp, day date, at_time time, uid uuid, doc jsonb,
-        blob bytea, flag boolean, tags text[], small smallint, ratio double precision)""",
+        payload bytea, flag boolean, tags text[], small smallint, ratio double precision)""",
     "mysql": """CREATE TABLE {t} (id int PRIMARY KEY, amount decimal(12,2) NOT NULL, name varchar(40),
         note text, happened timestamp(6) NULL, local_ts datetime(6), day date, at_time time, uid char(36),
-        doc json, blob blob, flag boolean, small smallint, ratio double)""",
+        doc json, payload blob, flag boolean, small smallint, ratio double)""",
     "sqlite": """CREATE TABLE {t} (id INTEGER PRIMARY KEY, amount NUMERIC(12,2) NOT NULL, name VARCHAR(40),
-        note TEXT, happened TIMESTAMP, local_ts DATETIME, day DATE, at_time TIME, doc JSON, blob BLOB,
+        note TEXT, happened TIMESTAMP, local_ts DATETIME, day DATE, at_time TIME, doc JSON, payload BLOB,
         flag BOOLEAN, small SMALLINT, ratio REAL)""",
 }
 
 VALUES = {"id": 1, "amount": Decimal("12345.67"), "name": "Zoë", "note": "long\ntext",
           "happened": dt.datetime(2024, 3, 1, 10, 0, 0, 250000, tzinfo=UTC),
           "local_ts": dt.datetime(2024, 3, 1, 12, 0, 0), "day": dt.date(2024, 3, 1), "at_time": dt.time(13, 45, 10),
-          "uid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "doc": {"a": [1, 2], "b": None}, "blob": b"\x00\xffok",
+          "uid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "doc": {"a": [1, 2], "b": None}, "payload": b"\x00\xffok",
           "flag": True, "tags": ["x", "y"], "small": 7, "ratio": 0.5}
 
 # destination type per column: information_schema's data_type, length or precision, scale
@@ -105,7 +105,7 @@ EXPECTED = {"id": ("integer", None, 32, 0), "amount": ("numeric", None, 12, 2),
             "happened": ("timestamp with time zone", None, None, None),
             "local_ts": ("timestamp without time zone", None, None, None), "day": ("date", None, None, None),
             "at_time": ("time without time zone", None, None, None), "uid": ("character varying", None, None, None),
-            "doc": ("jsonb", None, None, None), "blob": ("bytea", None, None, None),
+            "doc": ("jsonb", None, None, None), "payload": ("bytea", None, None, None),
             "flag": ("boolean", None, None, None), "tags": ("jsonb", None, None, None),
             "small": ("smallint", None, 16, 0), "ratio": ("double precision", None, 53, None)}
 
@@ -149,7 +149,7 @@ def test_types_come_from_the_source_and_values_round_trip(source_db: SourceDb, d
         assert found_happened.replace(tzinfo=None) == want.pop("happened") and found_happened.utcoffset() is None \
             or found_happened == VALUES["happened"]
         row.pop("happened")
-    row["blob"] = bytes(row["blob"])
+    row["payload"] = bytes(row["payload"])
     assert row == want
 
 
