@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from pg_assets.errors import ConfigError
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.sql_types import column_hint, type_name
-from pg_assets.sources.sql_connect import dialect_of, display_location
+from pg_assets.sources.sql_connect import display_location
 from pg_assets.sources.sql_database import connect
 from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.yamlio import read_yaml
@@ -80,9 +80,10 @@ def suggest_cursor(columns: tuple[ColumnInfo, ...]) -> str | None:
     return next((c.name for c in timed if any(w in c.name.lower() for w in CURSOR_WORDS)), None)
 
 
-def _table_info(table: sa.Table, dialect: str) -> TableInfo:
+def _table_info(table: sa.Table, dialect: Any) -> TableInfo:
     # plain `str`: SQLAlchemy's `quoted_name` is a subclass the YAML writer does not know
-    columns = tuple(ColumnInfo(str(c.name), type_name(c.type), column_hint(c.type, dialect), bool(c.nullable))
+    columns = tuple(ColumnInfo(str(c.name), type_name(c.type, dialect), column_hint(c.type, dialect.name),
+                               bool(c.nullable))
                     for c in table.columns)
     return TableInfo(str(table.name), tuple(str(c.name) for c in table.primary_key.columns), columns,
                      suggest_cursor(columns))
@@ -99,7 +100,7 @@ def discover_tables(credentials: str, *, schema: str | None = None, patterns: li
         names = [n for n in sa.inspect(conn).get_table_names(schema=schema) if _matches(n, patterns or [])]
         metadata = sa.MetaData()
         metadata.reflect(bind=conn, schema=schema, only=names)
-        tables = [_table_info(metadata.tables[f"{schema}.{n}" if schema else n], dialect_of(url)) for n in names]
+        tables = [_table_info(metadata.tables[f"{schema}.{n}" if schema else n], conn.dialect) for n in names]
         return display_location(url), tables
 
 

@@ -112,9 +112,9 @@ def column_hint(sql_type: Any, dialect: str | None = None) -> Hint | None:
     return None
 
 
-def type_name(sql_type: Any) -> str:
+def type_name(sql_type: Any, dialect: Any = None) -> str:
     """How the source spells a type, for messages and `discover` (`NUMERIC(12, 2)`)."""
     try:
-        return str(sql_type.compile())
+        return str(sql_type.compile(dialect=dialect))
     except Exception:  # a type the generic compiler cannot render (NullType, dialect-only types)
         return type(sql_type).__name__

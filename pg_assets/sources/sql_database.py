@@ -42,8 +42,7 @@ from pg_assets.incremental import as_cursor_type
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.sql_types import column_hint, type_name
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
-from pg_assets.sources.sql_connect import (create_engine, dialect_of, display_location, parse_url, scrub,
-                                           table_uri)
+from pg_assets.sources.sql_connect import create_engine, display_location, parse_url, scrub, table_uri
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
 
 DEFAULT_CHUNK_SIZE = 50_000
@@ -155,7 +154,7 @@ def reflect_table(conn: Connection, url: URL, source: SqlDatabaseSource, resourc
                       f"{did_you_mean(name, tables)} Set `table` to the source table, or `schema`.")
 
 
-def reflected_hints(table: sa.Table, dialect: str, resource: SqlDatabaseResource, context: SourceContext
+def reflected_hints(table: sa.Table, dialect: Any, resource: SqlDatabaseResource, context: SourceContext
                     ) -> dict[str, dict[str, Any]]:
     """Column hints from the source types, the resource's own hints on top; unmapped types fail."""
     own = {normalize_identifier(k): (k, h.model_dump(exclude_none=True)) for k, h in (resource.columns or {}).items()}
@@ -164,11 +163,11 @@ def reflected_hints(table: sa.Table, dialect: str, resource: SqlDatabaseResource
     for column in table.columns:
         key, hint = own.pop(normalize_identifier(column.name), (column.name, {}))
         if "data_type" not in hint:
-            found = column_hint(column.type, dialect)
+            found = column_hint(column.type, dialect.name)
             if found is None:
                 raise ConfigError(
                     f"{_where(context)}: column `{column.name}` of `{table.fullname}` has the type "
-                    f"`{type_name(column.type)}`, which pg_assets cannot map; add the hint "
+                    f"`{type_name(column.type, dialect)}`, which pg_assets cannot map; add the hint "
                     f"`columns: {{{column.name}: {{data_type: text}}}}` (or another `data_type`) to the resource")
             hint = {**found, **hint}
         hint.setdefault("nullable", bool(column.nullable))
@@ -196,9 +195,10 @@ def prepare(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: S
             _check_cursor(resource, columns, context, "the query's columns")
             return resource
         table = reflect_table(conn, url, source, resource, context)
+        dialect = conn.dialect
     _check_cursor(resource, [c.name for c in table.columns], context, f"the columns of `{table.fullname}`")
     options = resource.model_dump(exclude_unset=True)
-    options["columns"] = reflected_hints(table, dialect_of(url), resource, context)
+    options["columns"] = reflected_hints(table, dialect, resource, context)
     if not resource.primary_key_columns() and table.primary_key.columns:
         options["primary_key"] = [c.name for c in table.primary_key.columns]
     return type(resource).model_validate(options)

@@ -224,3 +224,25 @@ def test_the_cursor_is_a_bound_parameter_of_the_query(sqlite_source: SourceDb, t
     assert "updated_at >= ?" in str(compiled) and "updated_at < ?" in str(compiled)
     assert "drop" not in str(compiled)
     assert list(compiled.params.values()) == [dt.datetime(2024, 1, 1), "2024-02-01'; drop"]
+
+
+def test_partition_bounds_are_the_query_window(postgres_source: SourceDb, dataset: str, query: Query,
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = unique("daily")
+    postgres_source.execute(INCREMENTAL["postgresql"].format(t=table))
+    _events(postgres_source, table, [(1, "2024-01-01 08:00:00", 1), (2, "2024-01-02 00:00:00", 2),
+                                     (3, "2024-01-02 23:59:59", 3), (4, "2024-01-03 00:00:00", 4)])
+    spec = spec_for(tmp_path, monkeypatch, postgres_source, dataset, f"""\
+        daily:
+          table: {table}
+          partitions: {{type: daily, start: 2024-01-01}}
+          incremental:
+            cursor_path: updated_at
+            initial_value: ${{partition_start}}
+            end_value: ${{partition_end}}
+    """)
+    window = {"partition_key": "2024-01-02", "partition_start": "2024-01-02", "partition_end": "2024-01-03"}
+    assert runner.run_source(spec, "src", partition=window).row_counts == {"daily": 2}
+    assert query(f'SELECT id FROM "{dataset}".daily ORDER BY id') == [(2,), (3,)]
+    state = runner.pipeline_for(spec, "src").state()
+    assert "incremental" not in state["sources"]["src"]["resources"].get("daily", {})  # a window keeps no cursor
