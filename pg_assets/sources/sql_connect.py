@@ -94,6 +94,12 @@ def scrub(message: str, url: URL) -> str:
     return message
 
 
+def driver_message(exc: BaseException) -> str:
+    """The driver's own words (SQLAlchemy's wrapper repeats the SQL and adds a link), on one line."""
+    original = getattr(exc, "orig", None) or exc
+    return " ".join(str(original).split()) or type(original).__name__
+
+
 def create_engine(url: URL) -> Engine:
     """An engine for one load or one `discover`: no pool kept between runs, UTC sessions on Postgres."""
     connect_args: dict[str, Any] = {}

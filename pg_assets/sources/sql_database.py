@@ -41,8 +41,10 @@ from pg_assets.errors import ConfigError, CredentialsError, TerminalLoadError, T
 from pg_assets.incremental import as_cursor_type
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.sql_types import column_hint, type_name
+from pg_assets.sources import sql_copy
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
-from pg_assets.sources.sql_connect import create_engine, display_location, parse_url, scrub, table_uri
+from pg_assets.sources.sql_connect import (create_engine, display_location, driver_message, parse_url, scrub,
+                                           table_uri)
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
 
 DEFAULT_CHUNK_SIZE = 50_000
@@ -118,7 +120,7 @@ def connect(credentials: str, base_dir: Path | None, where: str) -> Iterator[tup
             conn = engine.connect()
         except SQLAlchemyError as exc:
             raise CredentialsError(f"{where}: cannot connect to {display_location(url)}: "
-                                   f"{scrub(_driver_message(exc), url)}") from None
+                                   f"{scrub(driver_message(exc), url)}") from None
         with conn:
             yield conn, url
     finally:
@@ -130,12 +132,6 @@ def connected(source: SqlDatabaseSource, context: SourceContext) -> Any:
     return connect(source.credentials, context.base_dir, _where(context))
 
 
-def _driver_message(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None) or exc
-    text = " ".join(str(original).split())
-    return text or type(original).__name__
-
-
 def reflect_table(conn: Connection, url: URL, source: SqlDatabaseSource, resource: SqlDatabaseResource,
                   context: SourceContext) -> sa.Table:
     """The source table with its columns' types; ConfigError naming the tables there when it is missing."""
@@ -145,7 +141,7 @@ def reflect_table(conn: Connection, url: URL, source: SqlDatabaseSource, resourc
     except NoSuchTableError:
         pass
     except DBAPIError as exc:
-        raise ConfigError(f"{_where(context)}: cannot read table `{name}`: {scrub(_driver_message(exc), url)}") from None
+        raise ConfigError(f"{_where(context)}: cannot read table `{name}`: {scrub(driver_message(exc), url)}") from None
     tables = sa.inspect(conn).get_table_names(schema=source.source_schema)
     from pg_assets.spec.issues import did_you_mean
 
@@ -184,7 +180,7 @@ def _check_query(conn: Connection, url: URL, resource: SqlDatabaseResource, cont
     try:
         return list(conn.execute(probe).keys())
     except DBAPIError as exc:
-        raise ConfigError(f"{_where(context)}: the query fails: {scrub(_driver_message(exc), url)}") from None
+        raise ConfigError(f"{_where(context)}: the query fails: {scrub(driver_message(exc), url)}") from None
 
 
 def prepare(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: SourceContext) -> SqlDatabaseResource:
@@ -251,7 +247,7 @@ def _python_type(column: Any) -> type | None:
 
 
 def statement(conn: Connection, url: URL, source: SqlDatabaseSource, resource: SqlDatabaseResource,
-              context: SourceContext) -> Any:
+              context: SourceContext, table: sa.Table | None = None) -> Any:
     """The SELECT of one run: the table with its types (or the query), bounded by the cursor."""
     inc = context.incremental
     if resource.query:
@@ -260,7 +256,7 @@ def statement(conn: Connection, url: URL, source: SqlDatabaseSource, resource: S
         sub = _query_subquery(resource.query, inc.cursor_path)
         return _bounded(sa.select(sa.literal_column("*")).select_from(sub), sub.c[inc.cursor_path], context,
                         None, None)
-    table = reflect_table(conn, url, source, resource, context)
+    table = table if table is not None else reflect_table(conn, url, source, resource, context)
     select = sa.select(table)
     if inc is None:
         return select
@@ -278,16 +274,27 @@ def as_items(keys: Sequence[str], rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 def read(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: SourceContext) -> Iterator[Any]:
     with connected(source, context) as (conn, url):
-        select = statement(conn, url, source, resource, context)
-        try:
-            result = conn.execution_options(yield_per=source.chunk_size).execute(select)
-            keys = tuple(result.keys())
-            for rows in result.partitions():
-                yield as_items(keys, rows)
-        except DBAPIError as exc:
-            error = TransientLoadError if exc.connection_invalidated else TerminalLoadError
-            raise error(f"{_where(context)}: reading failed: {scrub(_driver_message(exc), url)}",
-                        table=resource.table_name or context.resource_name) from None
+        table = None if resource.query else reflect_table(conn, url, source, resource, context)
+        fast = table is not None and sql_copy.eligible(url, table, resource, context.incremental is not None)
+        if not fast:
+            yield from _rows(conn, url, statement(conn, url, source, resource, context, table), source, resource,
+                             context)
+            return
+    yield sql_copy.copy_rows(url, table, _where(context))
+
+
+def _rows(conn: Connection, url: URL, select: Any, source: SqlDatabaseSource, resource: SqlDatabaseResource,
+          context: SourceContext) -> Iterator[list[dict[str, Any]]]:
+    """The rows of `select` through a server-side cursor, `chunk_size` at a time."""
+    try:
+        result = conn.execution_options(yield_per=source.chunk_size).execute(select)
+        keys = tuple(result.keys())
+        for rows in result.partitions():
+            yield as_items(keys, rows)
+    except DBAPIError as exc:
+        error = TransientLoadError if exc.connection_invalidated else TerminalLoadError
+        raise error(f"{_where(context)}: reading failed: {scrub(driver_message(exc), url)}",
+                    table=resource.table_name or context.resource_name) from None
 
 
 KIND = SourceKind(name="sql_database", source_model=SqlDatabaseSource, read=read, check=check, prepare=prepare)

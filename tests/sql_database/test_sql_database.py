@@ -246,3 +246,35 @@ def test_partition_bounds_are_the_query_window(postgres_source: SourceDb, datase
     assert query(f'SELECT id FROM "{dataset}".daily ORDER BY id') == [(2,), (3,)]
     state = runner.pipeline_for(spec, "src").state()
     assert "incremental" not in state["sources"]["src"]["resources"].get("daily", {})  # a window keeps no cursor
+
+
+def test_postgres_to_postgres_streams_the_servers_copy_text(postgres_source: SourceDb, dataset: str, query: Query,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pg_assets.normalize.copy_rows import CopyRows
+    from pg_assets.sources import SourceContext, get_kind
+
+    spec = spec_for(tmp_path, monkeypatch, postgres_source, dataset, """\
+        flights: {write_disposition: replace}
+        planes: {columns: {year: {data_type: text}}}
+    """)
+    source, kind = spec.sources["src"], get_kind("sql_database")
+    items = {}
+    for name in ("flights", "planes"):
+        context = SourceContext("src", name, tmp_path)
+        items[name] = next(iter(kind.read(source, kind.prepare(source, source.resolved(name), context), context)))
+    assert isinstance(items["flights"], CopyRows) and "time_hour" in items["flights"].columns
+    assert not isinstance(items["planes"], CopyRows)  # a hint that changes a type takes the row path
+
+    pipeline = runner.pipeline_for(spec, "src", batch_bytes=64 << 10)  # several COPY batches
+    info = pipeline.run(runner.build_resources(spec, "src", ["flights"]))
+    assert info.row_counts == {"flights": FLIGHTS}
+    ids = query(f'SELECT count(DISTINCT _dlt_id), min(length(_dlt_id)), max(length(_dlt_id)), '
+                f'count(DISTINCT _dlt_load_id), min(_dlt_load_id) FROM "{dataset}".flights')
+    assert ids == [(FLIGHTS, 14, 14, 1, info.load_id)]
+    columns = "year, month, day, dep_time, carrier, flight, tailnum, time_hour, distance"
+    here = query(f'SELECT {columns} FROM "{dataset}".flights ORDER BY time_hour, carrier, flight, tailnum')
+    there = postgres_source.rows(f"SELECT {columns} FROM flights ORDER BY time_hour, carrier, flight, tailnum")
+    assert here == there
+    again = pipeline.run(runner.build_resources(spec, "src", ["flights"]))
+    assert again.row_counts == {"flights": FLIGHTS}
+    assert query(f'SELECT count(*) FROM "{dataset}".flights') == [(FLIGHTS,)]  # replaced, not appended
