@@ -146,7 +146,11 @@ def run_dlt(schema: str) -> int:
     from dlt.sources.sql_database import sql_table
 
     config = _config()
-    pipeline = dlt.pipeline(pipeline_name=f"bench_{schema}", destination=dlt.destinations.postgres(config.uri()),
+    # dlt insists on a password and a host; a socket directory goes in `?host=` (the server trusts local sockets)
+    uri = config.uri() if not config.host.startswith("/") else (
+        f"postgresql://{config.username}:{config.password or 'unused'}@localhost:{config.port}/{config.database}"
+        f"?host={config.host}")
+    pipeline = dlt.pipeline(pipeline_name=f"bench_{schema}", destination=dlt.destinations.postgres(uri),
                             dataset_name=schema, pipelines_dir=tempfile.mkdtemp())
     table = sql_table(credentials=_source_url(config), table=TABLE, backend="pyarrow", chunk_size=50_000)
     pipeline.run(table)
