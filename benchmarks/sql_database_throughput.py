@@ -116,8 +116,9 @@ def run_pipe(schema: str) -> int:
         cur.copy_expert(f'COPY "{schema}".{TABLE} FROM STDIN', reader, size=1 << 16)
         thread.join()
         dest.commit()
-        cur.execute(f'SELECT count(*) FROM "{schema}".{TABLE}')
-        return cur.fetchone()[0]
+    source.close()
+    dest.close()
+    return _count(config, schema)
 
 
 def run_pg_assets(schema: str, file_format: str) -> int:
@@ -154,10 +155,18 @@ def run_dlt(schema: str) -> int:
                             dataset_name=schema, pipelines_dir=tempfile.mkdtemp())
     table = sql_table(credentials=_source_url(config), table=TABLE, backend="pyarrow", chunk_size=50_000)
     pipeline.run(table)
+    return _count(config, schema)
+
+
+def _count(config: Any, schema: str) -> int:
     conn = config.connect()
-    with conn.cursor() as cur:
-        cur.execute(f'SELECT count(*) FROM "{schema}".{TABLE}')
-        return cur.fetchone()[0]
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'SELECT count(*) FROM "{schema}".{TABLE}')
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
 
 
 VARIANTS = {"pipe": run_pipe, "pg_assets": lambda s: run_pg_assets(s, "copy"),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pg_assets.errors import SchemaContractError
+from pg_assets.errors import SchemaContractError, TerminalLoadError
 from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import Encoder, Format
 from pg_assets.normalize.naming import join_path, make_path, normalize_identifier
@@ -249,6 +249,14 @@ class Normalizer:
                 raise ValueError(f"`{plan.resource}`: the schema contract discards column `{name}`; COPY rows "
                                  "cannot drop values, load them as items")
         columns = tuple(buf.table.columns[name] for name in names)
+        for column in columns:
+            wanted = plan.hints.get(column.name, {}).get("data_type")
+            if wanted and wanted != column.data_type:
+                raise TerminalLoadError(
+                    f"Table `{plan.root}`: column `{column.name}` is stored as {column.data_type}, but the source "
+                    f"now has {wanted}; add the hint `columns: {{{column.name}: {{data_type: {column.data_type}}}}}` "
+                    "to keep loading it (values that do not fit then go to a variant column)",
+                    table=plan.root, column=column.name)
         for payload in rows.chunks(self.load_id, self.batch_bytes):
             count = payload.count(b"\n")
             self.rows[plan.root] = self.rows.get(plan.root, 0) + count

@@ -278,3 +278,25 @@ def test_postgres_to_postgres_streams_the_servers_copy_text(postgres_source: Sou
     again = pipeline.run(runner.build_resources(spec, "src", ["flights"]))
     assert again.row_counts == {"flights": FLIGHTS}
     assert query(f'SELECT count(*) FROM "{dataset}".flights') == [(FLIGHTS,)]  # replaced, not appended
+
+
+def test_a_stored_type_the_copy_text_does_not_fit_fails_before_anything_is_written(
+        postgres_source: SourceDb, dataset: str, query: Query, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pg_assets.errors import TerminalLoadError
+
+    table = unique("drift")
+    postgres_source.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, code integer)",
+                            f"INSERT INTO {table} VALUES (1, 7)")
+    spec = spec_for(tmp_path, monkeypatch, postgres_source, dataset, f"drift: {{table: {table}}}\n")
+    runner.run_source(spec, "src")
+    postgres_source.execute(f"ALTER TABLE {table} ALTER COLUMN code TYPE text", f"INSERT INTO {table} VALUES (2, 'x')")
+    with pytest.raises(TerminalLoadError, match="column `code` is stored as bigint, but the source now has text"):
+        runner.run_source(spec, "src")
+    assert query(f'SELECT id, code FROM "{dataset}".drift') == [(1, 7)]
+
+    hinted = spec_for(tmp_path, monkeypatch, postgres_source, dataset,
+                      f"drift: {{table: {table}, columns: {{code: {{data_type: bigint}}}}}}\n")
+    runner.run_source(hinted, "src")  # the row path: `x` goes to a variant column
+    assert query(f'SELECT id, code, code__v_text FROM "{dataset}".drift ORDER BY id, code') == [
+        (1, 7, None), (1, 7, None), (2, None, "x")]
