@@ -120,6 +120,9 @@ def _source_of(path: Path, name: str) -> Mapping[str, Any]:
     if source.get("kind") != "sql_database":
         raise ConfigError(f"source `{name}` is `kind: {source.get('kind')}`; `discover` reads `kind: sql_database` "
                           "sources")
+    own = [issue for issue in loaded.issues if str(issue.path).startswith(f"sources.{name}.")]
+    if own:  # an unset `${VAR}`, most likely
+        raise ConfigError("\n".join(map(str, own)))
     if not isinstance(source.get("credentials"), str) or not source["credentials"]:
         raise ConfigError(f"source `{name}` needs `credentials`: a SQLAlchemy URL (write `${{VAR}}`)")
     return source

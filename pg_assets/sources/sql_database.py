@@ -45,6 +45,7 @@ from pg_assets.sources import sql_copy
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
 from pg_assets.sources.sql_connect import (create_engine, display_location, driver_message, parse_url, scrub,
                                            table_uri)
+from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
 
 DEFAULT_CHUNK_SIZE = 50_000
@@ -143,8 +144,6 @@ def reflect_table(conn: Connection, url: URL, source: SqlDatabaseSource, resourc
     except DBAPIError as exc:
         raise ConfigError(f"{_where(context)}: cannot read table `{name}`: {scrub(driver_message(exc), url)}") from None
     tables = sa.inspect(conn).get_table_names(schema=source.source_schema)
-    from pg_assets.spec.issues import did_you_mean
-
     where = f"schema `{source.source_schema}` of " if source.source_schema else ""
     raise ConfigError(f"{_where(context)}: no table `{name}` in {where}{display_location(url)}."
                       f"{did_you_mean(name, tables)} Set `table` to the source table, or `schema`.")
@@ -204,8 +203,6 @@ def _check_cursor(resource: SqlDatabaseResource, columns: list[str], context: So
     inc = resource.incremental
     if inc is None or _cursor_column(columns, inc.cursor_path) is not None:
         return
-    from pg_assets.spec.issues import did_you_mean
-
     raise ConfigError(f"{_where(context)}: `incremental.cursor_path: {inc.cursor_path}` is not one of {where}."
                       f"{did_you_mean(inc.cursor_path, columns)}")
 

@@ -68,9 +68,12 @@ def test_discover_lists_tables_and_writes_the_resources_block(source_db: SourceD
 def test_discover_names_a_source_that_is_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "pipelines.yaml"
     path.write_text("sources:\n  f:\n    kind: files\n    dataset: d\n    resources: {a: {path: a.csv}}\n")
+    path.write_text(path.read_text() + "  db:\n    kind: sql_database\n    credentials: ${UNSET_SOURCE_URL}\n")
     assert cli.main(["discover", "-f", str(path), "g"]) == 2
     assert cli.main(["discover", "-f", str(path), "f"]) == 2
+    assert cli.main(["discover", "-f", str(path), "db"]) == 2
     err = capsys.readouterr().err
+    assert "sources.db.credentials: environment variable `UNSET_SOURCE_URL` is not set" in err
     assert "no source `g` in pipelines.yaml" in err and "source `f` is `kind: files`" in err
 
 
