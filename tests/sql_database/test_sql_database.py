@@ -182,14 +182,21 @@ def test_incremental_merge_and_a_query_resource(source_db: SourceDb, dataset: st
         big_events:
           query: "select id, val * 2 as doubled from {table} where val >= 20"
           write_disposition: replace
+        recent:
+          query: "select id, updated_at, val from {table}"
+          primary_key: id
+          write_disposition: merge
+          incremental: {{cursor_path: updated_at}}
     """)
-    assert runner.run_source(spec, "src").row_counts == {"events": 2, "big_events": 2}  # id 1 is before the start
+    assert runner.run_source(spec, "src").row_counts == {"events": 2, "big_events": 2, "recent": 3}
 
     # a row at the stored boundary (new id), a later one, an update of a loaded row
     _events(source_db, table, [(4, "2024-01-02 00:00:00", 40), (5, "2024-01-03 00:00:00", 50),
                                (2, "2024-01-04 00:00:00", 21)])
-    info = runner.run_source(spec, "src", ["events"])
-    assert info.row_counts == {"events": 3}  # 2 and 3 at the boundary are not read twice
+    info = runner.run_source(spec, "src", ["events", "recent"])
+    assert info.row_counts == {"events": 3, "recent": 3}  # 2 and 3 at the boundary are not read twice
+    assert query(f'SELECT id, val FROM "{dataset}".recent ORDER BY id') == [(1, 10), (2, 21), (3, 30), (4, 40),
+                                                                            (5, 50)]
     rows = query(f'SELECT id, val FROM "{dataset}".events ORDER BY id')
     assert rows == [(2, 21), (3, 30), (4, 40), (5, 50)]
 
