@@ -12,6 +12,7 @@ runs in its own process, so its peak RSS is its own:
 - `pipe`: `COPY (SELECT ...) TO STDOUT` on one connection streamed into `COPY ... FROM STDIN` on another;
 - `pg_assets`: a `sql_database` source into a fresh dataset (`file_format: copy`);
 - `pg_assets_insert`: the same with the default `insert_values`;
+- `pg_assets_rows`: the row path (tuples as dicts through the normalizer), which other databases take;
 - `dlt`: dlt's `sql_table(backend="pyarrow")` into the same server (needs pyarrow; skipped without it).
 """
 
@@ -121,7 +122,7 @@ def run_pipe(schema: str) -> int:
     return _count(config, schema)
 
 
-def run_pg_assets(schema: str, file_format: str) -> int:
+def run_pg_assets(schema: str, file_format: str, resource_options: str = "") -> int:
     from pg_assets import runner
     from pg_assets.spec import load_spec
 
@@ -135,7 +136,7 @@ def run_pg_assets(schema: str, file_format: str) -> int:
                 credentials: ${{BENCH_SOURCE_URL}}
                 dataset: {schema}
                 resources:
-                  {TABLE}: {{}}
+                  {TABLE}: {{{resource_options}}}
             """))
         os.environ["BENCH_SOURCE_URL"] = _source_url(_config())
         info = runner.run_source(load_spec(path), "src", credentials=_config())
@@ -170,7 +171,9 @@ def _count(config: Any, schema: str) -> int:
 
 
 VARIANTS = {"pipe": run_pipe, "pg_assets": lambda s: run_pg_assets(s, "copy"),
-            "pg_assets_insert": lambda s: run_pg_assets(s, "insert_values"), "dlt": run_dlt}
+            "pg_assets_insert": lambda s: run_pg_assets(s, "insert_values"),
+            # any `schema_contract` takes the row path: Python values through the normalizer
+            "pg_assets_rows": lambda s: run_pg_assets(s, "copy", "schema_contract: evolve"), "dlt": run_dlt}
 
 
 def child(variant: str) -> None:

@@ -307,3 +307,24 @@ def test_a_stored_type_the_copy_text_does_not_fit_fails_before_anything_is_writt
     runner.run_source(hinted, "src")  # the row path: `x` goes to a variant column
     assert query(f'SELECT id, code, code__v_text FROM "{dataset}".drift ORDER BY id, code') == [
         (1, 7, None), (1, 7, None), (2, None, "x")]
+
+
+def test_a_source_schema_is_read_and_named_in_the_asset_uri(postgres_source: SourceDb, dataset: str, query: Query,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = unique("crm")
+    postgres_source.execute(f'CREATE SCHEMA "{schema}"',
+                            f'CREATE TABLE "{schema}"."Accounts" (id integer PRIMARY KEY, tags text[], tier text)',
+                            f"""INSERT INTO "{schema}"."Accounts" VALUES (1, '{{a,b}}', 'gold'), (2, NULL, 'iron')""")
+    spec = spec_for(tmp_path, monkeypatch, postgres_source, dataset, """\
+        accounts: {table: Accounts}
+        gold: {query: "select id from \\"Accounts\\" where tier = 'gold'"}
+    """, source_options=f"schema: {schema}\n")
+    from pg_assets.errors import ConfigError
+
+    with pytest.raises(ConfigError, match='resource `gold`: the query fails: relation "Accounts" does not exist'):
+        runner.run_source(spec, "src")  # a query names its own schema: the source's is for tables
+    runner.run_source(spec, "src", ["accounts"])
+    assert query(f'SELECT id, tags, tier FROM "{dataset}".accounts ORDER BY id') == [(1, ["a", "b"], "gold"),
+                                                                                 (2, None, "iron")]
+    uri = spec.sources["src"].asset_uri("accounts")
+    assert uri.startswith("postgresql:///") and uri.endswith(f"/{schema}.Accounts")
