@@ -12,6 +12,7 @@ runs in its own process, so its peak RSS is its own:
 - `pipe`: `COPY (SELECT ...) TO STDOUT` on one connection streamed into `COPY ... FROM STDIN` on another;
 - `pg_assets`: a `sql_database` source into a fresh dataset (`file_format: copy`);
 - `pg_assets_insert`: the same with the default `insert_values`;
+- `pg_assets_noidx`: the fast path with `create_indexes: false` (no unique index on `_dlt_id`);
 - `pg_assets_rows`: the row path (tuples as dicts through the normalizer), which other databases take;
 - `dlt`: dlt's `sql_table(backend="pyarrow")` into the same server (needs pyarrow; skipped without it).
 """
@@ -122,14 +123,14 @@ def run_pipe(schema: str) -> int:
     return _count(config, schema)
 
 
-def run_pg_assets(schema: str, file_format: str, resource_options: str = "") -> int:
+def run_pg_assets(schema: str, file_format: str, resource_options: str = "", indexes: bool = True) -> int:
     from pg_assets import runner
     from pg_assets.spec import load_spec
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pipelines.yaml"
         path.write_text(textwrap.dedent(f"""\
-            destination: {{file_format: {file_format}}}
+            destination: {{file_format: {file_format}, create_indexes: {str(indexes).lower()}}}
             sources:
               src:
                 kind: sql_database
@@ -173,7 +174,8 @@ def _count(config: Any, schema: str) -> int:
 VARIANTS = {"pipe": run_pipe, "pg_assets": lambda s: run_pg_assets(s, "copy"),
             "pg_assets_insert": lambda s: run_pg_assets(s, "insert_values"),
             # any `schema_contract` takes the row path: Python values through the normalizer
-            "pg_assets_rows": lambda s: run_pg_assets(s, "copy", "schema_contract: evolve"), "dlt": run_dlt}
+            "pg_assets_rows": lambda s: run_pg_assets(s, "copy", "schema_contract: evolve"),
+            "pg_assets_noidx": lambda s: run_pg_assets(s, "copy", indexes=False), "dlt": run_dlt}
 
 
 def child(variant: str) -> None:
