@@ -167,3 +167,24 @@ def test_assets_carry_the_source_uri_without_secrets_and_materialize(
     seats = mariadb_source.rows("SELECT count(*) FROM planes WHERE seats > 300")[0][0]
     assert query(f'SELECT count(*) FROM "{dataset}".big_planes') == [(seats,)]
     query(f'DROP SCHEMA IF EXISTS "{dataset}_lite" CASCADE')
+
+
+@pytest.mark.parametrize("path", ["copy", "rows"])
+def test_a_source_failing_mid_stream_leaves_nothing(postgres_source: SourceDb, dataset: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch, query: Query, path: str) -> None:
+    import threading
+
+    from pg_assets.errors import TerminalLoadError
+
+    view = unique("breaks")
+    postgres_source.execute(f"CREATE VIEW {view} AS SELECT i AS id, repeat('x', 30) AS pad, 1 / (i - 120000) AS x "
+                            "FROM generate_series(1, 150000) AS i")
+    options = "" if path == "copy" else ", schema_contract: evolve"  # any contract takes the row path
+    spec = spec_for(tmp_path, monkeypatch, postgres_source, dataset,
+                    f"airlines: {{}}\nbroken: {{table: {view}{options}}}\n")
+    threads = threading.active_count()
+    with pytest.raises(TerminalLoadError, match="source `src`, resource `broken`: reading failed: division by zero"):
+        runner.run_source(spec, "src")
+    assert (dataset,) not in _schemas(query, dataset)  # airlines, staged first, is not visible either
+    assert query("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (f"{dataset}_staging",)) == [(0,)]
+    assert threading.active_count() <= threads
