@@ -328,3 +328,29 @@ def test_a_source_schema_is_read_and_named_in_the_asset_uri(postgres_source: Sou
                                                                                  (2, None, "iron")]
     uri = spec.sources["src"].asset_uri("accounts")
     assert uri.startswith("postgresql:///") and uri.endswith(f"/{schema}.Accounts")
+
+
+def test_rows_arrive_chunk_size_at_a_time(source_db: SourceDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pg_assets.sources import SourceContext, get_kind
+
+    spec = spec_for(tmp_path, monkeypatch, source_db, "d", "flights: {schema_contract: evolve}\n")
+    source, kind = spec.sources["src"], get_kind("sql_database")
+    context = SourceContext("src", "flights", tmp_path)
+    pages = kind.read(source, kind.prepare(source, source.resolved("flights"), context), context)
+    assert [len(page) for page in pages] == [700] * (FLIGHTS // 700) + [FLIGHTS % 700]
+
+
+def test_a_shrinking_cursor_reads_downwards(sqlite_source: SourceDb, dataset: str, query: Query, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    table = unique("countdown")
+    sqlite_source.execute(INCREMENTAL["sqlite"].format(t=table))
+    _events(sqlite_source, table, [(1, "2024-01-05 00:00:00", 1), (2, "2024-01-04 00:00:00", 2)])
+    spec = spec_for(tmp_path, monkeypatch, sqlite_source, dataset, f"""\
+        countdown:
+          table: {table}
+          incremental: {{cursor_path: updated_at, last_value_func: min}}
+    """)
+    assert runner.run_source(spec, "src").row_counts == {"countdown": 2}
+    _events(sqlite_source, table, [(3, "2024-01-03 00:00:00", 3), (4, "2024-01-06 00:00:00", 4)])
+    assert runner.run_source(spec, "src").row_counts == {"countdown": 1}  # 4 is above the stored minimum
+    assert query(f'SELECT id FROM "{dataset}".countdown ORDER BY id') == [(1,), (2,), (3,)]
