@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "dbt-sources": ("pg_assets.dbt_sources", "cmd_dbt_sources"),
     "materialize": ("pg_assets.dagster.materialize", "cmd_materialize"),
     "dbt-env": ("pg_assets.dbt_env", "cmd_dbt_env"),
+    "discover": ("pg_assets.discover", "cmd_discover"),
 }
 
 
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dbt-env", help="print export lines that point plain dbt at the destination")
     _add_spec_file(p)
+
+    p = sub.add_parser("discover", help="list a sql_database source's tables and print its resources block")
+    _add_spec_file(p)
+    p.add_argument("source", metavar="SOURCE", help="a `kind: sql_database` source of the spec")
+    p.add_argument("--tables", metavar="PATTERN", help="only tables matching these globs (`orders*,customers`)")
+    p.add_argument("--write", action="store_true", help="add the resources not yet declared to the spec file")
 
     p = sub.add_parser("dbt-sources", help="write or refresh dbt sources.yml from pipelines.yaml")
     _add_spec_file(p)

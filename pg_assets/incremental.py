@@ -155,6 +155,22 @@ def _comparable(value: Any, like: Any) -> Any:
     return value
 
 
+def as_cursor_type(value: Any, kind: type | None, *, aware: bool | None = None) -> Any:
+    """A bound for a query parameter (`initial_value`, `end_value`, a partition's start, the
+    stored cursor) in the Python type of the cursor column: text is parsed as `_comparable`
+    parses it, and a datetime gets the column's tz-awareness (`aware`), naive meaning UTC."""
+    if isinstance(value, str) and kind is not None and kind is not str:
+        parse = next((_FROM_TEXT[k] for k in kind.__mro__ if k in _FROM_TEXT), None)
+        try:
+            value = parse(value) if parse else kind(value) if kind in (int, float) else value
+        except (ValueError, ArithmeticError):
+            return value  # the database compares it, or says why it cannot
+    if kind is dt.datetime and isinstance(value, dt.date) and aware is not None:
+        zone = dt.timezone.utc if aware else None
+        return _in_zone_of(_as_datetime(value), dt.datetime(2000, 1, 1, tzinfo=zone))
+    return value
+
+
 def _parse(text: str, like: Any) -> Any:
     for kind in type(like).__mro__:
         parse = _FROM_TEXT.get(kind)

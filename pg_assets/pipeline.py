@@ -24,6 +24,7 @@ from pg_assets.load import commit_plan
 from pg_assets.load.locks import commit_locks
 from pg_assets.load.merge import key_warning
 from pg_assets.load.session import Destination, LoadSession
+from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import FORMATS
 from pg_assets.normalize.naming import normalize_dataset_name
 from pg_assets.normalize.rows import ROOT_ID, Normalizer, TablePlan
@@ -222,7 +223,9 @@ class _Load:
         for res, plan in zip(self.resources, self.plans):
             cursor = self._bind_incremental(res, plan, state)
             for item in _items(res):
-                if cursor is None or cursor.keep(item):
+                if isinstance(item, CopyRows):  # a Postgres source's own COPY output (no cursor to keep)
+                    normalizer.add_copy(plan, item)
+                elif cursor is None or cursor.keep(item):
                     normalizer.add(plan, item)
                 if time.monotonic() - self._last_report > 1.0:
                     self._report()
@@ -293,10 +296,10 @@ def _root_ids_for_merges(live: dict[str, Table], plans: list[TablePlan]) -> None
             live[name].columns.setdefault(ROOT_ID, Column(ROOT_ID, "text", nullable=False))
 
 
-def _items(res: Resource) -> Iterable[Mapping[str, Any]]:
-    """Items of a resource: pages (lists) are flattened, scalars wrapped as `{"value": x}`."""
+def _items(res: Resource) -> Iterable[Mapping[str, Any] | CopyRows]:
+    """Items of a resource: pages (lists) are flattened, scalars wrapped as `{"value": x}`, COPY text kept."""
     for item in res.iter_data():
-        if isinstance(item, Mapping):
+        if isinstance(item, (Mapping, CopyRows)):
             yield item
         elif isinstance(item, (list, tuple)):
             for sub in item:

@@ -101,9 +101,10 @@ def build_resources(spec: PipelinesSpec, source_name: str, resource_names: Seque
 
     resources = []
     for name in names:
-        resolved = resolved_for_run(source, name, partition)
-        inc = _incremental(resolved)
+        declared = resolved_for_run(source, name, partition)
+        inc = _incremental(declared)
         context = SourceContext(source_name, name, spec.base_dir, inc, read_other)
+        resolved = kind.prepare(source, declared, context)
         resources.append(pg_assets.resource(
             _reader(kind.read, source, resolved, context), name=resolved.table_name or name,
             incremental=inc, source=source_name, **resolved.engine_options()))

@@ -185,3 +185,13 @@ class Expression(str):
 
 
 NOW = Expression("clock_timestamp()")
+
+
+# a row key like `row_keys.random_ids`: the base64 of 10 random bytes, 14 characters
+RANDOM_ROW_ID = "substr(encode(decode(substr(md5(random()::text || random()::text), 1, 20), 'hex'), 'base64'), 1, 14)"
+
+
+def copy_select_out(schema: str | None, table: str, expressions: Sequence[str]) -> str:
+    """`COPY (SELECT <expressions> FROM table) TO STDOUT`: a table's rows in COPY text."""
+    source = qualified(schema, table) if schema else ident(table)
+    return f"COPY (SELECT {', '.join(expressions)} FROM {source}) TO STDOUT"

@@ -117,9 +117,11 @@ def disposition(resource: Any) -> str:
     return f"{resource.disposition}:{resource.strategy}" if resource.strategy else resource.disposition
 
 
-def _metadata(dest: Destination, dataset: str, table: str, resource: Any) -> dict[str, Any]:
+def _metadata(dest: Destination, dataset: str, table: str, resource: Any, uri: str | None) -> dict[str, Any]:
     metadata: dict[str, Any] = {"dagster/table_name": f"{dest.database}.{dataset}.{table}",
                                 "write_disposition": disposition(resource)}
+    if uri:
+        metadata["dagster/uri"] = uri
     schema = hinted_schema(resource.columns)
     if schema is not None:
         metadata["dagster/column_schema"] = schema
@@ -136,7 +138,7 @@ def asset_spec(source_name: str, source: Any, name: str, dest: Destination) -> t
         key=key,
         deps=_deps(resource),
         description=resource.description or source.description,
-        metadata=_metadata(dest, dataset, table, resource),
+        metadata=_metadata(dest, dataset, table, resource, source.asset_uri(name)),
         group_name=resource.group or dagster_name(source_name),
         code_version=source.resource_fingerprint(name),
         automation_condition=automation_condition(resource.automation),

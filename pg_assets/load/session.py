@@ -130,7 +130,7 @@ class LoadSession:
         staged = self._ensure_staging(batch, logged)
         fmt = self.dest.file_format
         names = [c.name for c in batch.columns]
-        if fmt.name == "copy":
+        if fmt.name == "copy" or batch.wire == "copy":
             write = _copy_job(sql.copy_from_stdin(staged.schema, staged.name, names), batch.payload)
         else:
             write = _insert_job(sql.insert_values_head(staged.schema, staged.name, names), batch.payload)

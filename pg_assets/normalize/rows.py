@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pg_assets.errors import SchemaContractError
+from pg_assets.errors import SchemaContractError, TerminalLoadError
+from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import Encoder, Format
 from pg_assets.normalize.naming import join_path, make_path, normalize_identifier
 from pg_assets.normalize.row_keys import digest_id, random_ids
@@ -53,6 +54,7 @@ class Batch:
     columns: tuple[Column, ...]
     payload: bytes  # UTF-8 rows, joined the way the wire format wants them
     rows: int
+    wire: str | None = None  # "copy": COPY text whatever the destination's file format
 
     @property
     def nbytes(self) -> int:
@@ -231,6 +233,34 @@ class Normalizer:
                 continue
             for name, nested, d in lists:
                 self._add_children(plan, table, path, name, row_id, root_id, nested, d)
+
+    def add_copy(self, plan: TablePlan, rows: CopyRows) -> None:
+        """Rows already in COPY text (see `copy_rows`): the columns join the live schema as any
+        other path's would, under the same contract, and the bytes become batches unchanged."""
+        buf = self.buffers.get(plan.root) or self._open(plan, plan.root, None)
+        if buf is None:
+            return  # the contract discards the new table
+        self._flush(buf)
+        names = (*rows.columns, LOAD_ID, ROW_ID)
+        if buf.seq:
+            raise ValueError(f"`{plan.resource}`: COPY rows carry no merge sequence; merge them as items")
+        for name in names:
+            if name not in buf.slots and self._new_column(plan, buf, name, None) in (None, _DROP_ROW):
+                raise ValueError(f"`{plan.resource}`: the schema contract discards column `{name}`; COPY rows "
+                                 "cannot drop values, load them as items")
+        columns = tuple(buf.table.columns[name] for name in names)
+        for column in columns:
+            wanted = plan.hints.get(column.name, {}).get("data_type")
+            if wanted and wanted != column.data_type:
+                raise TerminalLoadError(
+                    f"Table `{plan.root}`: column `{column.name}` is stored as {column.data_type}, but the source "
+                    f"now has {wanted}; add the hint `columns: {{{column.name}: {{data_type: {column.data_type}}}}}` "
+                    "to keep loading it (values that do not fit then go to a variant column)",
+                    table=plan.root, column=column.name)
+        for payload in rows.chunks(self.load_id, self.batch_bytes):
+            count = payload.count(b"\n")
+            self.rows[plan.root] = self.rows.get(plan.root, 0) + count
+            self.emit(Batch(plan.root, columns, payload, count, wire="copy"))
 
     # ---- rows -> cells ------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ KINDS: dict[str, str] = {
     "python": "pg_assets.sources.python",
     "files": "pg_assets.sources.files",
     "rest_api": "pg_assets.sources.rest_api",
+    "sql_database": "pg_assets.sources.sql_database",
 }
 
 __all__ = ["KINDS", "CheckContext", "SourceContext", "SourceKind", "all_kinds", "get_kind"]

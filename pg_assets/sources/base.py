@@ -9,6 +9,9 @@ A kind is a module exposing `KIND = SourceKind(...)`:
 - `check(source, name, resource, context)`: problems only visible with everything
   merged (a function that cannot be imported, a missing file), as
   `(option key path, message)` pairs; the spec locates them where they were written.
+- `prepare(source, resource, context)`: optional; the resource's options completed from
+  the source itself just before a run (a database's column types and keys), so that
+  whatever is wrong fails before anything is written. Definitions never call it.
 
 Sources never filter rows by the incremental cursor (the engine does); they may use
 `context.incremental.start_value` to ask only for newer data.
@@ -70,12 +73,17 @@ def _no_problems(source: Any, name: str, resource: Any, context: CheckContext) -
     return ()
 
 
+def _as_declared(source: Any, resource: Any, context: SourceContext) -> Any:
+    return resource
+
+
 @dataclass(frozen=True)
 class SourceKind:
     name: str
     source_model: type[SourceSpec]
     read: Callable[[SourceSpec, ResourceSpec, SourceContext], Iterable[Any]]
     check: Callable[[SourceSpec, str, ResourceSpec, CheckContext], Iterable[Problem]] = _no_problems
+    prepare: Callable[[SourceSpec, ResourceSpec, SourceContext], ResourceSpec] = _as_declared
 
 
 # ---------------------------------------------------------------- shared helpers

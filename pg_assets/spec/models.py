@@ -315,6 +315,10 @@ class SourceSpec(AssetOptions):
         shared = set(SourceSpec.model_fields)
         return self.model_dump(exclude=shared, exclude_none=True)
 
+    def asset_uri(self, name: str) -> str | None:
+        """Where resource `name` reads from, for Dagster's `dagster/uri` (no secrets); None when unsaid."""
+        return None
+
     def resource_fingerprint(self, name: str) -> str:
         """A sha256 of everything that decides how `name` loads, for Dagster's `code_version`."""
         document = {"kind": self.kind, "dataset": self.dataset, "source": self.source_options(),

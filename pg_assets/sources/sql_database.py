@@ -1,0 +1,297 @@
+"""`kind: sql_database`: tables and queries of another database (Postgres, MySQL/MariaDB,
+SQLite, any SQLAlchemy URL).
+
+```yaml
+crm:
+  kind: sql_database
+  credentials: ${CRM_DATABASE_URL}
+  schema: public
+  dataset: crm_raw
+  resources:
+    customers: {write_disposition: merge, incremental: {cursor_path: updated_at}}
+    order_lines: {table: orderlines}
+    gold_accounts: {query: "select * from accounts where tier = 'gold'"}
+```
+
+Before a run (`prepare`, never at definition time) the table is reflected: its column
+types, nullability and primary key become column hints under the resource's own, so
+the destination gets `numeric(12,2)` for `numeric(12,2)`. An unreachable source, a
+missing table, a query that does not run and a type without a mapping all fail there,
+before anything is written.
+
+The run streams rows through a server-side cursor, `chunk_size` at a time. With
+`incremental`, the cursor bounds are bound parameters of the query (`cursor >= :start`,
+`cursor < :end`); the rows at the stored boundary are read again and the engine drops
+the ones already loaded by their stored hashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import ConfigDict, Field, PositiveInt
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
+
+from pg_assets.errors import ConfigError, CredentialsError, TerminalLoadError, TransientLoadError
+from pg_assets.incremental import as_cursor_type
+from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.sql_types import column_hint, type_name
+from pg_assets.sources import sql_copy
+from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
+from pg_assets.sources.sql_connect import (create_engine, display_location, driver_message, parse_url, scrub,
+                                           table_uri)
+from pg_assets.spec.issues import did_you_mean
+from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
+
+DEFAULT_CHUNK_SIZE = 50_000
+Row = Sequence[Any]
+
+
+class SqlDatabaseResource(ResourceSpec):
+    table: str | None = None
+    """The source table; the resource name by default."""
+    query: str | None = None
+    """A SELECT whose rows are loaded, instead of a table."""
+
+
+class SqlDatabaseSource(SourceSpec):
+    model_config = ConfigDict(populate_by_name=True)
+    resource_model = SqlDatabaseResource
+
+    kind: Literal["sql_database"]
+    credentials: str = Field(min_length=1, repr=False)
+    """A SQLAlchemy URL: `postgresql://`, `mysql+pymysql://`, `sqlite:///path.db`...; write `${VAR}`."""
+    source_schema: str | None = Field(default=None, alias="schema")
+    """The source schema (Postgres schema, MySQL database); the connection's default when omitted."""
+    chunk_size: PositiveInt = DEFAULT_CHUNK_SIZE
+    """Rows fetched at a time from the server-side cursor."""
+    defaults: SqlDatabaseResource = Field(default_factory=SqlDatabaseResource)
+    """Options every resource of the source starts from."""
+    resources: dict[Name, SqlDatabaseResource] = Field(min_length=1)
+
+    def source_options(self) -> dict[str, Any]:
+        """The source options that decide a load, without the credentials (they may hold a password)."""
+        return {k: v for k, v in super().source_options().items() if k != "credentials"}
+
+    def asset_uri(self, name: str) -> str | None:
+        """`<dialect>://<host or socket dir>/<db>/<schema>.<table>`, never a user or password."""
+        try:
+            url = parse_url(self.credentials)
+        except ConfigError:
+            return None
+        resource = self.resolved(name)
+        if resource.query:
+            return display_location(url)
+        return table_uri(url, self.source_schema, resource.table or name)
+
+
+# ---------------------------------------------------------------- checks (no connection)
+
+
+def check(source: SqlDatabaseSource, name: str, resource: SqlDatabaseResource,
+          context: CheckContext) -> Iterator[Problem]:
+    if resource.table and resource.query:
+        yield ("query",), "give `table` or `query`, not both"
+    if source is not None and "${" not in source.credentials:
+        try:
+            parse_url(source.credentials)
+        except ConfigError as exc:
+            yield ("credentials",), str(exc)
+
+
+# ---------------------------------------------------------------- before the run: reflection
+
+
+def _where(context: SourceContext) -> str:
+    return f"source `{context.source_name}`, resource `{context.resource_name}`"
+
+
+@contextmanager
+def connect(credentials: str, base_dir: Path | None, where: str) -> Iterator[tuple[Connection, URL]]:
+    """A connection to a source database for one step; failures say `where`, never the password."""
+    url = parse_url(credentials, base_dir)
+    engine = create_engine(url)
+    try:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as exc:
+            raise CredentialsError(f"{where}: cannot connect to {display_location(url)}: "
+                                   f"{scrub(driver_message(exc), url)}") from None
+        with conn:
+            yield conn, url
+    finally:
+        engine.dispose()
+
+
+def connected(source: SqlDatabaseSource, context: SourceContext) -> Any:
+    """`connect` for one resource of a source."""
+    return connect(source.credentials, context.base_dir, _where(context))
+
+
+def reflect_table(conn: Connection, url: URL, source: SqlDatabaseSource, resource: SqlDatabaseResource,
+                  context: SourceContext) -> sa.Table:
+    """The source table with its columns' types; ConfigError naming the tables there when it is missing."""
+    name = resource.table or context.resource_name
+    try:
+        return sa.Table(name, sa.MetaData(), schema=source.source_schema, autoload_with=conn)
+    except NoSuchTableError:
+        pass
+    except DBAPIError as exc:
+        raise ConfigError(f"{_where(context)}: cannot read table `{name}`: {scrub(driver_message(exc), url)}") from None
+    tables = sa.inspect(conn).get_table_names(schema=source.source_schema)
+    where = f"schema `{source.source_schema}` of " if source.source_schema else ""
+    raise ConfigError(f"{_where(context)}: no table `{name}` in {where}{display_location(url)}."
+                      f"{did_you_mean(name, tables)} Set `table` to the source table, or `schema`.")
+
+
+def reflected_hints(table: sa.Table, dialect: Any, resource: SqlDatabaseResource, context: SourceContext
+                    ) -> dict[str, dict[str, Any]]:
+    """Column hints from the source types, the resource's own hints on top; unmapped types fail."""
+    own = {normalize_identifier(k): (k, h.model_dump(exclude_none=True)) for k, h in (resource.columns or {}).items()}
+    keyed = bool(resource.primary_key_columns())
+    hints: dict[str, dict[str, Any]] = {}
+    for column in table.columns:
+        key, hint = own.pop(normalize_identifier(column.name), (column.name, {}))
+        if "data_type" not in hint:
+            found = column_hint(column.type, dialect.name)
+            if found is None:
+                raise ConfigError(
+                    f"{_where(context)}: column `{column.name}` of `{table.fullname}` has the type "
+                    f"`{type_name(column.type, dialect)}`, which pg_assets cannot map; add the hint "
+                    f"`columns: {{{column.name}: {{data_type: text}}}}` (or another `data_type`) to the resource")
+            hint = {**found, **hint}
+        hint.setdefault("nullable", bool(column.nullable))
+        if column.primary_key and not keyed:
+            hint.setdefault("primary_key", True)
+        hints[key] = hint
+    hints.update({k: h for k, h in own.values()})  # hints on columns the table lacks still apply
+    return hints
+
+
+def _check_query(conn: Connection, url: URL, resource: SqlDatabaseResource, context: SourceContext) -> list[str]:
+    """Run the query for no rows: a bad query fails before anything is written. Returns its columns."""
+    probe = sa.select(sa.literal_column("*")).select_from(_query_subquery(resource.query or "")).where(sa.false())
+    try:
+        return list(conn.execute(probe).keys())
+    except DBAPIError as exc:
+        raise ConfigError(f"{_where(context)}: the query fails: {scrub(driver_message(exc), url)}") from None
+
+
+def prepare(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: SourceContext) -> SqlDatabaseResource:
+    """The resource's options completed from the source: reflected column hints and primary key."""
+    with connected(source, context) as (conn, url):
+        if resource.query:
+            columns = _check_query(conn, url, resource, context)
+            _check_cursor(resource, columns, context, "the query's columns")
+            return resource
+        table = reflect_table(conn, url, source, resource, context)
+        dialect = conn.dialect
+    _check_cursor(resource, [c.name for c in table.columns], context, f"the columns of `{table.fullname}`")
+    options = resource.model_dump(exclude_unset=True)
+    options["columns"] = reflected_hints(table, dialect, resource, context)
+    if not resource.primary_key_columns() and table.primary_key.columns:
+        options["primary_key"] = [c.name for c in table.primary_key.columns]
+    return type(resource).model_validate(options)
+
+
+def _check_cursor(resource: SqlDatabaseResource, columns: list[str], context: SourceContext, where: str) -> None:
+    inc = resource.incremental
+    if inc is None or _cursor_column(columns, inc.cursor_path) is not None:
+        return
+    raise ConfigError(f"{_where(context)}: `incremental.cursor_path: {inc.cursor_path}` is not one of {where}."
+                      f"{did_you_mean(inc.cursor_path, columns)}")
+
+
+def _cursor_column(columns: list[str], cursor_path: str) -> str | None:
+    wanted = normalize_identifier(cursor_path)
+    return next((c for c in columns if c == cursor_path), None) or next(
+        (c for c in columns if normalize_identifier(c) == wanted), None)
+
+
+# ---------------------------------------------------------------- the statement
+
+
+def _query_subquery(query: str, *columns: str) -> Any:
+    """The user's query as `(...) AS pg_assets_query`, with the named columns addressable."""
+    return sa.text(query.strip().rstrip(";")).columns(*map(sa.column, columns)).subquery("pg_assets_query")
+
+
+def _bounded(statement: Any, cursor: Any, context: SourceContext, kind: type | None, aware: bool | None) -> Any:
+    """`statement` with the incremental window as bound parameters (never text in the SQL)."""
+    inc = context.incremental
+    if inc is None:
+        return statement
+    grows = inc.last_value_func == "max"
+    start = as_cursor_type(inc.start_value, kind, aware=aware)
+    if start is not None:
+        statement = statement.where(cursor >= start if grows else cursor <= start)
+    if inc.end_value is not None:
+        end = as_cursor_type(inc.end_value, kind, aware=aware)
+        statement = statement.where(cursor < end if grows else cursor > end)
+    return statement
+
+
+def _python_type(column: Any) -> type | None:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
+def statement(conn: Connection, url: URL, source: SqlDatabaseSource, resource: SqlDatabaseResource,
+              context: SourceContext, table: sa.Table | None = None) -> Any:
+    """The SELECT of one run: the table with its types (or the query), bounded by the cursor."""
+    inc = context.incremental
+    if resource.query:
+        if inc is None:
+            return sa.text(resource.query)
+        sub = _query_subquery(resource.query, inc.cursor_path)
+        return _bounded(sa.select(sa.literal_column("*")).select_from(sub), sub.c[inc.cursor_path], context,
+                        None, None)
+    table = table if table is not None else reflect_table(conn, url, source, resource, context)
+    select = sa.select(table)
+    if inc is None:
+        return select
+    column = table.columns[_cursor_column([c.name for c in table.columns], inc.cursor_path) or inc.cursor_path]
+    return _bounded(select, column, context, _python_type(column), getattr(column.type, "timezone", None))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def as_items(keys: Sequence[str], rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """One fetched chunk as the engine's items (the one place to switch to Arrow batches)."""
+    return [dict(zip(keys, row)) for row in rows]
+
+
+def read(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: SourceContext) -> Iterator[Any]:
+    with connected(source, context) as (conn, url):
+        table = None if resource.query else reflect_table(conn, url, source, resource, context)
+        fast = table is not None and sql_copy.eligible(url, table, resource, context.incremental is not None)
+        if not fast:
+            yield from _rows(conn, url, statement(conn, url, source, resource, context, table), source, resource,
+                             context)
+            return
+    yield sql_copy.copy_rows(url, table, _where(context))
+
+
+def _rows(conn: Connection, url: URL, select: Any, source: SqlDatabaseSource, resource: SqlDatabaseResource,
+          context: SourceContext) -> Iterator[list[dict[str, Any]]]:
+    """The rows of `select` through a server-side cursor, `chunk_size` at a time."""
+    try:
+        result = conn.execution_options(yield_per=source.chunk_size).execute(select)
+        keys = tuple(result.keys())
+        for rows in result.partitions():
+            yield as_items(keys, rows)
+    except DBAPIError as exc:
+        error = TransientLoadError if exc.connection_invalidated else TerminalLoadError
+        raise error(f"{_where(context)}: reading failed: {scrub(driver_message(exc), url)}",
+                    table=resource.table_name or context.resource_name) from None
+
+
+KIND = SourceKind(name="sql_database", source_model=SqlDatabaseSource, read=read, check=check, prepare=prepare)
