@@ -53,6 +53,7 @@ class Batch:
     columns: tuple[Column, ...]
     payload: bytes  # UTF-8 rows, joined the way the wire format wants them
     rows: int
+    binary: bool = False  # columnar rows come as one binary COPY stream, whatever the wire format
 
     @property
     def nbytes(self) -> int:
@@ -75,6 +76,8 @@ class TablePlan:
     primary_key: tuple[str, ...] = ()
     merge_key: tuple[str, ...] = ()
     scd2: "Scd2Options | None" = None
+    add_dlt_load_id: bool = True  # columnar items: whether rows get `_dlt_load_id` (dict rows always do)
+    add_dlt_id: bool = True  # columnar items: whether rows get a random `_dlt_id` (merge needs one)
 
     @property
     def sequenced(self) -> bool:
@@ -129,6 +132,15 @@ class Normalizer:
         self._paths: dict[tuple[str, str], tuple[str, str]] = {}
         self._json: dict[str, set[str]] = {}
         self.warnings: list[str] = []
+        self._columnar: Any = None
+
+    def add_columnar(self, plan: TablePlan, batch: Any) -> None:
+        """Add one Arrow record batch of `plan`'s resource (see `columnar`)."""
+        if self._columnar is None:
+            from pg_assets.normalize.columnar import ColumnarWriter  # pyarrow only when columnar data comes
+
+            self._columnar = ColumnarWriter(self)
+        self._columnar.add(plan, batch)
 
     # ---- items -> rows ------------------------------------------------------------------
 
