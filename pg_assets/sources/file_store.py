@@ -87,6 +87,7 @@ def _remote(url: str, options: dict[str, Any], resource: str) -> list[FileRef]:
 
     try:
         fs, path = fsspec.core.url_to_fs(url, **options)
+        fs.invalidate_cache()  # fsspec reuses filesystems and their listings: each load lists afresh
         protocol = url.split("://", 1)[0]
         if glob.has_magic(path):
             infos = fs.glob(path, detail=True)
