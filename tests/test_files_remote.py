@@ -127,3 +127,11 @@ def test_unreachable_store_names_the_url_and_no_secret(tmp_path: Path, dataset: 
         runner.run_source(load_spec(tmp_path / "pipelines.yaml"), "s")
     assert SECRET not in str(caught.value) and KEY not in str(caught.value)
     assert query("SELECT to_regclass(%s)", (f'"{dataset}".r',)) == [(None,)]
+
+
+def test_messages_of_storage_clients_are_scrubbed_of_secret_options() -> None:
+    from pg_assets.sources.file_store import _scrub
+
+    options = {"endpoint_url": "http://127.0.0.1:9", "key": KEY, "client_kwargs": {"aws_session_token": "tok-123"}}
+    message = _scrub(f"denied for {KEY} with tok-123 at http://127.0.0.1:9", options)
+    assert message == "denied for *** with *** at http://127.0.0.1:9"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,21 +118,25 @@ def _version(info: Mapping[str, Any]) -> Any:
     return None
 
 
+# option names whose values are secrets (`key`, `secret`, `token`, `account_key`, `sas_token`, ...)
+_SECRET_NAME = re.compile(r"key|secret|token|pass|credential|sas|signature|connection", re.IGNORECASE)
+
+
 def _scrub(message: str, options: Mapping[str, Any]) -> str:
-    """`message` without any string found in `options` (keys, secrets, tokens), at any depth."""
-    for value in _strings(options):
-        if len(value) >= 4:
+    """`message` without the value of any secret-named option, at any depth."""
+    for value in _secrets(options):
+        if len(value) >= 3:
             message = message.replace(value, "***")
     return message.splitlines()[0][:300] if message else ""
 
 
-def _strings(value: Any) -> list[str]:
+def _secrets(value: Any, secret: bool = False) -> list[str]:
     if isinstance(value, str):
-        return [value]
+        return [value] if secret else []
     if isinstance(value, Mapping):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for k, v in value.items() for s in _secrets(v, secret or bool(_SECRET_NAME.search(str(k))))]
     if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in _secrets(v, secret)]
     return []
 
 
