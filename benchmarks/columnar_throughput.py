@@ -146,6 +146,9 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child == "prepare":
+        prepare(Path(args.folder), args.rows)
+        return
     if args.child:
         child(args.child, Path(args.folder))
         return
@@ -153,8 +156,9 @@ def main() -> None:
 
     pg_assets.resolve_credentials()  # start the embedded server once, outside the timings
     with tempfile.TemporaryDirectory(prefix="pg_assets_columnar_") as tmp:
-        folder = Path(tmp)
-        prepare(folder, args.rows)
+        # prepared in a process of its own: Linux keeps a parent's peak RSS in the children it starts
+        subprocess.run([sys.executable, __file__, "--child", "prepare", "--folder", tmp, "--rows", str(args.rows)],
+                       check=True)
         results = {}
         for variant in args.variants.split(","):
             proc = subprocess.run([sys.executable, __file__, "--child", variant, "--folder", tmp],

