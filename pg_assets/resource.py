@@ -49,7 +49,8 @@ _COLUMNAR_MODULES = ("pyarrow", "pandas", "polars")
 
 def is_columnar(item: Any) -> bool:
     """Whether `item` is a table, record batch or DataFrame of a columnar library (none is imported)."""
-    return type(item).__module__.split(".")[0] in _COLUMNAR_MODULES and hasattr(item, "columns")
+    kind = type(item)
+    return kind.__module__.split(".")[0] in _COLUMNAR_MODULES and hasattr(kind, "columns")  # a class look-up: no work
 
 
 def resource(

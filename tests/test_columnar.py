@@ -291,3 +291,16 @@ def test_create_indexes_apply_to_columnar_tables(dataset: str, query) -> None:
     constraints = query("SELECT count(*) FROM information_schema.table_constraints WHERE table_schema = %s "
                         "AND table_name = 't' AND constraint_type = 'UNIQUE'", (dataset,))
     assert constraints == [(2,)]  # `id` and `_dlt_id`
+
+
+def test_discard_row_drops_the_rows_with_a_refused_column(dataset: str, query) -> None:
+    p = pg_assets.pipeline("disc", dataset=dataset)
+    p.run(pa.table({"id": [1], "name": ["a"]}), table_name="t")
+    p.run(pa.table({"id": [2, 3], "name": ["b", "c"], "new": [None, 1]}), table_name="t",
+          schema_contract={"columns": "discard_row"})
+    assert select(query, dataset, "t", "id, name") == [(1, "a"), (2, "b")]
+
+
+def test_polars_lazy_frames_load(dataset: str, query) -> None:
+    pg_assets.pipeline("lazy", dataset=dataset).run(pl.LazyFrame({"id": [1, 2]}), table_name="t")
+    assert select(query, dataset, "t", "id") == [(1,), (2,)]

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pg_assets.errors import SchemaContractError, TerminalLoadError
+from pg_assets.errors import ConfigError, SchemaContractError, TerminalLoadError
 from pg_assets.normalize import arrow_wire
 from pg_assets.normalize.arrow_types import column_type, unmapped
 from pg_assets.normalize.naming import normalize_identifier
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 # rows of one CSV batch are sized to about this many bytes of Arrow data
 TARGET_BATCH_BYTES = 4 << 20
+_DROP_ROWS = object()
 def record_batches(item: Any) -> Iterator[pa.RecordBatch]:
     """The record batches of a columnar item, zero-copy where its library allows."""
     if isinstance(item, pa.RecordBatch):
@@ -42,12 +43,15 @@ def record_batches(item: Any) -> Iterator[pa.RecordBatch]:
         yield from item.to_batches()
         return
     module = type(item).__module__.split(".")[0]
-    if module == "pandas":
+    if module == "pandas" and hasattr(item, "to_records"):
         table = pa.Table.from_pandas(item, preserve_index=False)
-    elif module == "polars":
+    elif module == "polars" and hasattr(item, "to_arrow"):
         table = item.to_arrow()
+    elif module == "polars" and hasattr(item, "collect"):  # a LazyFrame
+        table = item.collect().to_arrow()
     else:
-        raise TypeError(type(item).__name__)
+        raise ConfigError(f"`{module}.{type(item).__qualname__}` items cannot be loaded; yield a table, record "
+                          "batch or DataFrame")
     yield from table.to_batches()
 
 
@@ -81,11 +85,12 @@ class ColumnarWriter:
         batch = self._named(plan.root, batch)
         columns: list[Column] = []
         arrays: list[pa.Array] = []
-        for name, arr in zip(batch.schema.names, batch.columns):
+        for name in list(batch.schema.names):
+            arr = batch.column(name)  # from the batch as it is now: `discard_row` may have dropped rows
             column = self._column_for(plan, table, name, arr)
             if column is None:
                 continue
-            if column == "drop_rows":
+            if column is _DROP_ROWS:
                 batch, arrays = self._drop_rows_with(batch, name, arrays)
                 if batch.num_rows == 0:
                     return
@@ -111,7 +116,7 @@ class ColumnarWriter:
         return batch.rename_columns(names) if names != batch.schema.names else batch
 
     def _column_for(self, plan: "TablePlan", table: Table, name: str, arr: pa.Array) -> Any:
-        """The live column for `arr` (added when new), None to leave it out, `"drop_rows"` to drop its rows."""
+        """The live column for `arr` (added when new), None to leave it out, `_DROP_ROWS` to drop its rows."""
         column = table.columns.get(name)
         if column is not None:
             return column
@@ -119,7 +124,7 @@ class ColumnarWriter:
             return None  # like a dict key whose value is always None: no column yet
         first = arr.drop_null()[0].as_py()
         if not self.n._check_contract(plan, table, "columns", name, first):
-            return "drop_rows" if plan.contract.get("columns") == "discard_row" else None
+            return _DROP_ROWS if plan.contract.get("columns") == "discard_row" else None
         column = self._new_column(plan, table, name, arr.type)
         buf = self.n.buffers.get(table.name)
         if buf is not None:
