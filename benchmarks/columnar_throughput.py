@@ -116,18 +116,23 @@ def run_arrow(folder: Path) -> int:
     return p.run(arrow_table(folder), table_name="flat").row_counts["flat"]
 
 
-def run_parquet(folder: Path) -> int:
+def _files_load(folder: Path, dataset: str, table: str, options: str) -> int:
+    """One `kind: files` resource loaded with `copy` and `create_indexes: false`."""
     import pg_assets
     from pg_assets import runner
     from pg_assets.spec import load_spec
 
-    _fresh("bench_parquet")
-    spec_path = folder / "pipelines.yaml"
-    spec_path.write_text("sources:\n  bench:\n    kind: files\n    dataset: bench_parquet\n"
-                         f"    resources:\n      flat: {{path: {folder / 'rows.parquet'}}}\n")
+    _fresh(dataset)
+    spec_path = folder / f"{dataset}.yaml"
+    spec_path.write_text(f"sources:\n  bench:\n    kind: files\n    dataset: {dataset}\n"
+                         f"    resources:\n      {table}: {{{options}}}\n")
     resources = runner.build_resources(load_spec(spec_path), "bench")
-    p = pg_assets.pipeline("bench", dataset="bench_parquet", file_format="copy", create_indexes=False)
-    return p.run(resources).row_counts["flat"]
+    p = pg_assets.pipeline("bench", dataset=dataset, file_format="copy", create_indexes=False)
+    return p.run(resources).row_counts[table]
+
+
+def run_parquet(folder: Path) -> int:
+    return _files_load(folder, "bench_parquet", "flat", f"path: {folder / 'rows.parquet'}")
 
 
 def run_dlt(folder: Path) -> int:
@@ -162,17 +167,7 @@ def run_flights_copy(folder: Path) -> int:
 
 
 def run_flights_files(folder: Path) -> int:
-    import pg_assets
-    from pg_assets import runner
-    from pg_assets.spec import load_spec
-
-    _fresh("bench_flights")
-    spec_path = folder / "flights.yaml"
-    spec_path.write_text("sources:\n  bench:\n    kind: files\n    dataset: bench_flights\n    resources:\n"
-                         f"      flights: {{path: {folder / 'flights.csv'}, null_values: ['', NA]}}\n")
-    resources = runner.build_resources(load_spec(spec_path), "bench")
-    p = pg_assets.pipeline("bench", dataset="bench_flights", file_format="copy", create_indexes=False)
-    return p.run(resources).row_counts["flights"]
+    return _files_load(folder, "bench_flights", "flights", f"path: {folder / 'flights.csv'}, null_values: ['', NA]")
 
 
 def run_flights_sling(folder: Path) -> int:
@@ -200,7 +195,8 @@ def child(variant: str, folder: Path) -> None:
     t0 = time.perf_counter()
     rows = VARIANTS[variant](folder)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Sling runs as a child process: the larger of this process and its children
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     # the Arrow variants map the table's file into memory: its pages count in their RSS
     mapped = (folder / "rows.arrow").stat().st_size / 2**20 if variant in ("arrow", "dlt") else 0.0
     print(json.dumps({"variant": variant, "rows": rows, "seconds": seconds, "peak_rss_mb": peak,

@@ -40,7 +40,7 @@ def _reader(open_file: Opener, header: Sequence[str], delimiter: str, encoding: 
     return pa_csv.open_csv(
         open_file(),
         read_options=pa_csv.ReadOptions(column_names=list(header), skip_rows=1, encoding=encoding,
-                                        block_size=BLOCK_SIZE, use_threads=False),
+                                        block_size=BLOCK_SIZE, use_threads=True),
         parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                           invalid_row_handler=on_invalid),
         convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in header},
