@@ -304,3 +304,9 @@ def test_discard_row_drops_the_rows_with_a_refused_column(dataset: str, query) -
 def test_polars_lazy_frames_load(dataset: str, query) -> None:
     pg_assets.pipeline("lazy", dataset=dataset).run(pl.LazyFrame({"id": [1, 2]}), table_name="t")
     assert select(query, dataset, "t", "id") == [(1,), (2,)]
+
+
+def test_dlt_columns_in_the_data_are_replaced_by_the_loads_own(dataset: str, query) -> None:
+    exported = pa.table({"id": [1], "_dlt_load_id": ["old"], "_dlt_id": ["old-id"]})
+    info = pg_assets.pipeline("exp", dataset=dataset).run(exported, table_name="t")
+    assert select(query, dataset, "t", "id, _dlt_load_id, _dlt_id <> 'old-id'") == [(1, info.load_id, True)]

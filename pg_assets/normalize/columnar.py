@@ -85,7 +85,10 @@ class ColumnarWriter:
         batch = self._named(plan.root, batch)
         columns: list[Column] = []
         arrays: list[pa.Array] = []
+        own = self._own_columns(plan)
         for name in list(batch.schema.names):
+            if name in own:
+                continue  # data exported from a dlt table: this load's own `_dlt_load_id` / `_dlt_id` win
             arr = batch.column(name)  # from the batch as it is now: `discard_row` may have dropped rows
             column = self._column_for(plan, table, name, arr)
             if column is None:
@@ -178,6 +181,13 @@ class ColumnarWriter:
             columns.append(SEQ)
             arrays.append(sequence_array(self.n._seq + 1, n))
         self.n._seq += n
+
+    @staticmethod
+    def _own_columns(plan: "TablePlan") -> set[str]:
+        from pg_assets.normalize.rows import LOAD_ID, ROW_ID, SEQ
+
+        own = {SEQ.name} | ({LOAD_ID} if plan.add_dlt_load_id else set())
+        return own | ({ROW_ID} if plan.add_dlt_id or plan.row_key is not None else set())
 
     def _system(self, plan: "TablePlan", table: Table, name: str) -> Column:
         column = table.columns.get(name)
