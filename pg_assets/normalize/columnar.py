@@ -29,7 +29,7 @@ from pg_assets.normalize.row_keys import ID_BYTES
 from pg_assets.schema import Column, Table
 
 if TYPE_CHECKING:
-    from pg_assets.normalize.rows import Batch, Normalizer, TablePlan
+    from pg_assets.normalize.rows import Normalizer, TablePlan
 
 # rows of one CSV batch are sized to about this many bytes of Arrow data
 TARGET_BATCH_BYTES = 4 << 20

@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from pydantic import AfterValidator, Field
 
-from pg_assets.errors import ConfigError, TerminalLoadError
+from pg_assets.errors import TerminalLoadError
 from pg_assets.sources import csv_columns, text_values
 from pg_assets.sources.file_store import FileRef, fingerprint, is_url, list_files, open_binary, open_seekable, \
     same_content, strip_compression
@@ -226,7 +226,8 @@ def _read_csv(ref: FileRef, resource: FilesResource) -> Iterator[Any]:
         types[i] = found[0] if found else "text"
     done = 0
     for batch in csv_columns.text_batches(*args):
-        yield csv_columns.convert(batch, types, lambda i: f"`{ref}` line {done + i + 2}", [h is not None for h in hinted])
+        where = lambda i: f"`{ref}` line {done + i + 2}"  # noqa: E731 - the header is line 1
+        yield csv_columns.convert(batch, types, where, [h is not None for h in hinted])
         done += batch.num_rows
 
 
