@@ -23,7 +23,7 @@ import pyarrow.csv as pa_csv
 from pg_assets.errors import TerminalLoadError
 from pg_assets.sources import text_values
 
-BLOCK_SIZE = 4 << 20
+BLOCK_SIZE = 1 << 20
 Opener = Callable[[], pa.NativeFile]
 
 
