@@ -310,3 +310,17 @@ def test_dlt_columns_in_the_data_are_replaced_by_the_loads_own(dataset: str, que
     exported = pa.table({"id": [1], "_dlt_load_id": ["old"], "_dlt_id": ["old-id"]})
     info = pg_assets.pipeline("exp", dataset=dataset).run(exported, table_name="t")
     assert select(query, dataset, "t", "id, _dlt_load_id, _dlt_id <> 'old-id'") == [(1, info.load_id, True)]
+
+
+def test_a_failed_columnar_load_leaves_nothing_and_keeps_the_cursor(dataset: str, query) -> None:
+    p = pg_assets.pipeline("fail", dataset=dataset)
+    p.run(sample(2), table_name="t", incremental={"cursor_path": "id"})
+
+    def broken():
+        yield sample(3, offset=10)
+        raise RuntimeError("source broke")
+
+    with pytest.raises(RuntimeError, match="source broke"):
+        p.run(broken, table_name="t", incremental={"cursor_path": "id"})
+    assert select(query, dataset, "t", "id") == [(0,), (1,)]
+    assert p.state()["sources"]["fail"]["resources"]["t"]["incremental"]["id"]["last_value"] == 1
