@@ -324,3 +324,11 @@ def test_a_failed_columnar_load_leaves_nothing_and_keeps_the_cursor(dataset: str
         p.run(broken, table_name="t", incremental={"cursor_path": "id"})
     assert select(query, dataset, "t", "id") == [(0,), (1,)]
     assert p.state()["sources"]["fail"]["resources"]["t"]["incremental"]["id"]["last_value"] == 1
+
+
+def test_a_switch_cannot_leave_out_a_column_the_table_requires(dataset: str, query) -> None:
+    p = pg_assets.pipeline("req", dataset=dataset)
+    p.run(sample(1), table_name="t")
+    with pytest.raises(ConfigError, match=r"`t` already has `_dlt_load_id` \(NOT NULL\).*`add_dlt_load_id: false`"):
+        p.run(sample(1, offset=5), table_name="t", add_dlt_load_id=False)
+    assert select(query, dataset, "t", "id") == [(0,)]

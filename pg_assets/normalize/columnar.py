@@ -171,6 +171,7 @@ class ColumnarWriter:
         from pg_assets.normalize.rows import LOAD_ID, ROW_ID, SEQ
 
         n = batch.num_rows
+        self._check_switches(plan, table)
         if plan.add_dlt_load_id:
             columns.append(self._system(plan, table, LOAD_ID))
             arrays.append(pa.repeat(pa.scalar(self.n.load_id, pa.string()), n))
@@ -181,6 +182,18 @@ class ColumnarWriter:
             columns.append(SEQ)
             arrays.append(sequence_array(self.n._seq + 1, n))
         self.n._seq += n
+
+    @staticmethod
+    def _check_switches(plan: "TablePlan", table: Table) -> None:
+        """A column left out by a switch must not be a NOT NULL column the table already has."""
+        from pg_assets.normalize.rows import LOAD_ID, ROW_ID
+
+        for name, on in ((LOAD_ID, plan.add_dlt_load_id), (ROW_ID, plan.add_dlt_id or plan.row_key is not None)):
+            column = table.columns.get(name)
+            if not on and column is not None and column.not_null:
+                switch = "add_dlt_load_id" if name == LOAD_ID else "add_dlt_id"
+                raise ConfigError(f"Table `{table.name}` already has `{name}` (NOT NULL), so rows without it cannot "
+                                  f"be added; remove `{switch}: false` or load into another table.")
 
     @staticmethod
     def _own_columns(plan: "TablePlan") -> set[str]:
