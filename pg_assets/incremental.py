@@ -334,3 +334,94 @@ class CursorFilter:
             "unique_hashes": sorted(self.boundary),
             "start_value": self.start,
         }
+
+    # ---- columnar items ------------------------------------------------------------------
+
+    def keep_batch(self, batch: Any) -> Any:
+        """The rows of an Arrow record batch that are new, filtered whole with pyarrow.compute.
+
+        Only the rows exactly at the boundary (the start value, and the batch's new last
+        value) are hashed, one at a time, with the same hashes as dict items.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = self._cursor_column(batch)
+        if batch.num_rows == 0:
+            return batch
+        sample = values.drop_null()[0].as_py() if values.null_count < len(values) else None
+        if values.null_count:
+            raise TerminalLoadError(
+                f"Resource `{self.resource}`: {values.null_count} rows have no value in the cursor column "
+                f"`{self.inc.cursor_path}`. Fix the `cursor_path` or the data.",
+                table=self.resource, column=self.inc.cursor_path)
+        ge, lt = (pc.greater_equal, pc.less) if self.inc.last_value_func == "max" else (pc.less_equal, pc.greater)
+        try:
+            mask = None
+            start = self._bound("start", sample)
+            if start is not None:
+                start_scalar = pa.scalar(start, values.type)
+                mask = ge(values, start_scalar)
+            end = self._bound("end", sample)
+            if end is not None:
+                below = lt(values, pa.scalar(end, values.type))
+                mask = below if mask is None else pc.and_(mask, below)
+            if self.seen and start is not None:
+                mask = self._drop_seen(batch, values, start_scalar, mask)
+        except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise TerminalLoadError(
+                f"Resource `{self.resource}`: the cursor column `{self.inc.cursor_path}` ({values.type}) cannot be "
+                f"compared with the start value {self.start!r} ({type(self.start).__name__}). Give "
+                f"`initial_value` in the type of the data.", table=self.resource, column=self.inc.cursor_path
+            ) from None
+        kept = batch if mask is None else batch.filter(mask)
+        if kept.num_rows:
+            self._advance_batch(kept, self._cursor_column(kept))
+        return kept
+
+    def _cursor_column(self, batch: Any) -> Any:
+        path = self.inc.cursor_path.removeprefix("$.")
+        wanted = normalize_identifier(path)
+        for name in batch.schema.names:
+            if name == path or normalize_identifier(str(name)) == wanted:
+                column = batch.column(name)
+                return column.dictionary_decode() if hasattr(column, "dictionary_decode") else column
+        raise TerminalLoadError(
+            f"Resource `{self.resource}`: the data has no column `{path}` for the cursor (columns: "
+            f"{batch.schema.names[:10]}). Columnar items take a top-level column as `cursor_path`.",
+            table=self.resource, column=self.inc.cursor_path)
+
+    def _drop_seen(self, batch: Any, values: Any, start: Any, mask: Any) -> Any:
+        """`mask` without the rows at the start value whose hash the stored cursor holds."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        at_start = pc.equal(values, start)
+        positions = np.flatnonzero(at_start.to_numpy(zero_copy_only=False))
+        if not len(positions):
+            return mask
+        rows = batch.take(pa.array(positions)).to_pylist()
+        seen = [int(p) for p, row in zip(positions, rows) if self._seen_before(row)]
+        if not seen:
+            return mask
+        keep = mask.to_numpy(zero_copy_only=False).copy()
+        keep[seen] = False
+        return pa.array(keep)
+
+    def _advance_batch(self, batch: Any, values: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        best = (pc.max if self.inc.last_value_func == "max" else pc.min)(values).as_py()
+        last = _comparable(self.last, best)
+        moved = last is None or self._better(best, last)
+        if not moved and best != last:
+            return
+        rows = batch.filter(pc.equal(values, pa.scalar(best, values.type))).to_pylist() if self.dedup else []
+        if moved:
+            self.last, self.boundary_legacy = best, False
+            self.boundary = {self._hash(row) for row in rows}
+        else:
+            self.last = best
+            self.boundary.update(self._hash(row, self.boundary_legacy) for row in rows)

@@ -28,8 +28,9 @@ from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import FORMATS
 from pg_assets.normalize.naming import normalize_dataset_name
 from pg_assets.normalize.rows import ROOT_ID, Normalizer, TablePlan
+from pg_assets.normalize.types import SCALAR_TYPES
 from pg_assets.plan import parse_contract, plan_resource
-from pg_assets.resource import Resource, resource
+from pg_assets.resource import Resource, is_columnar, resource
 from pg_assets.schema import Column, Table, chain, root_of
 
 log = logging.getLogger("pg_assets")
@@ -106,9 +107,12 @@ class Pipeline:
     def run(self, data: Iterable[Any] | Resource | list[Resource], table_name: str | None = None, *,
             write_disposition: str | Mapping[str, Any] = "append", primary_key: Any = None, merge_key: Any = None,
             columns: Mapping[str, Mapping[str, Any]] | None = None, max_table_nesting: int | None = None,
-            incremental: Any = None, schema_contract: Any = None,
-            progress: Callable[[ProgressEvent], None] | None = None) -> LoadInfo:
+            incremental: Any = None, schema_contract: Any = None, add_dlt_load_id: bool = True,
+            add_dlt_id: bool = True, progress: Callable[[ProgressEvent], None] | None = None) -> LoadInfo:
         """Load `data` (or several `Resource`s) in one all-or-nothing load.
+
+        `data` holds dicts, Arrow tables or record batches, pandas or polars DataFrames,
+        or any mix of them (see `resource`); one table or DataFrame may be passed alone.
 
         Examples:
             >>> p = pipeline("chess", dataset="chess_data")                     # doctest: +SKIP
@@ -116,7 +120,8 @@ class Pipeline:
         """
         resources = _as_resources(data, table_name, dict(
             write_disposition=write_disposition, primary_key=primary_key, merge_key=merge_key, columns=columns,
-            max_table_nesting=max_table_nesting, incremental=incremental, schema_contract=schema_contract))
+            max_table_nesting=max_table_nesting, incremental=incremental, schema_contract=schema_contract,
+            add_dlt_load_id=add_dlt_load_id, add_dlt_id=add_dlt_id))
         # run()'s contract overrides the resources' own (for plain data it already is the resource's)
         plans = [plan_resource(r, self.replace_strategy, self.schema_contract, schema_contract) for r in resources]
         return _Load(self, resources, plans, progress).run()
@@ -225,6 +230,8 @@ class _Load:
             for item in _items(res):
                 if isinstance(item, CopyRows):  # a Postgres source's own COPY output (no cursor to keep)
                     normalizer.add_copy(plan, item)
+                elif is_columnar(item):
+                    self._add_columnar(normalizer, plan, cursor, item)
                 elif cursor is None or cursor.keep(item):
                     normalizer.add(plan, item)
                 if time.monotonic() - self._last_report > 1.0:
@@ -235,6 +242,13 @@ class _Load:
         session.wait_staged()
         self.warnings.extend(normalizer.warnings)
         return normalizer
+
+    @staticmethod
+    def _add_columnar(normalizer: Normalizer, plan: TablePlan, cursor: CursorFilter | None, item: Any) -> None:
+        from pg_assets.normalize.columnar import record_batches
+
+        for batch in record_batches(item):
+            normalizer.add_columnar(plan, batch if cursor is None else cursor.keep_batch(batch))
 
     def _bind_incremental(self, res: Resource, plan: TablePlan, state: dict[str, Any]) -> CursorFilter | None:
         inc = res.incremental
@@ -296,13 +310,24 @@ def _root_ids_for_merges(live: dict[str, Table], plans: list[TablePlan]) -> None
             live[name].columns.setdefault(ROOT_ID, Column(ROOT_ID, "text", nullable=False))
 
 
-def _items(res: Resource) -> Iterable[Mapping[str, Any] | CopyRows]:
-    """Items of a resource: pages (lists) are flattened, scalars wrapped as `{"value": x}`, COPY text kept."""
+def _items(res: Resource) -> Iterable[Any]:
+    """Items of a resource: dicts, columnar items and COPY text as they come, pages (lists) flattened,
+    scalars wrapped as `{"value": x}`; anything else is refused, never stored as text."""
     for item in res.iter_data():
-        if isinstance(item, (Mapping, CopyRows)):
+        if isinstance(item, (Mapping, CopyRows)) or is_columnar(item):
             yield item
         elif isinstance(item, (list, tuple)):
             for sub in item:
-                yield sub if isinstance(sub, Mapping) else {"value": sub}
+                yield sub if isinstance(sub, Mapping) or is_columnar(sub) else _scalar(res, sub)
         elif item is not None:
-            yield {"value": item}
+            yield _scalar(res, item)
+
+
+def _scalar(res: Resource, value: Any) -> Mapping[str, Any]:
+    if value is None or isinstance(value, SCALAR_TYPES):
+        return {"value": value}
+    kind = type(value)
+    raise ConfigError(
+        f"Resource `{res.name}` produced an item of type `{kind.__module__}.{kind.__qualname__}`, which pg_assets "
+        "cannot load. Yield dicts (or pages of dicts), pyarrow tables or record batches, or pandas or polars "
+        "DataFrames.")

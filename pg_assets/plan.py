@@ -113,6 +113,8 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
         hints.setdefault(name, {})["merge_key"] = True
     if strategy in ("upsert", "insert-only") and not pk:
         raise ConfigError(f"{where}: merge strategy `{strategy}` needs a `primary_key`")
+    if disposition == "merge" and not res.add_dlt_id:
+        raise ConfigError(f"{where}: merge needs `_dlt_id` on every row; remove `add_dlt_id: false`")
     scd2 = _scd2_options(res.write_disposition, where) if strategy == "scd2" else None
     row_key = _row_key(strategy, pk, scd2)
     if scd2 is not None:  # validity columns come first, as dlt creates them
@@ -123,7 +125,8 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
                                                                **parse_contract(res.schema_contract, where),
                                                                **parse_contract(override_contract, "run()")},
                      row_key=row_key, root_id_in_children=disposition == "merge", resource=res.name,
-                     primary_key=pk, merge_key=mk, scd2=scd2)
+                     primary_key=pk, merge_key=mk, scd2=scd2, add_dlt_load_id=res.add_dlt_load_id,
+                     add_dlt_id=res.add_dlt_id)
 
 
 def _row_key(strategy: str | None, pk: tuple[str, ...], scd2: Scd2Options | None

@@ -16,8 +16,11 @@ Key = str | Sequence[str] | None
 class Resource:
     """Data for one table plus the options that say how to load it.
 
-    `data` is an iterable of dicts or of lists of dicts (pages), or a callable
-    returning one; it is read once, lazily, inside `Pipeline.run`.
+    `data` is an iterable of dicts, of lists of dicts (pages), of Arrow tables or
+    record batches, or of pandas or polars DataFrames (any mix), or a callable
+    returning one; it is read once, lazily, inside `Pipeline.run`. A single table or
+    DataFrame may be given as `data` itself. `add_dlt_load_id` / `add_dlt_id` (dlt's
+    switches) leave those columns out of columnar rows.
     """
 
     data: Iterable[Any] | Callable[[], Iterable[Any]]
@@ -30,13 +33,24 @@ class Resource:
     incremental: Incremental | None = None
     schema_contract: str | Mapping[str, str] | None = None
     source: str | None = None
+    add_dlt_load_id: bool = True
+    add_dlt_id: bool = True
 
     def iter_data(self) -> Iterable[Any]:
         """The items, calling `data` first when it is a factory."""
         data = self.data
-        if callable(data) and not hasattr(data, "__iter__"):
+        if callable(data) and not hasattr(data, "__iter__") and not is_columnar(data):
             data = data()
-        return data
+        return [data] if is_columnar(data) else data
+
+
+_COLUMNAR_MODULES = ("pyarrow", "pandas", "polars")
+
+
+def is_columnar(item: Any) -> bool:
+    """Whether `item` is a table, record batch or DataFrame of a columnar library (none is imported)."""
+    kind = type(item)
+    return kind.__module__.split(".")[0] in _COLUMNAR_MODULES and hasattr(kind, "columns")  # a class look-up: no work
 
 
 def resource(
@@ -51,6 +65,8 @@ def resource(
     incremental: Incremental | Mapping[str, Any] | None = None,
     schema_contract: str | Mapping[str, str] | None = None,
     source: str | None = None,
+    add_dlt_load_id: bool = True,
+    add_dlt_id: bool = True,
 ) -> Resource:
     """Declare one table of a load.
 
@@ -74,4 +90,6 @@ def resource(
         incremental=Incremental.coerce(incremental),
         schema_contract=schema_contract,
         source=source,
+        add_dlt_load_id=bool(add_dlt_load_id),
+        add_dlt_id=bool(add_dlt_id),
     )

@@ -140,8 +140,9 @@ def insert_select(schema: str, table: str, source: str, columns: Sequence[str], 
     return f"INSERT INTO {qualified(schema, table)} ({cols}) SELECT {cols} FROM {source}{tail}"
 
 
-def copy_from_stdin(schema: str, table: str, columns: Sequence[str]) -> str:
-    return f"COPY {qualified(schema, table)} ({ident_list(columns)}) FROM STDIN"
+def copy_from_stdin(schema: str, table: str, columns: Sequence[str], *, binary: bool = False) -> str:
+    options = " (FORMAT binary)" if binary else ""
+    return f"COPY {qualified(schema, table)} ({ident_list(columns)}) FROM STDIN{options}"
 
 
 def insert_values_head(schema: str, table: str, columns: Sequence[str]) -> str:

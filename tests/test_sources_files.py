@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from pg_assets import runner
@@ -28,9 +29,13 @@ def build(tmp_path: Path, resource_yaml: str, name: str = "r") -> Any:
 
 
 def rows(resource: Any) -> list[dict[str, Any]]:
+    """The items as dicts; CSV and Parquet come as record batches, one dict per row."""
     found = []
     for page in resource.iter_data():
-        found.extend(page if isinstance(page, list) else [page])
+        if isinstance(page, pa.RecordBatch):
+            found.extend(page.to_pylist())
+        else:
+            found.extend(page if isinstance(page, list) else [page])
     return found
 
 
@@ -73,7 +78,7 @@ def test_csv_types_are_inferred_per_column(tmp_path: Path) -> None:
     assert first == {"i": 1, "f": 1.0, "b": True, "d": date(2024, 1, 31),
                      "ts": datetime(2024, 1, 31, 10, tzinfo=timezone.utc), "zip": "007", "mixed": "1"}
     assert second == {"i": -2, "f": 2.5, "b": False, "d": date(2024, 2, 1),
-                      "ts": datetime(2024, 2, 1, 11, 30), "zip": "123", "mixed": "x"}
+                      "ts": datetime(2024, 2, 1, 11, 30, tzinfo=timezone.utc), "zip": "123", "mixed": "x"}
 
 
 def test_csv_column_hints_override_inference(tmp_path: Path) -> None:

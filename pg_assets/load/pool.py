@@ -99,6 +99,7 @@ class WorkerPool:
                 if self._error is None:
                     conn = self._run(job, conn)
                 self._release(job)
+                job = None  # the budget is released: so is the payload, not kept while the queue is empty
         finally:
             if conn is not None:
                 close_quietly(conn)

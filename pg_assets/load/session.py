@@ -130,8 +130,9 @@ class LoadSession:
         staged = self._ensure_staging(batch, logged)
         fmt = self.dest.file_format
         names = [c.name for c in batch.columns]
-        if fmt.name == "copy" or batch.wire == "copy":
-            write = _copy_job(sql.copy_from_stdin(staged.schema, staged.name, names), batch.payload)
+        if fmt.name == "copy" or batch.wire is not None:
+            statement = sql.copy_from_stdin(staged.schema, staged.name, names, binary=batch.wire == "binary")
+            write = _copy_job(statement, batch.payload)
         else:
             write = _insert_job(sql.insert_values_head(staged.schema, staged.name, names), batch.payload)
         self._batches += 1
@@ -141,7 +142,7 @@ class LoadSession:
     def _ensure_staging(self, batch: Batch, logged: bool) -> Staged:
         staged = self.staged.get(batch.table)
         names = tuple(c.name for c in batch.columns)
-        if staged is not None and staged.columns == names:
+        if staged is not None and (staged.columns == names or set(names) <= set(staged.columns)):
             return staged
         schema, name = self.dest.staging_schema, self.dest.staging_name(batch.table, self.load_id)
         with self._main_cursor(f"creating the staging table of `{batch.table}`") as cur:
@@ -152,6 +153,8 @@ class LoadSession:
                 added = [c for c in batch.columns if c.name not in staged.columns]
                 for stmt in ddl_for(schema, Table(name), added, exists=True, constraints=False):
                     cur.execute(stmt)
+                # columnar batches may bring any subset of the columns: the staging table has them all
+                names = staged.columns + tuple(c.name for c in added)
         staged = self.staged[batch.table] = Staged(schema, name, names)
         return staged
 

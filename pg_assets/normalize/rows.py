@@ -54,7 +54,9 @@ class Batch:
     columns: tuple[Column, ...]
     payload: bytes  # UTF-8 rows, joined the way the wire format wants them
     rows: int
-    wire: str | None = None  # "copy": COPY text whatever the destination's file format
+    # how the payload is written, when not in the destination's file format: "copy" (COPY text,
+    # a Postgres source's own) or "binary" (binary COPY, columnar rows)
+    wire: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -77,6 +79,8 @@ class TablePlan:
     primary_key: tuple[str, ...] = ()
     merge_key: tuple[str, ...] = ()
     scd2: "Scd2Options | None" = None
+    add_dlt_load_id: bool = True  # columnar items: whether rows get `_dlt_load_id` (dict rows always do)
+    add_dlt_id: bool = True  # columnar items: whether rows get a random `_dlt_id` (merge needs one)
 
     @property
     def sequenced(self) -> bool:
@@ -131,6 +135,15 @@ class Normalizer:
         self._paths: dict[tuple[str, str], tuple[str, str]] = {}
         self._json: dict[str, set[str]] = {}
         self.warnings: list[str] = []
+        self._columnar: Any = None
+
+    def add_columnar(self, plan: TablePlan, batch: Any) -> None:
+        """Add one Arrow record batch of `plan`'s resource (see `columnar`)."""
+        if self._columnar is None:
+            from pg_assets.normalize.columnar import ColumnarWriter  # pyarrow only when columnar data comes
+
+            self._columnar = ColumnarWriter(self)
+        self._columnar.add(plan, batch)
 
     # ---- items -> rows ------------------------------------------------------------------
 

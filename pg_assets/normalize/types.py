@@ -37,6 +37,9 @@ PYTHON_TYPES: dict[type, str] = {
     uuid.UUID: "text",
 }
 
+# what a resource may yield bare, as `{"value": x}`: the scalar types above and their subclasses
+SCALAR_TYPES: tuple[type, ...] = tuple(t for t in PYTHON_TYPES if t not in (dict, list, tuple))
+
 # isinstance order matters: bool before int, datetime before date.
 _ISINSTANCE_ORDER: tuple[tuple[type, str], ...] = (
     (bool, "bool"),

@@ -1,4 +1,4 @@
-"""`kind: files`: CSV, JSON Lines and JSON files, plain or gzipped, by path or glob.
+"""`kind: files`: CSV, JSON Lines, JSON and Parquet files, local or at an fsspec URL.
 
 ```yaml
 shop:
@@ -7,12 +7,16 @@ shop:
   resources:
     customers: {path: data/shop/customers.csv, null_values: ["NA", ""]}
     orders: {path: "data/shop/orders/*.jsonl.gz", incremental: {cursor_path: ordered_at}}
+    events: {path: "s3://bucket/events/*.parquet", storage_options: {anon: false}}
 ```
 
-CSV values are typed from their text (see `text_values`) unless a column hint's
-`data_type` says otherwise. With `incremental`, the files already loaded and unchanged
-(same size, and same modification time or content) are skipped; the list of loaded
-files is saved in the resource's state with the load.
+CSV and Parquet are read by pyarrow into record batches, streamed; CSV values are
+typed from their text by the rules of `text_values` (applied to whole columns by
+`csv_columns`) unless a column hint's `data_type` says otherwise. JSON Lines and JSON
+stay items (dicts), so nested lists still become child tables. Files may be
+compressed (`.gz`, `.bz2`, `.zst`). With `incremental`, the files already loaded and
+unchanged (same size, and same content hash, ETag or modification time) are skipped;
+the list of loaded files is saved in the resource's state with the load.
 """
 
 from __future__ import annotations
@@ -20,24 +24,28 @@ from __future__ import annotations
 import codecs
 import csv
 import glob
-import gzip
-import hashlib
+import io
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
+import pyarrow as pa
+
 from pydantic import AfterValidator, Field
 
-from pg_assets.errors import ConfigError, TerminalLoadError
-from pg_assets.sources import text_values
+from pg_assets.errors import TerminalLoadError
+from pg_assets.sources import csv_columns, text_values
+from pg_assets.sources.file_store import FileRef, fingerprint, is_url, list_files, open_binary, open_seekable, \
+    same_content, strip_compression
 from pg_assets.sources.base import MISSING, CheckContext, Problem, SourceContext, SourceKind, as_items, select, snippet
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
 
-Format = Literal["csv", "jsonl", "json"]
-EXTENSIONS: dict[str, Format] = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl",
-                                 ".ndjson": "jsonl", ".json": "json"}
+Format = Literal["csv", "jsonl", "json", "parquet"]
+EXTENSIONS: dict[str, Format] = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                                 ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 PAGE_SIZE = 1000
+PARQUET_BATCH_ROWS = 65536
 
 
 def _encoding(name: str) -> str:
@@ -50,9 +58,13 @@ def _encoding(name: str) -> str:
 
 class FilesResource(ResourceSpec):
     path: str | None = None
-    """A file or glob (`data/*.csv.gz`), relative to the spec file's folder."""
+    """A file or glob (`data/*.csv.gz`), relative to the spec file's folder, or an fsspec URL
+    (`s3://bucket/in/*.parquet`, `gs://`, `az://`, `https://`, `sftp://`, `file://`)."""
     format: Format | None = None
-    """`csv`, `jsonl` or `json`; from the extension when omitted (`.gz` looked through)."""
+    """`csv`, `jsonl`, `json` or `parquet`; from the extension when omitted (`.gz`, `.bz2`, `.zst` looked
+    through)."""
+    storage_options: dict[str, Any] | None = None
+    """Passed to fsspec unchanged for URL paths (s3fs: `{endpoint_url: ..., key: ${AWS_KEY}, secret: ...}`)."""
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     """CSV field separator; `,` (tab for `.tsv`) by default."""
     encoding: Annotated[str, AfterValidator(_encoding)] = "utf-8"
@@ -76,7 +88,7 @@ def file_format(resource: FilesResource) -> Format | None:
     """The declared format, else the one the extension implies (`.gz` looked through)."""
     if resource.format:
         return resource.format
-    name = (resource.path or "").lower().removesuffix(".gz")
+    name = strip_compression((resource.path or "").lower())
     return EXTENSIONS.get(Path(name).suffix)
 
 
@@ -89,12 +101,15 @@ def check(source: FilesSource, name: str, resource: FilesResource, context: Chec
         return
     fmt = file_format(resource)
     if fmt is None:
-        yield ("path",), f"cannot tell the format of `{resource.path}`; add `format: csv`, `jsonl` or `json`"
+        yield ("path",), (f"cannot tell the format of `{resource.path}`; add `format: csv`, `jsonl`, `json` or "
+                          "`parquet`")
     if resource.data_selector and fmt != "json":
         yield ("data_selector",), "`data_selector` applies to `format: json` only"
     if resource.delimiter and fmt != "csv":
         yield ("delimiter",), "`delimiter` applies to `format: csv` only"
-    literal = not glob.has_magic(resource.path) and "${" not in resource.path
+    if resource.storage_options and not is_url(resource.path):
+        yield ("storage_options",), "`storage_options` applies to URL paths (`s3://...`) only"
+    literal = not glob.has_magic(resource.path) and "${" not in resource.path and not is_url(resource.path)
     if literal and not (context.base_dir / resource.path).expanduser().exists():
         yield ("path",), f"no file at `{resource.path}` (relative paths start at {context.base_dir})"
 
@@ -102,71 +117,57 @@ def check(source: FilesSource, name: str, resource: FilesResource, context: Chec
 # ---------------------------------------------------------------- reading
 
 
-def matching_files(resource: FilesResource, context: SourceContext) -> list[Path]:
-    pattern = str(context.resolve(resource.path or ""))
-    found = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
-    if not found:
-        raise ConfigError(f"resource `{context.resource_name}`: no file matches `{resource.path}`")
-    return found
+def matching_files(resource: FilesResource, context: SourceContext) -> list[FileRef]:
+    return list_files(resource.path or "", resource.storage_options, context.base_dir, context.resource_name)
 
 
 def read(source: FilesSource, resource: FilesResource, context: SourceContext) -> Iterator[Any]:
+    files = matching_files(resource, context)  # listed first: an unreachable store fails before any read
     if context.incremental is None:
-        for path in matching_files(resource, context):
-            yield from _read_file(path, resource)
+        for ref in files:
+            yield from _read_file(ref, resource)
         return
     loaded = context.state.setdefault("files", {})
-    for path in matching_files(resource, context):
-        key = _state_key(path, context.base_dir)
-        fingerprint = _fingerprint(path, loaded.get(key))
-        if not _same_content(fingerprint, loaded.get(key)):
-            yield from _read_file(path, resource)
-        loaded[key] = fingerprint  # recorded only once the file was read to its end
+    for ref in files:
+        known = loaded.get(ref.state_key)
+        now = fingerprint(ref, known)
+        if not same_content(now, known):
+            yield from _read_file(ref, resource)
+        loaded[ref.state_key] = now  # recorded only once the file was read to its end
 
 
-def _state_key(path: Path, base_dir: Path) -> str:
-    try:
-        return path.relative_to(base_dir.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def _fingerprint(path: Path, known: list[Any] | None) -> list[Any]:
-    """`[size, mtime_ns, sha256]`; the hash is reused while size and mtime are unchanged."""
-    stat = path.stat()
-    if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
-        return list(known)
-    digest = hashlib.sha256()
-    with path.open("rb") as raw:
-        for block in iter(lambda: raw.read(1 << 20), b""):
-            digest.update(block)
-    return [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
-
-
-def _same_content(fingerprint: list[Any], known: list[Any] | None) -> bool:
-    """Same size and hash: a file touched or checked out again is still the same file."""
-    return bool(known) and fingerprint[0] == known[0] and fingerprint[2] == known[2]
-
-
-def _open(path: Path, encoding: str) -> IO[str]:
+def _open(ref: FileRef, encoding: str) -> IO[str]:
     if codecs.lookup(encoding).name == "utf-8":
         encoding = "utf-8-sig"  # a byte-order mark is not part of the first column's name
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding=encoding, newline="")
-    return path.open(encoding=encoding, newline="")
+    return io.TextIOWrapper(open_binary(ref), encoding=encoding, newline="")
 
 
-def _read_file(path: Path, resource: FilesResource) -> Iterator[Any]:
-    readers = {"csv": _read_csv, "jsonl": _read_jsonl, "json": _read_json}
+def _read_file(ref: FileRef, resource: FilesResource) -> Iterator[Any]:
+    readers = {"csv": _read_csv, "jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet}
     try:
-        yield from readers[file_format(resource) or "csv"](path, resource)
+        yield from readers[file_format(resource) or "csv"](ref, resource)
     except UnicodeDecodeError as exc:
-        raise TerminalLoadError(f"`{path}` is not {resource.encoding} text ({exc.reason}); set `encoding`") from None
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise TerminalLoadError(f"`{path}` is not a complete gzip file: {exc}") from None
+        raise TerminalLoadError(f"`{ref}` is not {resource.encoding} text ({exc.reason}); set `encoding`") from None
+    except (OSError, EOFError, pa.ArrowInvalid) as exc:
+        raise TerminalLoadError(f"`{ref}` cannot be read: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+                                ) from None
 
 
-def _read_jsonl(path: Path, resource: FilesResource) -> Iterator[list[dict[str, Any]]]:
+def _read_parquet(ref: FileRef, resource: FilesResource) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(open_seekable(ref))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise TerminalLoadError(f"`{ref}` is not a Parquet file: {exc}") from None
+    for group in range(parquet.num_row_groups):
+        try:
+            yield from parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group])
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise TerminalLoadError(f"`{ref}` row group {group}: cannot be read: {exc}") from None
+
+
+def _read_jsonl(path: FileRef, resource: FilesResource) -> Iterator[list[dict[str, Any]]]:
     page: list[dict[str, Any]] = []
     with _open(path, resource.encoding) as lines:
         for number, line in enumerate(lines, start=1):
@@ -183,7 +184,7 @@ def _read_jsonl(path: Path, resource: FilesResource) -> Iterator[list[dict[str, 
         yield page
 
 
-def _read_json(path: Path, resource: FilesResource) -> Iterator[list[dict[str, Any]]]:
+def _read_json(path: FileRef, resource: FilesResource) -> Iterator[list[dict[str, Any]]]:
     with _open(path, resource.encoding) as text:
         content = text.read()
     try:
@@ -200,16 +201,47 @@ def _read_json(path: Path, resource: FilesResource) -> Iterator[list[dict[str, A
 # ---------------------------------------------------------------- CSV
 
 
-def _csv_rows(path: Path, resource: FilesResource) -> Iterator[tuple[int, list[str]]]:
-    delimiter = resource.delimiter or ("\t" if ".tsv" in path.name.lower() else ",")
-    with _open(path, resource.encoding) as text:
+def _delimiter(ref: FileRef, resource: FilesResource) -> str:
+    return resource.delimiter or ("\t" if ".tsv" in Path(ref.path).name.lower() else ",")
+
+
+def _read_csv(ref: FileRef, resource: FilesResource) -> Iterator[Any]:
+    """Record batches typed column by column; a file with irregular rows is read row by row instead."""
+    header = _header(ref, resource)
+    if header is None:
+        return
+    hinted = [_hinted_type(name, resource.columns or {}) for name in header]
+    args = (lambda: open_binary(ref), header, _delimiter(ref, resource), resource.encoding, resource.null_values)
+    try:
+        types = [hint or "bool" for hint in hinted]  # placeholders, replaced below
+        candidates = {i: text_values.candidates() for i, hint in enumerate(hinted) if hint is None}
+        for batch in csv_columns.text_batches(*args):
+            for i in candidates:
+                if candidates[i]:
+                    candidates[i] = csv_columns.narrow(candidates[i], batch.column(i))
+    except csv_columns.Irregular:
+        yield from _read_csv_rows(ref, resource)
+        return
+    for i, found in candidates.items():
+        types[i] = found[0] if found else "text"
+    done = 0
+    for batch in csv_columns.text_batches(*args):
+        where = lambda i: f"`{ref}` line {done + i + 2}"  # noqa: E731 - the header is line 1
+        yield csv_columns.convert(batch, types, where, [h is not None for h in hinted])
+        done += batch.num_rows
+
+
+def _csv_rows(ref: FileRef, resource: FilesResource) -> Iterator[tuple[int, list[str]]]:
+    delimiter = _delimiter(ref, resource)
+    with _open(ref, resource.encoding) as text:
         reader = csv.reader(text, delimiter=delimiter)
         for row in reader:
             if row:
                 yield reader.line_num, row
 
 
-def _read_csv(path: Path, resource: FilesResource) -> Iterator[list[dict[str, Any]]]:
+def _read_csv_rows(path: FileRef, resource: FilesResource) -> Iterator[list[dict[str, Any]]]:
+    """Row by row, for files whose rows do not all have the header's field count (short rows get NULLs)."""
     header = _header(path, resource)
     if header is None:
         return
@@ -230,7 +262,7 @@ def _read_csv(path: Path, resource: FilesResource) -> Iterator[list[dict[str, An
         yield page
 
 
-def _header(path: Path, resource: FilesResource) -> list[str] | None:
+def _header(path: FileRef, resource: FilesResource) -> list[str] | None:
     first = next(_csv_rows(path, resource), None)
     if first is None:
         return None
@@ -253,7 +285,7 @@ def _convert(row: list[str], header: list[str], parsers: list[Any], nulls: set[s
     return item
 
 
-def _column_parsers(path: Path, resource: FilesResource, header: list[str], nulls: set[str]) -> list[Any]:
+def _column_parsers(path: FileRef, resource: FilesResource, header: list[str], nulls: set[str]) -> list[Any]:
     """One parser per column: from the `data_type` hint, else inferred from the whole file."""
     hinted = {i: _hinted_type(name, resource.columns or {}) for i, name in enumerate(header)}
     types: dict[int, list[str]] = {i: text_values.candidates() for i, t in hinted.items() if t is None}

@@ -8,7 +8,8 @@ events:
     page_views: {function: examples.sources:page_views, args: {days: 3}}
 ```
 
-The function returns or yields dicts, or pages (lists) of dicts. Modules import with
+The function returns or yields dicts, pages (lists) of dicts, pyarrow tables or record
+batches, or pandas or polars DataFrames, in any mix. Modules import with
 the spec file's folder on `sys.path`. A function with a parameter named
 `incremental` receives the resource's `pg_assets.Incremental`, bound to the stored
 cursor, so it can ask its own source only for newer data.
@@ -27,6 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from pg_assets.errors import ConfigError
+from pg_assets.resource import is_columnar
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
 from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
@@ -43,9 +45,17 @@ def _target(value: str) -> str:
 
 class PythonResource(ResourceSpec):
     function: Annotated[str, AfterValidator(_target)] | None = None
-    """`module:function` returning or yielding dicts or pages of dicts."""
+    """`module:function` returning or yielding dicts, pages of dicts, Arrow tables or DataFrames."""
     args: dict[str, Any] | None = None
     """Keyword arguments for the function."""
+    add_dlt_load_id: bool | None = None
+    """Columnar items (Arrow, pandas, polars): add `_dlt_load_id` (default true; dlt's switch)."""
+    add_dlt_id: bool | None = None
+    """Columnar items: add a random `_dlt_id` (default true; merge needs it)."""
+
+    def engine_options(self) -> dict[str, Any]:
+        switches = {"add_dlt_load_id": self.add_dlt_load_id, "add_dlt_id": self.add_dlt_id}
+        return {**super().engine_options(), **{k: v for k, v in switches.items() if v is not None}}
 
 
 class PythonSource(SourceSpec):
@@ -122,7 +132,7 @@ def read(source: PythonSource, resource: PythonResource, context: SourceContext)
     result = function(**kwargs)
     if result is None:
         return
-    if isinstance(result, dict):
+    if isinstance(result, dict) or is_columnar(result):
         yield result
     elif isinstance(result, Iterable) and not isinstance(result, (str, bytes)):
         yield from result

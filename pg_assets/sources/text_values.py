@@ -26,6 +26,8 @@ _FLOAT = re.compile(r"^[-+]?(0|[1-9][0-9]*)?(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$")
 _BOOLS = {"true": True, "false": False}
+# the same patterns, applied to whole columns by `csv_columns`
+INT, FLOAT, DATE, TIMESTAMP = _INT, _FLOAT, _DATE, _TIMESTAMP
 
 
 class Rejected(ValueError):
