@@ -167,6 +167,13 @@ def ensure_running(home: Path | None = None) -> ConnectionConfig:
     return _config(pgdata, found)
 
 
+def running_config(home: Path | None = None) -> ConnectionConfig | None:
+    """How to reach the embedded server if it runs; None (and nothing started) when it does not."""
+    pgdata = pgdata_dir(home)
+    found = _read_postmaster(pgdata)
+    return _config(pgdata, found) if found is not None else None
+
+
 def uri(home: Path | None = None) -> str:
     """The connection URI of the embedded server (started if needed), for psql, dbt or other tools."""
     return ensure_running(home).uri()

@@ -6,7 +6,14 @@ type: pg_assets.PipelinesComponent
 attributes:
   spec: pipelines.yaml          # relative to this defs.yaml
   credentials_env: PG_URL       # optional: read in the run's process, never stored in definitions
+  translation:                  # optional: per-table key, group, tags... (like the dlt and Sling components)
+    key: "warehouse/{{ props.dataset }}/{{ props.table }}"
+    group_name: "{{ props.source }}"
 ```
+
+`translation` is dg's templated asset-attributes mapping; its template variables are
+`props` (a `PgAssetsTranslatorData`: `source`, `resource`, `settings`, `dataset`,
+`table`, `destination`) and `spec` (the default `AssetSpec`).
 
 The type is registered under the `dagster_dg_cli.registry_modules` entry point, so
 `dg list components` lists it and `dg check yaml` validates the attributes.
@@ -20,11 +27,14 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import dagster as dg
+from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 
 from pg_assets.dagster.factory import RESOURCE_KEY, definitions_from_spec
 from pg_assets.dagster.resource import PgAssetsResource
+from pg_assets.dagster.translator import PgAssetsTranslator, PgAssetsTranslatorData
 
 
 _STARTER_SPEC = """\
@@ -71,6 +81,16 @@ def _shared_resource(credentials_env: str | None, workers: int | None) -> PgAsse
     return PgAssetsResource(credentials=credentials, workers=workers)
 
 
+class _TemplatedTranslator(PgAssetsTranslator):
+    """The default translator, then the component's `translation` templates on top."""
+
+    def __init__(self, translation: TranslationFn[PgAssetsTranslatorData]) -> None:
+        self._translation = translation
+
+    def get_asset_spec(self, props: PgAssetsTranslatorData) -> dg.AssetSpec:
+        return self._translation(super().get_asset_spec(props), props)
+
+
 @dg.scaffold_with(PipelinesScaffolder)
 @dataclass
 class PipelinesComponent(dg.Component, dg.Resolvable):
@@ -84,6 +104,8 @@ class PipelinesComponent(dg.Component, dg.Resolvable):
         credentials_env: name of an env var holding a postgresql:// URI for the resource; unset: the
             spec's `destination.credentials`, `PG_ASSETS_CREDENTIALS`, secrets.toml, or the embedded Postgres.
         workers: loader threads per load; unset: the spec's `destination.workers`.
+        translation: asset attributes templated per table (`{{ props.table }}`...), applied over the
+            default spec, as in the dlt and Sling components.
     """
 
     spec: str = "pipelines.yaml"
@@ -91,6 +113,14 @@ class PipelinesComponent(dg.Component, dg.Resolvable):
     resource_key: str = RESOURCE_KEY
     credentials_env: str | None = None
     workers: int | None = None
+    translation: Annotated[
+        TranslationFn[PgAssetsTranslatorData] | None,
+        TranslationFnResolver(template_vars_for_translation_fn=lambda props: {"props": props}),
+    ] = None
+
+    @property
+    def translator(self) -> PgAssetsTranslator:
+        return _TemplatedTranslator(self.translation) if self.translation is not None else PgAssetsTranslator()
 
     def resource(self) -> PgAssetsResource:
         return _shared_resource(self.credentials_env, self.workers)
@@ -99,4 +129,5 @@ class PipelinesComponent(dg.Component, dg.Resolvable):
         path = Path(self.spec)
         if not path.is_absolute():
             path = context.path / path
-        return definitions_from_spec(path, resource=self.resource(), pool=self.pool, resource_key=self.resource_key)
+        return definitions_from_spec(path, resource=self.resource(), pool=self.pool, resource_key=self.resource_key,
+                                     translator=self.translator)

@@ -35,6 +35,7 @@ class PipelinesSpec(Strict):
     sources: dict[Name, SourceUnion] = Field(min_length=1)
 
     _path: Path | None = PrivateAttr(default=None)
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -44,6 +45,10 @@ class PipelinesSpec(Strict):
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def line_of(self, *path: Any) -> int | None:
+        """The line where the key at `path` (`"sources", "shop", "resources", "orders"`) is written."""
+        return self._lines.get(tuple(path))
 
 
 def read_spec(path: str | Path, *, text: str | None = None,
@@ -64,6 +69,7 @@ def read_spec(path: str | Path, *, text: str | None = None,
     issues = _placed(loaded, problems)
     if spec is not None and not issues:
         spec._path = Path(path).resolve()
+        spec._lines = {key: marks[0].line for key, marks in loaded.marks.items()}
         return spec, []
     return None, issues
 
