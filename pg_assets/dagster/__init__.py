@@ -13,6 +13,8 @@ Examples:
 
 from __future__ import annotations
 
+# First: specs read by the Dagster layer take their cron rules from Dagster.
+from pg_assets.dagster import cron as _cron  # noqa: F401  # isort: skip
 from pg_assets.dagster.component import PipelinesComponent
 from pg_assets.dagster.factory import RESOURCE_KEY, build_assets, build_definitions, definitions_from_spec
 from pg_assets.dagster.resource import PgAssetsResource
