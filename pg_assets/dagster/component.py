@@ -32,9 +32,10 @@ from typing import Annotated
 import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 
-from pg_assets.dagster.factory import RESOURCE_KEY, definitions_from_spec
+from pg_assets.dagster.factory import RESOURCE_KEY, build_definitions
 from pg_assets.dagster.resource import PgAssetsResource
 from pg_assets.dagster.translator import PgAssetsTranslator, PgAssetsTranslatorData
+from pg_assets.errors import SpecError
 
 
 _STARTER_SPEC = """\
@@ -64,6 +65,8 @@ class PipelinesScaffolder(dg.Scaffolder):
 
     def scaffold(self, request: dg.ScaffoldRequest) -> None:
         dg.scaffold_component(request, {"spec": "pipelines.yaml"})
+        if request.project_root is not None:
+            _ignore_local_data(Path(request.project_root))
         spec = request.target_path / "pipelines.yaml"
         if spec.exists():
             return
@@ -71,6 +74,15 @@ class PipelinesScaffolder(dg.Scaffolder):
         module = f"{name}_source"  # named after the folder: two scaffolds never share a module name
         (request.target_path / f"{module}.py").write_text(_STARTER_SOURCE)
         spec.write_text(_STARTER_SPEC.format(name=name, module=module))
+
+
+def _ignore_local_data(project_root: Path) -> None:
+    """Add `.pg_assets/` (the embedded server's data, secrets.toml) to the project's `.gitignore`."""
+    path = project_root / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if any(line.strip() in {".pg_assets", ".pg_assets/", "/.pg_assets/"} for line in text.splitlines()):
+        return
+    path.write_text(text + ("" if not text or text.endswith("\n") else "\n") + ".pg_assets/\n", encoding="utf-8")
 
 
 @functools.cache
@@ -126,8 +138,17 @@ class PipelinesComponent(dg.Component, dg.Resolvable):
         return _shared_resource(self.credentials_env, self.workers)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        from pg_assets.spec import load_spec
+
         path = Path(self.spec)
         if not path.is_absolute():
             path = context.path / path
-        return definitions_from_spec(path, resource=self.resource(), pool=self.pool, resource_key=self.resource_key,
-                                     translator=self.translator)
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            # Re-raised bare: `dg check defs` and the UI show the located text over one frame.
+            raise SpecError(str(exc), exc.issues) from None
+        # The embedded server and secrets.toml belong to the dg project, not to a package folder.
+        spec.at_project(context.project_root)
+        return build_definitions(spec, resource=self.resource(), pool=self.pool, resource_key=self.resource_key,
+                                 translator=self.translator)

@@ -189,7 +189,7 @@ def _known_config(spec: Any, project_dir: Path) -> Any:
     from pg_assets.dagster.translator import configured_credentials
     from pg_assets.errors import CredentialsError
 
-    base_dir = spec.base_dir if spec is not None else project_dir.parent
+    base_dir = spec.project_dir if spec is not None else project_dir.parent
     configured = configured_credentials(spec.destination.credentials if spec is not None else None, base_dir)
     if configured is None:
         home = None if os.environ.get(embedded.HOME_ENV) else base_dir / ".pg_assets"
@@ -249,7 +249,7 @@ def renamed_sources(spec: Any, translator: Any) -> dict[dg.AssetKey, dg.AssetKey
         return {}
     from pg_assets.dagster.translator import asset_key, asset_spec, destination, translator_data
 
-    dest = destination(spec.destination.credentials, spec.base_dir)
+    dest = destination(spec.destination.credentials, spec.project_dir)
     renamed = {}
     for source_name, source in spec.sources.items():
         for name in source.resources:

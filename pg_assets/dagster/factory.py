@@ -97,7 +97,7 @@ def _build_group(built: _Built, spec: Any, source_name: str, names: list[str], *
 
 
 def _build(spec: Any, *, pool: str | None, resource_key: str, translator: PgAssetsTranslator | None) -> _Built:
-    built, dest = _Built(), destination(spec.destination.credentials, spec.base_dir)
+    built, dest = _Built(), destination(spec.destination.credentials, spec.project_dir)
     for source_name, source in spec.sources.items():
         groups = _partition_groups(source)
         for names in groups:

@@ -36,6 +36,7 @@ class PipelinesSpec(Strict):
 
     _path: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+    _project_dir: Path | None = PrivateAttr(default=None)
 
     @property
     def path(self) -> Path:
@@ -45,6 +46,17 @@ class PipelinesSpec(Strict):
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def project_dir(self) -> Path:
+        """Where `.pg_assets/` (the embedded server, secrets.toml) lives: the spec's folder, or
+        the project root a host such as a `dg` project names with `at_project`."""
+        return self._project_dir or self.base_dir
+
+    def at_project(self, project_dir: str | Path) -> PipelinesSpec:
+        """This spec, its `.pg_assets/` at `project_dir` (set once, before any load)."""
+        self._project_dir = Path(project_dir).absolute()
+        return self
 
     def line_of(self, *path: Any) -> int | None:
         """The line where the key at `path` (`"sources", "shop", "resources", "orders"`) is written."""
