@@ -80,6 +80,8 @@ def _embedded_url(project_dir: Path) -> str:
     from pg_assets import embedded
 
     config = embedded.ensure_running(_embedded_home(project_dir))
+    import psycopg2.errors
+
     conn = config.connect()
     conn.autocommit = True
     try:
@@ -87,9 +89,8 @@ def _embedded_url(project_dir: Path) -> str:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DAGSTER_DATABASE,))
             if cursor.fetchone() is None:
                 cursor.execute(f"CREATE DATABASE {DAGSTER_DATABASE}")  # a fixed, plain identifier
-    except Exception as exc:  # a concurrent creator won the race: the database is there
-        if "already exists" not in str(exc):
-            raise
+    except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+        pass  # a process starting at the same moment created it
     finally:
         conn.close()
     # The driver named: SQLAlchemy 2.1 defaults to psycopg 3, which is not installed.

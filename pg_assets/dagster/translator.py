@@ -5,7 +5,12 @@
 - kinds `postgres` and the source kind; description, owners, tags from the YAML;
 - `dagster/table_name` `<database>.<dataset>.<table>`, so dbt sources on the same table
   find their upstream even when their keys differ;
-- `code_version`: the fingerprint of the resource's YAML, so editing it marks the asset changed.
+- `code_version`: the fingerprint of the resource's YAML, so editing it marks the asset changed;
+- `dagster/storage_kind`, `dagster/uri` (the source, never a secret) and a code reference
+  to the resource's line in `pipelines.yaml`.
+
+`PgAssetsTranslator` is that policy as a class: subclass it to change any of it, and
+every consumer of the keys (checks, schedules, dbt sources) follows.
 
 Nothing here connects to the database. The database part of the table name comes
 from configuration, as a load resolves it: the spec's `credentials`, else
