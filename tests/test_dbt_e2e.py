@@ -176,3 +176,12 @@ def test_a_failing_dbt_test_on_bad_loaded_data_is_a_failed_check(built: Outcome,
     assert set(failed) == {name}
     assert failed[name].asset_key == orders and failed[name].severity == dg.AssetCheckSeverity.ERROR
     assert not result.success  # dbt build exits non-zero on a failed test, so the step fails too
+
+
+def test_dbt_build_keeps_the_partial_parse_of_the_prepared_project(built: Outcome) -> None:
+    # dagster-dbt gives each build its own target folder; the prepared project's partial parse,
+    # parsed with the run's profile, is seeded into it, so dbt parses nothing again.
+    run_id = built.result.run_id
+    (folder,) = (REPO / "dbt_project" / "target").glob(f"dbt_build-{run_id[:8]}-*")
+    log = (folder / "dbt.log").read_text(encoding="utf-8")
+    assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log

@@ -24,9 +24,13 @@ Examples:
 # No `from __future__ import annotations`: Dagster reads the op's `context` annotation
 # at definition time and rejects it as a string.
 
+import hashlib
 import importlib.metadata
+import json
 import os
+import shutil
 import sys
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -42,7 +46,7 @@ from packaging import version
 
 from pg_assets.dagster import introspect
 from pg_assets.dagster.factory import RESOURCE_KEY
-from pg_assets.dbt_env import PREFIX, dbt_environment, dbt_executable, scoped_environ
+from pg_assets.dbt_env import PASSWORD_VAR, PREFIX, dbt_environment, dbt_executable, profile_env, scoped_environ
 
 DBT_RESOURCE_KEY = "dbt"
 OP_NAME = "dbt_build"
@@ -117,15 +121,32 @@ def prepare(project: DbtProject, database: str, config: Any = None) -> None:
         if any((project.project_dir / name).exists() for name in ("packages.yml", "dependencies.yml")):
             dbt.cli(["deps", "--quiet"], target_path=project.target_path).wait()
         dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        _profile_mark(project).write_text(profile_fingerprint(config), encoding="utf-8")
 
 
-def _is_stale(project: DbtProject) -> bool:
-    """Whether the manifest is missing or older than a file of the project.
+def profile_fingerprint(config: Any) -> str:
+    """What dbt's partial parse depends on in the profile: the connection, never the password."""
+    if config is None:
+        return ""
+    env = {k: v for k, v in profile_env(config).items() if k != PASSWORD_VAR}
+    return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()
+
+
+def _profile_mark(project: DbtProject) -> Path:
+    return project.manifest_path.with_name(".pg_assets-profile")
+
+
+def _is_stale(project: DbtProject, config: Any = None) -> bool:
+    """Whether the manifest is missing, older than a file of the project, or parsed for another profile.
 
     A stale manifest would make Dagster's view of the project disagree with what
-    `dbt build` runs (a test added since is unknown to Dagster and fails the step).
+    `dbt build` runs (a test added since is unknown to Dagster and fails the step); one
+    parsed with another profile would cost every run a full parse.
     """
     if not project.manifest_path.exists():
+        return True
+    mark = _profile_mark(project)
+    if config is not None and (not mark.is_file() or mark.read_text(encoding="utf-8") != profile_fingerprint(config)):
         return True
     built = project.manifest_path.stat().st_mtime
     skip = {"target", "logs", "dbt_packages"}
@@ -160,8 +181,9 @@ def prepared_project(project_dir: Path, database: str | None = None, config: Any
         config: the destination's `ConnectionConfig` when known without connecting.
     """
     database = database or _known_destination(None).database
+    config = config if config is not None else _known_config(None, Path(project_dir).absolute())
     project = DbtProject(project_dir=Path(project_dir).absolute(), target_path=Path("target") / database)
-    if _loading_definitions() or _is_stale(project):
+    if _loading_definitions() or _is_stale(project, config):
         prepare(project, database, config)
     return project
 
@@ -236,11 +258,27 @@ def build_dbt_assets(project: DbtProject, *, spec: Any = None, resource_key: str
         config = _destination(context, spec, resource_key, project.project_dir)
         context.log.info(f"dbt builds on `{config.safe_uri()}` with `{dbt.dbt_executable}`")
         with dbt_environment(config):
-            invocation = dbt.cli(["build"], context=context)
+            invocation = dbt.cli(["build"], context=context, target_path=seeded_target(project, context.run_id))
             events = invocation.stream().fetch_column_metadata()
             yield from with_row_counts(events, invocation.manifest, config, context.log)
 
     return _dbt_build
+
+
+def seeded_target(project: DbtProject, run_id: str) -> Path:
+    """A fresh target folder for one `dbt build`, holding the prepared project's partial parse.
+
+    dagster-dbt gives every invocation a new target folder, where dbt finds no saved
+    manifest and parses the whole project again; a copy of `partial_parse.msgpack`
+    (written by `prepare` with the profile the runs use) lets it parse only what changed.
+    """
+    relative = Path("target") / f"{OP_NAME}-{run_id[:8]}-{uuid.uuid4().hex[:7]}"
+    folder = project.project_dir / relative
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = project.project_dir / project.target_path / "partial_parse.msgpack"
+    if saved.is_file():
+        shutil.copy2(saved, folder / saved.name)
+    return relative
 
 
 def renamed_sources(spec: Any, translator: Any) -> dict[dg.AssetKey, dg.AssetKey]:
