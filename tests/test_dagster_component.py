@@ -114,6 +114,7 @@ def test_the_component_keeps_embedded_data_at_the_project_root(monkeypatch: pyte
         path = sandbox.scaffold_component(component_cls=PipelinesComponent, defs_path=f"ingest_{secrets.token_hex(3)}")
         root = sandbox.project_root
         assert ".pg_assets/" in (root / ".gitignore").read_text().splitlines()
+        assert "ProjectStorage" in (root / "dagster.yaml").read_text()  # `dg dev` keeps its runs
         try:
             with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
                 assert dg.materialize(defs.assets, resources=defs.resources).success

@@ -34,6 +34,7 @@ from dagster.components.utils.translation import TranslationFn, TranslationFnRes
 
 from pg_assets.dagster.factory import RESOURCE_KEY, build_definitions
 from pg_assets.dagster.resource import PgAssetsResource
+from pg_assets.dagster.storage import ensure_project_config
 from pg_assets.dagster.translator import PgAssetsTranslator, PgAssetsTranslatorData
 from pg_assets.errors import SpecError
 
@@ -67,6 +68,8 @@ class PipelinesScaffolder(dg.Scaffolder):
         dg.scaffold_component(request, {"spec": "pipelines.yaml"})
         if request.project_root is not None:
             _ignore_local_data(Path(request.project_root))
+            # `dg dev` in the project root then keeps its runs (see `pg_assets.dagster.storage`).
+            ensure_project_config(Path(request.project_root))
         spec = request.target_path / "pipelines.yaml"
         if spec.exists():
             return
