@@ -185,3 +185,13 @@ def test_dbt_build_keeps_the_partial_parse_of_the_prepared_project(built: Outcom
     (folder,) = (REPO / "dbt_project" / "target").glob(f"dbt_build-{run_id[:8]}-*")
     log = (folder / "dbt.log").read_text(encoding="utf-8")
     assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log
+
+
+def test_dbt_models_carry_dagster_dbts_column_schema_and_lineage(built: Outcome) -> None:
+    events = {e.asset_key: e.materialization for e in built.result.get_asset_materialization_events()}
+    staging = events[dg.AssetKey(["staging", "stg_shop__orders"])].metadata
+    lineage = staging["dagster/column_lineage"].value
+    upstream = {dep.asset_key for deps in lineage.deps_by_column.values() for dep in deps}
+    assert upstream == {dg.AssetKey(["raw_shop", "orders"])}
+    assert {c.name for c in staging["dagster/column_schema"].value.columns} >= {"order_id"}
+    assert isinstance(staging["dagster/row_count"].value, int)
