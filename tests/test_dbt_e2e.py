@@ -195,3 +195,21 @@ def test_dbt_models_carry_dagster_dbts_column_schema_and_lineage(built: Outcome)
     assert upstream == {dg.AssetKey(["raw_shop", "orders"])}
     assert {c.name for c in staging["dagster/column_schema"].value.columns} >= {"order_id"}
     assert isinstance(staging["dagster/row_count"].value, int)
+
+
+def test_column_lineage_follows_the_keys_a_translator_gives(built: Outcome) -> None:
+    from pg_assets.dagster import PgAssetsTranslator
+    from pg_assets.definitions import project_definitions
+
+    class Warehouse(PgAssetsTranslator):
+        def get_asset_spec(self, props: Any) -> dg.AssetSpec:
+            spec = super().get_asset_spec(props)
+            return spec.replace_attributes(key=spec.key.with_prefix("warehouse"))
+
+    defs = project_definitions(REPO / "pipelines.yaml", translator=Warehouse())
+    model = dg.AssetKey(["staging", "stg_shop__orders"])
+    result = dg.materialize(list(defs.assets), selection=[model], resources=defs.resources)
+    (event,) = [e.materialization for e in result.get_asset_materialization_events() if e.asset_key == model]
+    lineage = event.metadata["dagster/column_lineage"].value
+    assert {d.asset_key for deps in lineage.deps_by_column.values() for d in deps} == {
+        dg.AssetKey(["warehouse", "raw_shop", "orders"])}
