@@ -208,7 +208,8 @@ def test_column_lineage_follows_the_keys_a_translator_gives(built: Outcome) -> N
 
     defs = project_definitions(REPO / "pipelines.yaml", translator=Warehouse())
     model = dg.AssetKey(["staging", "stg_shop__orders"])
-    result = dg.materialize(list(defs.assets), selection=[model], resources=defs.resources)
+    # Not raising: a test before this one may have loaded rows that fail the model's dbt tests.
+    result = dg.materialize(list(defs.assets), selection=[model], resources=defs.resources, raise_on_error=False)
     (event,) = [e.materialization for e in result.get_asset_materialization_events() if e.asset_key == model]
     lineage = event.metadata["dagster/column_lineage"].value
     assert {d.asset_key for deps in lineage.deps_by_column.values() for d in deps} == {
