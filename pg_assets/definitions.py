@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -31,24 +32,27 @@ def spec_path(directory: Path) -> Path:
     return Path(named).expanduser().absolute() if named else directory / "pipelines.yaml"
 
 
-def _dbt_definitions(project_dir: Path, spec: Path) -> dg.Definitions | None:
+def _dbt_definitions(project_dir: Path, spec: Path, translator: Any) -> dg.Definitions | None:
     if not (project_dir / "dbt_project.yml").is_file():
         return None
     from pg_assets.dagster.dbt import build_dbt_definitions
 
-    return build_dbt_definitions(project_dir, spec_path=spec)
+    return build_dbt_definitions(project_dir, spec_path=spec, translator=translator)
 
 
-def _spec_definitions(path: Path) -> dg.Definitions:
+def _spec_definitions(path: Path, translator: Any) -> dg.Definitions:
     from pg_assets.dagster.factory import definitions_from_spec
 
-    return definitions_from_spec(path)
+    return definitions_from_spec(path, translator=translator)
 
 
-def project_definitions(spec: Path, *, spec_required: bool = True) -> dg.Definitions:
-    """The loads of `spec` and the dbt project beside it (`dbt_project/` in the spec's folder)."""
-    parts = [_spec_definitions(spec)] if spec_required or spec.is_file() else []
-    dbt = _dbt_definitions(spec.parent / DBT_PROJECT_DIR, spec)
+def project_definitions(spec: Path, *, spec_required: bool = True, translator: Any = None) -> dg.Definitions:
+    """The loads of `spec` and the dbt project beside it (`dbt_project/` in the spec's folder).
+
+    `translator` (a `PgAssetsTranslator`) keys the loads; the dbt sources follow its keys.
+    """
+    parts = [_spec_definitions(spec, translator)] if spec_required or spec.is_file() else []
+    dbt = _dbt_definitions(spec.parent / DBT_PROJECT_DIR, spec, translator)
     parts += [dbt] if dbt is not None else []
     if not parts:
         raise ConfigError(
@@ -64,10 +68,15 @@ def load_definitions(directory: Path | None = None) -> dg.Definitions:
     return project_definitions(spec_path(directory), spec_required=bool(os.environ.get(SPEC_ENV)))
 
 
+# Steps run in the run's own process: the loads use their own worker threads and dbt its own
+# processes, so a process per step bought no parallelism, only seconds of start-up each.
+EXECUTOR = dg.in_process_executor
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     try:
-        return load_definitions()
+        return dg.Definitions.merge(load_definitions(), dg.Definitions(executor=EXECUTOR))
     except SpecError as exc:
         # Re-raised here, bare: the UI shows the located validation text over a one-frame stack.
         raise SpecError(str(exc), exc.issues) from None

@@ -22,6 +22,7 @@ import argparse
 import atexit
 import os
 import signal
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -167,6 +168,13 @@ def ensure_running(home: Path | None = None) -> ConnectionConfig:
     return _config(pgdata, found)
 
 
+def running_config(home: Path | None = None) -> ConnectionConfig | None:
+    """How to reach the embedded server if it runs; None (and nothing started) when it does not."""
+    pgdata = pgdata_dir(home)
+    found = _read_postmaster(pgdata)
+    return _config(pgdata, found) if found is not None else None
+
+
 def uri(home: Path | None = None) -> str:
     """The connection URI of the embedded server (started if needed), for psql, dbt or other tools."""
     return ensure_running(home).uri()
@@ -233,8 +241,20 @@ def _print_status(info: dict[str, Any]) -> int:
     return 0
 
 
+def in_project(directory: Path | None = None) -> bool:
+    """Whether `directory` (default the cwd) is a pg_assets project: a `pipelines.yaml` or a
+    `.pg_assets/` folder there, or any folder once `$PG_ASSETS_HOME` names the server's home."""
+    here = Path(directory) if directory is not None else Path.cwd()
+    return bool(os.environ.get(HOME_ENV)) or (here / "pipelines.yaml").is_file() or (here / ".pg_assets").is_dir()
+
+
 def cmd_embedded(args: argparse.Namespace) -> int:
-    """`pg-assets embedded uri|status|start|stop`."""
+    """`pg-assets embedded uri|status|start|stop`, in a project only (never a new empty server elsewhere)."""
+    if not in_project():
+        print(f"error: `{Path.cwd()}` is not a pg_assets project (no `pipelines.yaml`, no `.pg_assets/`), "
+              f"so it has no embedded Postgres. Run `pg-assets embedded {args.action}` in your project's folder, "
+              f"or set `{HOME_ENV}` to the folder that holds the server's `pgdata/`.", file=sys.stderr)
+        return 2
     if args.action == "uri":
         print(uri())
         return 0

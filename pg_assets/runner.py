@@ -36,7 +36,8 @@ def source_of(spec: PipelinesSpec, source_name: str) -> SourceSpec:
         return spec.sources[source_name]
     except KeyError:
         hint = did_you_mean(source_name, spec.sources)
-        raise ConfigError(f"no source `{source_name}` in {spec.path.name}.{hint}") from None
+        known = ", ".join(f"`{name}`" for name in spec.sources)
+        raise ConfigError(f"no source `{source_name}` in {spec.path.name}; the sources are {known}.{hint}") from None
 
 
 def resource_names_of(spec: PipelinesSpec, source_name: str, names: Sequence[str] | None) -> list[str]:
@@ -129,7 +130,7 @@ def _reader(read: Callable[..., Iterable[Any]], source: SourceSpec, resource: Re
 def credentials_for(spec: PipelinesSpec, credentials: Any = None) -> pg_assets.ConnectionConfig:
     """The destination: `credentials` if given, else the spec's, else the usual fallbacks."""
     chosen = credentials if credentials is not None else spec.destination.credentials
-    return pg_assets.resolve_credentials(chosen, project_dir=spec.base_dir)
+    return pg_assets.resolve_credentials(chosen, project_dir=spec.project_dir)
 
 
 def pipeline_for(spec: PipelinesSpec, source_name: str, *, credentials: Any = None,

@@ -114,7 +114,7 @@ def test_a_failed_source_does_not_stop_the_others(tmp_path: Path, dataset: str, 
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["run", "nope"], "no source `nope`"),
+    (["run", "nope"], "no source `nope` in pipelines.yaml; the sources are `files_src`, `py_src`"),
     (["run", "py_src.nmbers"], "Did you mean `numbers`?"),
 ], ids=["unknown-source", "unknown-resource"])
 def test_run_with_a_wrong_target_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],

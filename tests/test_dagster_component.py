@@ -104,3 +104,56 @@ def test_dg_check_yaml_points_at_a_wrong_attribute(tmp_path: Path) -> None:
     result = subprocess.run([DG, "check", "yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "defs.yaml:3" in result.stdout and "'spce' was unexpected" in result.stdout
+
+
+def test_the_component_keeps_embedded_data_at_the_project_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pg_assets import embedded
+
+    monkeypatch.delenv(embedded.HOME_ENV, raising=False)  # as a user's project has it
+    with create_defs_folder_sandbox() as sandbox:
+        path = sandbox.scaffold_component(component_cls=PipelinesComponent, defs_path=f"ingest_{secrets.token_hex(3)}")
+        root = sandbox.project_root
+        assert ".pg_assets/" in (root / ".gitignore").read_text().splitlines()
+        assert "ProjectStorage" in (root / "dagster.yaml").read_text()  # `dg dev` keeps its runs
+        try:
+            with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
+                assert dg.materialize(defs.assets, resources=defs.resources).success
+            assert embedded.running_config(root / ".pg_assets") is not None
+            assert not (path / ".pg_assets").exists()  # never inside the package's defs folder
+        finally:
+            embedded.stop(root / ".pg_assets")
+
+
+BAD_SPEC = """\
+sources:
+  s:
+    kind: python
+    dataset: d
+    resources:
+      t: {function: "m:f", write_disposition: mrege}
+"""
+
+
+@needs_dg
+def test_dg_check_defs_shows_the_located_spec_error(tmp_path: Path) -> None:
+    module = f"pgdg_{secrets.token_hex(3)}"
+    defs = tmp_path / "src" / module / "defs" / "ingest"
+    defs.mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text(PROJECT.format(name=module, module=module))
+    (tmp_path / "src" / module / "__init__.py").touch()
+    (tmp_path / "src" / module / "definitions.py").write_text(textwrap.dedent("""\
+        from pathlib import Path
+        import dagster as dg
+
+        @dg.definitions
+        def defs():
+            return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    """))
+    (defs / "defs.yaml").write_text("type: pg_assets.PipelinesComponent\nattributes:\n  spec: pipelines.yaml\n")
+    (defs / "pipelines.yaml").write_text(BAD_SPEC)
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "src")}
+    result = subprocess.run([DG, "check", "defs"], cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert f"{defs / 'pipelines.yaml'}:6:" in out and "Did you mean `merge`?" in out
+    assert "spec/document.py" not in out  # the engine's frames are not shown

@@ -261,3 +261,43 @@ def test_table_name_reads_the_secrets_file_beside_the_spec(tmp_path: Path, monke
         '[destination.postgres.credentials]\ndatabase = "warehouse"\nusername = "u"\nhost = "db.invalid"\n')
     spec = _spec(definitions_from_spec(path), CUSTOMERS)
     assert spec.metadata["dagster/table_name"] == "warehouse.raw_shop.customers"
+
+
+CRON = """
+sources:
+  shop:
+    kind: python
+    dataset: {dataset}
+    resources:
+      t: {{function: "{module}:rows", args: {{rows: []}}, schedule: "CRON"}}
+"""
+
+
+@pytest.mark.parametrize(("cron", "problem"), [
+    ("0 6 * * 1#2", None),  # the second Monday: Dagster accepts it
+    ("0 0 30 2 *", "no time ever matches it"),  # February 30: Dagster refuses it
+    ("0 25 * * *", "hour `25` is outside 0-23"),  # our located explanation, Dagster's verdict
+], ids=["nth-weekday", "february-30", "hour-25"])
+def test_cron_strings_are_judged_by_dagster_with_located_messages(tmp_path: Path, cron: str,
+                                                                   problem: str | None) -> None:
+    from pg_assets.spec import validate_file
+
+    path = write_project(tmp_path, CRON.replace("CRON", cron))
+    issues = validate_file(path)
+    if problem is None:
+        assert issues == [] and definitions_from_spec(path).schedules
+    else:
+        (issue,) = issues
+        assert issue.path == "sources.shop.resources.t.schedule" and issue.line == 7 and problem in issue.message
+
+
+def test_pg_assets_validate_refuses_a_cron_that_never_fires(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = write_project(tmp_path, CRON.replace("CRON", "0 0 30 2 *"))
+    result = subprocess.run([sys.executable, "-m", "pg_assets.cli", "validate", "-f", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert f"{path}:7:" in result.stderr and "no time ever matches it" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -146,9 +146,9 @@ def _reload(dagit: Dagit, name: str) -> dict[str, Any]:
 def _launch(dagit: Dagit, location: str, key: list[str]) -> str:
     params = {"selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
                            "jobName": "__ASSET_JOB", "assetSelection": [{"path": key}]},
-              # In the run worker's process: one Python start less (the multiprocess
+              # The project's executor runs steps in the run worker's process (the multiprocess
               # executor has its own test, tests/test_dagster_executors.py).
-              "runConfigData": {"execution": {"config": {"in_process": {}}}},
+              "runConfigData": {},
               "mode": "default"}
     result = dagit.graphql(LAUNCH, params=params)["launchRun"]
     assert result["__typename"] == "LaunchRunSuccess", result

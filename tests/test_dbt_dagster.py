@@ -114,3 +114,17 @@ def test_report_never_prints_a_password() -> None:
     uri = "postgresql://loader@db.internal:5432/dw"
     assert f"psql '{uri}' -c 'select * from analytics.customer_summary limit 5'" in text
     assert "PGPASSWORD" in text
+
+
+@pytest.mark.parametrize(("argv", "parses"), [
+    (["dagster", "api", "execute_step", "{}"], False),  # a step process: the code server parsed already
+    (["dagster", "api", "grpc", "--lazy-load-user-code"], True),  # the code server loading definitions
+], ids=["step-process", "code-server"])
+def test_under_dagster_dev_only_the_code_server_parses(monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                       parses: bool) -> None:
+    manifest = prepared_project(REPO / "dbt_project").manifest_path  # fresh: nothing else would parse
+    before = manifest.stat().st_mtime_ns
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    monkeypatch.setattr(sys, "argv", argv)
+    prepared_project(REPO / "dbt_project")
+    assert (manifest.stat().st_mtime_ns != before) is parses

@@ -176,3 +176,41 @@ def test_a_failing_dbt_test_on_bad_loaded_data_is_a_failed_check(built: Outcome,
     assert set(failed) == {name}
     assert failed[name].asset_key == orders and failed[name].severity == dg.AssetCheckSeverity.ERROR
     assert not result.success  # dbt build exits non-zero on a failed test, so the step fails too
+
+
+def test_dbt_build_keeps_the_partial_parse_of_the_prepared_project(built: Outcome) -> None:
+    # dagster-dbt gives each build its own target folder; the prepared project's partial parse,
+    # parsed with the run's profile, is seeded into it, so dbt parses nothing again.
+    run_id = built.result.run_id
+    (folder,) = (REPO / "dbt_project" / "target").glob(f"dbt_build-{run_id[:8]}-*")
+    log = (folder / "dbt.log").read_text(encoding="utf-8")
+    assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log
+
+
+def test_dbt_models_carry_dagster_dbts_column_schema_and_lineage(built: Outcome) -> None:
+    events = {e.asset_key: e.materialization for e in built.result.get_asset_materialization_events()}
+    staging = events[dg.AssetKey(["staging", "stg_shop__orders"])].metadata
+    lineage = staging["dagster/column_lineage"].value
+    upstream = {dep.asset_key for deps in lineage.deps_by_column.values() for dep in deps}
+    assert upstream == {dg.AssetKey(["raw_shop", "orders"])}
+    assert {c.name for c in staging["dagster/column_schema"].value.columns} >= {"order_id"}
+    assert isinstance(staging["dagster/row_count"].value, int)
+
+
+def test_column_lineage_follows_the_keys_a_translator_gives(built: Outcome) -> None:
+    from pg_assets.dagster import PgAssetsTranslator
+    from pg_assets.definitions import project_definitions
+
+    class Warehouse(PgAssetsTranslator):
+        def get_asset_spec(self, props: Any) -> dg.AssetSpec:
+            spec = super().get_asset_spec(props)
+            return spec.replace_attributes(key=spec.key.with_prefix("warehouse"))
+
+    defs = project_definitions(REPO / "pipelines.yaml", translator=Warehouse())
+    model = dg.AssetKey(["staging", "stg_shop__orders"])
+    # Not raising: a test before this one may have loaded rows that fail the model's dbt tests.
+    result = dg.materialize(list(defs.assets), selection=[model], resources=defs.resources, raise_on_error=False)
+    (event,) = [e.materialization for e in result.get_asset_materialization_events() if e.asset_key == model]
+    lineage = event.metadata["dagster/column_lineage"].value
+    assert {d.asset_key for deps in lineage.deps_by_column.values() for d in deps} == {
+        dg.AssetKey(["warehouse", "raw_shop", "orders"])}

@@ -139,3 +139,21 @@ def test_home_env_and_argument(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv(embedded.HOME_ENV, str(tmp_path / "from_env"))
     assert embedded.pgdata_dir() == tmp_path.resolve() / "from_env" / "pgdata"
     assert embedded.pgdata_dir(tmp_path / "given") == tmp_path.resolve() / "given" / "pgdata"
+
+
+def test_embedded_commands_outside_a_project_say_so_and_start_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != embedded.HOME_ENV}
+    for action in ("uri", "start", "status"):
+        result = subprocess.run([sys.executable, "-m", "pg_assets.cli", "embedded", action], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and "is not a pg_assets project" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []  # no `.pg_assets/`, no server
+
+
+@pytest.mark.parametrize("marker", ["pipelines.yaml", ".pg_assets"], ids=["spec", "data-folder"])
+def test_a_project_is_a_folder_with_a_spec_or_a_data_folder(tmp_path: Path, marker: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(embedded.HOME_ENV, raising=False)
+    assert not embedded.in_project(tmp_path)
+    (tmp_path / marker).mkdir() if marker.startswith(".") else (tmp_path / marker).write_text("sources: {}\n")
+    assert embedded.in_project(tmp_path)

@@ -130,7 +130,7 @@ def test_run_spec_runs_each_named_source(dataset: str) -> None:
 
 
 @pytest.mark.parametrize(("targets", "message"), [
-    (["shopp"], "no source `shopp` in pipelines.yaml. Did you mean `shop`?"),
+    (["shopp"], "no source `shopp` in pipelines.yaml; the sources are `shop`, `events`, `chess`. Did you mean `shop`?"),
     (["shop.custmers"], "no resource `custmers` in source `shop`. Did you mean `customers`?"),
 ], ids=["unknown-source", "unknown-resource"])
 def test_unknown_targets_suggest_the_closest(targets: list[str], message: str) -> None:

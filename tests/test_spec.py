@@ -116,7 +116,7 @@ CASES = {
     "automation-unknown": (HEADER + "      c: {path: data.csv, automation: eagr}\n", 6, 39,
                            "sources.shop.resources.c.automation", "Did you mean `eager`?"),
     "partition-date": (HEADER + "      c: {path: data.csv, partitions: {type: daily, start: 2024-13-01}}\n", 6, 60,
-                       "sources.shop.resources.c.partitions.start", "expected a date (YYYY-MM-DD)"),
+                       "sources.shop.resources.c.partitions.start", "a date (YYYY-MM-DD), got `2024-13-01`"),
     "partition-type": (HEADER + "      c: {path: data.csv, partitions: {type: dayly, start: 2024-01-01}}\n", 6, 46,
                        "sources.shop.resources.c.partitions.type", "Did you mean `daily`?"),
     "partition-duplicate-keys": (HEADER + "      c: {path: data.csv, partitions: {type: static, keys: [a, a]}}\n",

@@ -5,9 +5,11 @@ merged in by the spec) and turned into Dagster's own objects at definition time;
 the one run-time piece is `partition_params`, which hands a run's partition to the
 source as template parameters.
 
-Time partitions are whole days, weeks or months, so their bounds reach the source
-as ISO dates: the partition `2024-03-01` of a daily partitioning gives
-`partition_start=2024-03-01` and `partition_end=2024-03-02` (exclusive).
+Daily, weekly and monthly partitions reach the source as ISO dates: the partition
+`2024-03-01` of a daily partitioning gives `partition_start=2024-03-01` and
+`partition_end=2024-03-02` (exclusive); hourly ones as ISO datetimes
+(`2024-03-01T05:00:00+00:00`). A run of a range (`backfill: single_run`) gets the
+first partition's start and the last one's end, and `partition_key` `first...last`.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ import dagster as dg
 import pg_assets
 
 _TIME_PARTITIONS: Mapping[str, type[dg.TimeWindowPartitionsDefinition]] = {
+    "hourly": dg.HourlyPartitionsDefinition,
     "daily": dg.DailyPartitionsDefinition,
     "weekly": dg.WeeklyPartitionsDefinition,
     "monthly": dg.MonthlyPartitionsDefinition,
 }
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+def _bound(value: Any) -> dt.datetime | None:
+    """A spec date or datetime as the datetime Dagster's constructors take (a date is its midnight)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.combine(value, dt.time())
 
 
 def partitions_def(partitions: Any) -> dg.PartitionsDefinition | None:
@@ -47,8 +53,13 @@ def partitions_def(partitions: Any) -> dg.PartitionsDefinition | None:
     if partitions.type == "static":
         return dg.StaticPartitionsDefinition(list(partitions.keys))
     return _TIME_PARTITIONS[partitions.type](
-        start_date=_iso(partitions.start), end_date=_iso(partitions.end), timezone=partitions.timezone,
+        start_date=_bound(partitions.start), end_date=_bound(partitions.end), timezone=partitions.timezone,
     )
+
+
+def backfill_policy(partitions: Any) -> dg.BackfillPolicy | None:
+    """`backfill: single_run`: one run loads a whole range; else Dagster's default, one run per partition."""
+    return dg.BackfillPolicy.single_run() if getattr(partitions, "backfill", None) == "single_run" else None
 
 
 def partition_key_of(partitions: Any) -> str:
@@ -61,12 +72,15 @@ def partition_key_of(partitions: Any) -> str:
 
 
 def partition_params(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The run's partition as template parameters for the source."""
-    params = {"partition_key": context.partition_key}
-    if isinstance(context.assets_def.partitions_def, dg.TimeWindowPartitionsDefinition):
+    """The run's partition (or range of partitions) as template parameters for the source."""
+    keys = context.partition_key_range
+    params = {"partition_key": keys.start if keys.start == keys.end else f"{keys.start}...{keys.end}"}
+    pdef = context.assets_def.partitions_def
+    if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
         window = context.partition_time_window
-        params["partition_start"] = window.start.date().isoformat()
-        params["partition_end"] = window.end.date().isoformat()
+        hourly = isinstance(pdef, dg.HourlyPartitionsDefinition)
+        params["partition_start"] = window.start.isoformat() if hourly else window.start.date().isoformat()
+        params["partition_end"] = window.end.isoformat() if hourly else window.end.date().isoformat()
     return params
 
 

@@ -24,8 +24,13 @@ Examples:
 # No `from __future__ import annotations`: Dagster reads the op's `context` annotation
 # at definition time and rejects it as a string.
 
+import hashlib
 import importlib.metadata
+import json
+import os
+import shutil
 import sys
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -41,17 +46,39 @@ from packaging import version
 
 from pg_assets.dagster import introspect
 from pg_assets.dagster.factory import RESOURCE_KEY
-from pg_assets.dbt_env import PREFIX, dbt_environment, dbt_executable, scoped_environ
+from pg_assets.dbt_env import PASSWORD_VAR, PREFIX, dbt_environment, dbt_executable, profile_env, scoped_environ
 
 DBT_RESOURCE_KEY = "dbt"
 OP_NAME = "dbt_build"
 _PREPARE_TIMEOUT_SECONDS = 300.0
+# `dagster api execute_run|execute_step`: run workers and their step processes (which inherit the argv).
+_RUN_COMMANDS = frozenset({"execute_run", "execute_step"})
 _PROJECT_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
 
-TRANSLATOR = DagsterDbtTranslator(
-    # Child-table sources carry their root table's key (`config.meta.dagster.asset_key`).
-    settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True),
-)
+# Child-table sources carry their root table's key (`config.meta.dagster.asset_key`).
+_SETTINGS = DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+
+
+class SourceKeysTranslator(DagsterDbtTranslator):
+    """dagster-dbt's translator, with each dbt source keyed as the pg_assets translator keyed its table.
+
+    dbt sources are named after datasets, so their default keys are `[dataset, table]`; a
+    `PgAssetsTranslator` may key the loads otherwise. Renaming the sources here moves
+    every edge that starts at them (deps, column lineage, source checks) to the new keys.
+    """
+
+    def __init__(self, renamed: Mapping[dg.AssetKey, dg.AssetKey] | None = None) -> None:
+        super().__init__(settings=_SETTINGS)
+        self._renamed = dict(renamed or {})
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.startswith("source.") and spec.key in self._renamed:
+            return spec.replace_attributes(key=self._renamed[spec.key])
+        return spec
+
+
+TRANSLATOR = SourceKeysTranslator()
 
 
 class _DbtCliResource(DbtCliResource):
@@ -74,33 +101,52 @@ def dbt_resource(project: DbtProject | Path) -> DbtCliResource:
     return _DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
 
 
-def prepare(project: DbtProject, database: str) -> None:
+def prepare(project: DbtProject, database: str, config: Any = None) -> None:
     """`dbt deps` (when the project has packages) and `dbt parse` for `database`, one process at a time.
 
     `dagster dev` loads definitions in several processes at once; the first to get
     the lock parses and the others, finding a manifest newer than when they started
-    waiting, skip the work.
+    waiting, skip the work. With `config` (the destination, when known without starting
+    a server) dbt parses with the very profile the runs use, so their partial parse holds.
     """
     manifest = project.manifest_path
     seen = manifest.stat().st_mtime if manifest.exists() else 0.0
     manifest.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(manifest.with_name(".pg_assets-prepare.lock"))
-    with lock.acquire(timeout=_PREPARE_TIMEOUT_SECONDS), scoped_environ({f"{PREFIX}DBNAME": database}):
+    profile = dbt_environment(config) if config is not None else scoped_environ({f"{PREFIX}DBNAME": database})
+    with lock.acquire(timeout=_PREPARE_TIMEOUT_SECONDS), profile:
         if manifest.exists() and manifest.stat().st_mtime > seen:
             return
         dbt = dbt_resource(project)
         if any((project.project_dir / name).exists() for name in ("packages.yml", "dependencies.yml")):
             dbt.cli(["deps", "--quiet"], target_path=project.target_path).wait()
         dbt.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        _profile_mark(project).write_text(profile_fingerprint(config), encoding="utf-8")
 
 
-def _is_stale(project: DbtProject) -> bool:
-    """Whether the manifest is missing or older than a file of the project.
+def profile_fingerprint(config: Any) -> str:
+    """What dbt's partial parse depends on in the profile: the connection, never the password."""
+    if config is None:
+        return ""
+    env = {k: v for k, v in profile_env(config).items() if k != PASSWORD_VAR}
+    return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()
+
+
+def _profile_mark(project: DbtProject) -> Path:
+    return project.manifest_path.with_name(".pg_assets-profile")
+
+
+def _is_stale(project: DbtProject, config: Any = None) -> bool:
+    """Whether the manifest is missing, older than a file of the project, or parsed for another profile.
 
     A stale manifest would make Dagster's view of the project disagree with what
-    `dbt build` runs (a test added since is unknown to Dagster and fails the step).
+    `dbt build` runs (a test added since is unknown to Dagster and fails the step); one
+    parsed with another profile would cost every run a full parse.
     """
     if not project.manifest_path.exists():
+        return True
+    mark = _profile_mark(project)
+    if config is not None and (not mark.is_file() or mark.read_text(encoding="utf-8") != profile_fingerprint(config)):
         return True
     built = project.manifest_path.stat().st_mtime
     skip = {"target", "logs", "dbt_packages"}
@@ -111,22 +157,34 @@ def _is_stale(project: DbtProject) -> bool:
     )
 
 
-def prepared_project(project_dir: Path, database: str | None = None) -> DbtProject:
+def _loading_definitions() -> bool:
+    """Whether this process loads definitions for `dagster dev` (not a step process running one asset).
+
+    Step processes re-import the code location; they find the manifest the code server
+    parsed and must not parse again (a `dbt parse` in each step cost seconds per step).
+    """
+    return using_dagster_dev() and not _RUN_COMMANDS.intersection(sys.argv)
+
+
+def prepared_project(project_dir: Path, database: str | None = None, config: Any = None) -> DbtProject:
     """The `DbtProject` at `project_dir` for `database`, its manifest parsed in development or when stale.
 
     The manifest names every relation `database.schema.table` and Dagster reads table
     names from it, so each database the loads write to gets its own manifest, under
-    `target/<database>/`.
+    `target/<database>/`. Under `dagster dev` the code server parses once per load of the
+    definitions; step processes only parse a manifest that is missing or stale.
 
     Args:
         project_dir: the dbt project.
         database: the database the loads write to; default as the definitions of the
             loads tell it, without connecting.
+        config: the destination's `ConnectionConfig` when known without connecting.
     """
     database = database or _known_destination(None).database
+    config = config if config is not None else _known_config(None, Path(project_dir).absolute())
     project = DbtProject(project_dir=Path(project_dir).absolute(), target_path=Path("target") / database)
-    if using_dagster_dev() or _is_stale(project):
-        prepare(project, database)
+    if _loading_definitions() or _is_stale(project, config):
+        prepare(project, database, config)
     return project
 
 
@@ -145,6 +203,25 @@ def _known_destination(spec: Any) -> Any:
     return destination(spec.destination.credentials if spec is not None else None)
 
 
+def _known_config(spec: Any, project_dir: Path) -> Any:
+    """The destination's connection if it is known without starting anything: parsed credentials,
+    or the embedded server when it already runs; else None."""
+    from pg_assets import embedded
+    from pg_assets.credentials import resolve_credentials
+    from pg_assets.dagster.translator import configured_credentials
+    from pg_assets.errors import CredentialsError
+
+    base_dir = spec.project_dir if spec is not None else project_dir.parent
+    configured = configured_credentials(spec.destination.credentials if spec is not None else None, base_dir)
+    if configured is None:
+        home = None if os.environ.get(embedded.HOME_ENV) else base_dir / ".pg_assets"
+        return embedded.running_config(home)
+    try:
+        return resolve_credentials(configured)
+    except CredentialsError:
+        return None
+
+
 def _destination(context: dg.AssetExecutionContext, spec: Any, resource_key: str, project_dir: Path) -> Any:
     """Where the loads write: the pg_assets resource's credentials against the spec, like a load."""
     if spec is None:
@@ -157,7 +234,7 @@ def _destination(context: dg.AssetExecutionContext, spec: Any, resource_key: str
 
 
 def build_dbt_assets(project: DbtProject, *, spec: Any = None, resource_key: str = RESOURCE_KEY,
-                     pool: str | None = None) -> dg.AssetsDefinition:
+                     pool: str | None = None, translator: Any = None) -> dg.AssetsDefinition:
     """The `@dbt_assets` of `project`: every model an asset, every test a check, run as one `dbt build`.
 
     Args:
@@ -167,29 +244,63 @@ def build_dbt_assets(project: DbtProject, *, spec: Any = None, resource_key: str
             the destination is resolved from the environment (else the embedded server).
         resource_key: where the `PgAssetsResource` is bound.
         pool: the concurrency pool; default the destination's pool, shared with its loads.
+        translator: the `PgAssetsTranslator` that keyed the loads; dbt sources take its keys.
     """
     # Resources through the context only: Dagster refuses a mix of decorator keys and resource parameters.
     needs = {DBT_RESOURCE_KEY, resource_key} if spec is not None else {DBT_RESOURCE_KEY}
 
-    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=TRANSLATOR,
+    dbt_translator = SourceKeysTranslator(renamed_sources(spec, translator)) if translator is not None else TRANSLATOR
+
+    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=dbt_translator,
                 name=OP_NAME, pool=pool or _known_destination(spec).pool, required_resource_keys=needs)
     def _dbt_build(context: AssetExecutionContext) -> Iterator[Any]:
         dbt: DbtCliResource = getattr(context.resources, DBT_RESOURCE_KEY)
         config = _destination(context, spec, resource_key, project.project_dir)
         context.log.info(f"dbt builds on `{config.safe_uri()}` with `{dbt.dbt_executable}`")
         with dbt_environment(config):
-            invocation = dbt.cli(["build"], context=context)
-            yield from with_table_metadata(invocation.stream(), invocation.manifest, config, context.log)
+            invocation = dbt.cli(["build"], context=context, target_path=seeded_target(project, context.run_id))
+            events = invocation.stream().fetch_column_metadata()
+            yield from with_row_counts(events, invocation.manifest, config, context.log)
 
     return _dbt_build
 
 
-def with_table_metadata(events: Iterable[Any], manifest: Mapping[str, Any], config: Any, log: Any) -> Iterator[Any]:
-    """dbt's events, each model's with its row count and column schema read from the Postgres catalog.
+def seeded_target(project: DbtProject, run_id: str) -> Path:
+    """A fresh target folder for one `dbt build`, holding the prepared project's partial parse.
 
-    One connection and two small queries per model, where dagster-dbt's own enrichers
-    go through dbt's adapter and its macros (seconds of CPU per model on a small
-    machine). Metadata is best effort: a failed query is logged and the event kept.
+    dagster-dbt gives every invocation a new target folder, where dbt finds no saved
+    manifest and parses the whole project again; a copy of `partial_parse.msgpack`
+    (written by `prepare` with the profile the runs use) lets it parse only what changed.
+    """
+    relative = Path("target") / f"{OP_NAME}-{run_id[:8]}-{uuid.uuid4().hex[:7]}"
+    folder = project.project_dir / relative
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = project.project_dir / project.target_path / "partial_parse.msgpack"
+    if saved.is_file():
+        shutil.copy2(saved, folder / saved.name)
+    return relative
+
+
+def renamed_sources(spec: Any, translator: Any) -> dict[dg.AssetKey, dg.AssetKey]:
+    """`[dataset, table]` (the dbt source's default key) -> the key `translator` gives that table."""
+    if spec is None:
+        return {}
+    from pg_assets.dagster.translator import asset_key, asset_spec, destination, translator_data
+
+    dest = destination(spec.destination.credentials, spec.project_dir)
+    renamed = {}
+    for source_name, source in spec.sources.items():
+        for name in source.resources:
+            props = translator_data(spec, source_name, name, dest)
+            renamed[asset_key(props.dataset, props.table)] = asset_spec(props, translator)[0].key
+    return renamed
+
+
+def with_row_counts(events: Iterable[Any], manifest: Mapping[str, Any], config: Any, log: Any) -> Iterator[Any]:
+    """dbt's events, each built model's with its row count (`introspect.row_count`: never a scan of a big table).
+
+    Column schema and lineage come from dagster-dbt's `fetch_column_metadata` upstream of
+    this. One connection for the whole build; a failed query is logged and the event kept.
     """
     conn = config.connect()
     conn.autocommit = True
@@ -201,9 +312,9 @@ def with_table_metadata(events: Iterable[Any], manifest: Mapping[str, Any], conf
                     yield event
                     continue
                 try:
-                    found = _table_metadata(cursor, node["schema"], node["alias"])
+                    found = introspect.row_count_metadata(cursor, node["schema"], node["alias"])
                 except psycopg2.Error as exc:
-                    log.warning(f"no row count or columns for `{node['schema']}.{node['alias']}`: {exc}")
+                    log.warning(f"no row count for `{node['schema']}.{node['alias']}`: {exc}")
                     found = {}
                 yield event.with_metadata({**event.metadata, **found})
     finally:
@@ -220,16 +331,8 @@ def _built_relation(event: Any, manifest: Mapping[str, Any]) -> Mapping[str, Any
     return node if relational and node["config"].get("materialized") != "ephemeral" else None
 
 
-def _table_metadata(cursor: Any, schema: str, table: str) -> dict[str, Any]:
-    columns = introspect.column_schemas(cursor, schema, [table]).get(table)
-    found: dict[str, Any] = {"dagster/row_count": introspect.row_count(cursor, schema, table)}
-    if columns is not None:
-        found["dagster/column_schema"] = columns
-    return found
-
-
 def build_dbt_definitions(project_dir: Path, *, spec_path: Path | None = None,
-                          resource_key: str = RESOURCE_KEY) -> dg.Definitions:
+                          resource_key: str = RESOURCE_KEY, translator: Any = None) -> dg.Definitions:
     """The dbt models of `project_dir` as assets, to merge with the definitions of the loads.
 
     Args:
@@ -237,6 +340,7 @@ def build_dbt_definitions(project_dir: Path, *, spec_path: Path | None = None,
         spec_path: the `pipelines.yaml` whose loads dbt builds on; default the spec that
             `pg_assets.definitions` would read for the directory above the dbt project.
         resource_key: where the loads' `PgAssetsResource` is bound.
+        translator: the `PgAssetsTranslator` the loads were built with; dbt lineage follows its keys.
 
     Examples:
         >>> import dagster as dg                                                         # doctest: +SKIP
@@ -248,6 +352,6 @@ def build_dbt_definitions(project_dir: Path, *, spec_path: Path | None = None,
 
     project_dir = Path(project_dir).absolute()
     spec = _spec(spec_path if spec_path is not None else default_spec_path(project_dir.parent))
-    project = prepared_project(project_dir, _known_destination(spec).database)
-    assets = build_dbt_assets(project, spec=spec, resource_key=resource_key)
+    project = prepared_project(project_dir, _known_destination(spec).database, _known_config(spec, project_dir))
+    assets = build_dbt_assets(project, spec=spec, resource_key=resource_key, translator=translator)
     return dg.Definitions(assets=[assets], resources={DBT_RESOURCE_KEY: dbt_resource(project)})

@@ -1,7 +1,8 @@
 """What a committed load reports to Dagster: one materialization per table, then checks.
 
-Totals come from the database after the commit (`count(*)`, the catalog's column
-schema, child tables included); this load's numbers (rows per table, load id,
+Totals come from the database after the commit (the row count, exact unless the
+table is large, see `introspect.row_count_metadata`; the catalog's column schema,
+child tables included); this load's numbers (rows per table, load id,
 timings) come from its `LoadInfo`. The load id is the data version.
 """
 
@@ -52,11 +53,13 @@ def _rows_metadata(asset: AssetPlan, info: LoadInfo | None) -> dict[str, Any]:
 def materialization(cursor: Any, database: str, asset: AssetPlan, schemas: Mapping[str, dg.TableSchema],
                     info: LoadInfo, partitioned: bool) -> dg.MaterializeResult:
     """One table's materialization: totals read from the database, this load's numbers from `info`."""
+    rows = _rows_metadata(asset, info)
     metadata: dict[str, Any] = {
         "dagster/table_name": f"{database}.{asset.dataset}.{asset.table}",
-        "dagster/row_count": introspect.row_count(cursor, asset.dataset, asset.table),
+        "dagster/storage_kind": "postgres",
+        **introspect.row_count_metadata(cursor, asset.dataset, asset.table, rows.get("rows_loaded", 0)),
         "write_disposition": asset.write_disposition,
-        **_rows_metadata(asset, info),
+        **rows,
     }
     if partitioned:
         metadata["dagster/partition_row_count"] = metadata["rows_loaded"]

@@ -25,7 +25,8 @@ from pg_assets.dagster import automation
 from pg_assets.dagster.checks import check_specs
 from pg_assets.dagster.plan import AssetPlan, LoadPlan
 from pg_assets.dagster.resource import PgAssetsResource
-from pg_assets.dagster.translator import Destination, asset_spec, dagster_name, destination
+from pg_assets.dagster.translator import (Destination, PgAssetsTranslator, asset_spec, dagster_name, destination,
+                                          translator_data)
 
 RESOURCE_KEY = "pg_assets"
 
@@ -53,11 +54,11 @@ def _op_name(source_name: str, names: list[str], split: bool) -> str:
 
 
 def _multi_asset(plan: LoadPlan, specs: list[dg.AssetSpec], *, name: str, pdef: dg.PartitionsDefinition | None,
-                 pool: str, resource_key: str) -> dg.AssetsDefinition:
+                 backfill: dg.BackfillPolicy | None, pool: str, resource_key: str) -> dg.AssetsDefinition:
     checks = [c for a in plan.assets for c in check_specs(a.key, a.checks)]
 
     @dg.multi_asset(name=name, specs=specs, check_specs=checks, can_subset=True, pool=pool, partitions_def=pdef,
-                    required_resource_keys={resource_key},
+                    required_resource_keys={resource_key}, backfill_policy=backfill,
                     description=f"Loads source `{plan.source}` of {Path(str(plan.spec.path)).name}.")
     def _load(context):  # noqa: ANN001, ANN202 - Dagster reads this signature; it rejects postponed hints
         yield from getattr(context.resources, resource_key).load(context, plan)
@@ -77,14 +78,15 @@ def _schedules(op_name: str, plans: Iterable[AssetPlan], crons: dict[dg.AssetKey
 
 
 def _build_group(built: _Built, spec: Any, source_name: str, names: list[str], *, split: bool,
-                 dest: Destination, pool: str, resource_key: str) -> None:
+                 dest: Destination, pool: str, resource_key: str, translator: PgAssetsTranslator | None) -> None:
     source = spec.sources[source_name]
-    pairs = [asset_spec(source_name, source, n, dest) for n in names]
+    pairs = [asset_spec(translator_data(spec, source_name, n, dest), translator) for n in names]
     settings = [source.resolved(n) for n in names]
     pdef = automation.partitions_def(settings[0].partitions)
     plan = LoadPlan(spec, source_name, tuple(p for _, p in pairs), partitioned=pdef is not None)
     name = _op_name(source_name, names, split)
     built.assets.append(_multi_asset(plan, [s for s, _ in pairs], name=name, pdef=pdef, pool=pool,
+                                     backfill=automation.backfill_policy(settings[0].partitions),
                                      resource_key=resource_key))
     crons = {p.key: r.schedule for (_, p), r in zip(pairs, settings, strict=True)}
     built.schedules += _schedules(name, plan.assets, crons, pdef)
@@ -94,37 +96,42 @@ def _build_group(built: _Built, spec: Any, source_name: str, names: list[str], *
     built.sensors += [sensor] if sensor is not None else []
 
 
-def _build(spec: Any, *, pool: str | None, resource_key: str) -> _Built:
-    built, dest = _Built(), destination(spec.destination.credentials, spec.base_dir)
+def _build(spec: Any, *, pool: str | None, resource_key: str, translator: PgAssetsTranslator | None) -> _Built:
+    built, dest = _Built(), destination(spec.destination.credentials, spec.project_dir)
     for source_name, source in spec.sources.items():
         groups = _partition_groups(source)
         for names in groups:
             _build_group(built, spec, source_name, names, split=len(groups) > 1, dest=dest,
-                         pool=pool or dest.pool, resource_key=resource_key)
+                         pool=pool or dest.pool, resource_key=resource_key, translator=translator)
     return built
 
 
-def build_assets(spec: Any, *, pool: str | None = None, resource_key: str = RESOURCE_KEY) -> list[dg.AssetsDefinition]:
+def build_assets(spec: Any, *, pool: str | None = None, resource_key: str = RESOURCE_KEY,
+                 translator: PgAssetsTranslator | None = None) -> list[dg.AssetsDefinition]:
     """One multi-asset per source of `spec` (a loaded `PipelinesSpec`), checks included.
 
     Args:
         spec: the loaded spec.
         pool: the concurrency pool; default one per destination (`pg_assets` for the embedded one).
         resource_key: the key under which a `PgAssetsResource` is bound.
+        translator: decides each table's `AssetSpec`; default `PgAssetsTranslator()`.
     """
-    return _build(spec, pool=pool, resource_key=resource_key).assets
+    return _build(spec, pool=pool, resource_key=resource_key, translator=translator).assets
 
 
 def build_definitions(spec: Any, *, resource: PgAssetsResource | None = None, pool: str | None = None,
-                      resource_key: str = RESOURCE_KEY) -> dg.Definitions:
+                      resource_key: str = RESOURCE_KEY, translator: PgAssetsTranslator | None = None) -> dg.Definitions:
     """Assets, checks, schedules and automation sensors of `spec`, with the resource bound.
+
+    `translator` (a `PgAssetsTranslator`) decides each table's key, group and metadata;
+    checks, schedules and sensors follow the keys it returns.
 
     Examples:
         >>> from pg_assets.spec import load_spec                                  # doctest: +SKIP
         >>> defs = build_definitions(load_spec("pipelines.yaml"),
         ...                          resource=PgAssetsResource(workers=4))        # doctest: +SKIP
     """
-    built = _build(spec, pool=pool, resource_key=resource_key)
+    built = _build(spec, pool=pool, resource_key=resource_key, translator=translator)
     return dg.Definitions(
         assets=built.assets,
         schedules=built.schedules,

@@ -5,8 +5,9 @@ beside it), in this process: every load of `pipelines.yaml`, then `dbt build` on
 the loaded tables, with their asset checks. Then it says where the data is and how
 to query it.
 
-With `DAGSTER_HOME` set the run is recorded there, so `dagster dev` with the same
-home shows it; otherwise it runs on a throw-away instance.
+The run is recorded in the project's Dagster instance, the one `dagster dev` in the
+project opens: `DAGSTER_HOME` when set, else the project's `dagster.yaml` (written
+with `ProjectStorage` when missing; see `pg_assets.dagster.storage`).
 
 Examples:
     $ pg-assets materialize --exclude chess
@@ -64,8 +65,13 @@ def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
     return keys
 
 
-def _instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+def _instance(project_dir: Path) -> dg.DagsterInstance:
+    from pg_assets.dagster.storage import ensure_project_config, project_instance
+
+    if not os.environ.get("DAGSTER_HOME") and ensure_project_config(project_dir):
+        print(f"wrote {project_dir / 'dagster.yaml'}: `dagster dev` here shows this run and the next ones",
+              file=sys.stderr)
+    return project_instance(project_dir)
 
 
 def _assets(defs: dg.Definitions) -> list[Any]:
@@ -102,7 +108,7 @@ def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Dagster's beta/preview notices say nothing to this user
         result = dg.materialize(
-            _assets(defs), selection=selection, resources=defs.resources, instance=_instance(),
+            _assets(defs), selection=selection, resources=defs.resources, instance=_instance(spec_file.parent),
             run_config=_RUN_CONFIG, raise_on_error=False, tags={"pg_assets/command": "materialize"},
         )
     return _outcome(result, time.monotonic() - started, runner.credentials_for(spec, None))

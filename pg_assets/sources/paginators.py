@@ -105,26 +105,9 @@ def _json_link(p: JsonLink, url: str, params: dict[str, Any], fetch: Fetch, item
 def _header_link(p: HeaderLink, url: str, params: dict[str, Any], fetch: Fetch,
                  items_of: ItemsOf) -> Iterator[list[Any]]:
     def next_of(response: Response) -> str | None:
-        header = next((v for k, v in response.headers.items() if k.lower() == "link"), "")
-        return parse_link_header(header).get(p.links_next_key)
+        return response.links.get(p.links_next_key, {}).get("url") or None  # parsed by `requests`
 
     yield from _follow(url, params, fetch, items_of, next_of)
-
-
-def parse_link_header(header: str) -> dict[str, str]:
-    """`<https://x/?page=2>; rel="next", <...>; rel="last"` -> {"next": ..., "last": ...}."""
-    links: dict[str, str] = {}
-    for part in header.split(","):
-        target, _, attributes = part.partition(";")
-        target = target.strip()
-        if not (target.startswith("<") and target.endswith(">")):
-            continue
-        for attribute in attributes.split(";"):
-            name, _, value = attribute.strip().partition("=")
-            if name.strip().lower() == "rel":
-                for rel in value.strip().strip('"').split():
-                    links[rel] = target[1:-1]
-    return links
 
 
 def _total(response: Response, path: str | None) -> int | None:

@@ -200,14 +200,16 @@ def read(source: RestApiSource, resource: RestApiResource, context: SourceContex
     def items_of(response: Response) -> list[Any]:
         return _items(response, resource.data_selector, paginator)
 
-    for values in _combinations(resource.params or {}, in_path, context):
-        path_values = {k: quote(_text(v), safe="/:@?&=%+") for k, v in values.items() if k in in_path}
-        query = {k: v for k, v in values.items() if k not in in_path}
-        url = _join(source.base_url, endpoint.format(**path_values))
-        yield from pages(paginator, url, query, lambda u, p: client.get(u, p), items_of)
+    with client:  # one kept-alive session for every page of every parameter combination
+        for values in _combinations(resource.params or {}, in_path, context):
+            path_values = {k: quote(_text(v), safe="/:@?&=%+") for k, v in values.items() if k in in_path}
+            query = {k: v for k, v in values.items() if k not in in_path}
+            url = join_url(source.base_url, endpoint.format(**path_values))
+            yield from pages(paginator, url, query, lambda u, p: client.get(u, p), items_of)
 
 
-def _join(base_url: str, endpoint: str) -> str:
+def join_url(base_url: str, endpoint: str) -> str:
+    """The endpoint's URL: a full URL as it is, else a path under `base_url`."""
     if endpoint.startswith(("http://", "https://")):
         return endpoint
     return base_url.rstrip("/") + "/" + endpoint.lstrip("/")

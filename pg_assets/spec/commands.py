@@ -17,7 +17,11 @@ from pg_assets.info import LoadInfo, ProgressEvent
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Print every problem of the spec file; exit 2 when there is any."""
+    """Print every problem of the spec file; exit 2 when there is any.
+
+    Cron strings are judged by Dagster's own constructors, as the definitions will be.
+    """
+    import pg_assets.dagster.cron  # noqa: F401 - registers Dagster's cron judge
     from pg_assets.spec.document import read_spec
 
     spec, issues = read_spec(args.file)

@@ -2,8 +2,14 @@
 
 Five fields (minute hour day-of-month month day-of-week), each `*`, a number, a
 range `a-b`, a step `*/n` or `a-b/n`, or a comma list of those; months and weekdays
-may be written `jan`, `mon`. The macros `@hourly`, `@daily`, `@weekly`, `@monthly`
-and `@yearly` are accepted too.
+may be written `jan`, `mon`, and a weekday `1#2` (the second Monday). The macros
+`@hourly`, `@daily`, `@weekly`, `@monthly` and `@yearly` are accepted too.
+
+The yes or no is Dagster's when the Dagster layer is loaded (it registers its
+judge with `use_judge`): Dagster's own constructors then decide, so a string that
+passes here never fails the definitions (`0 0 30 2 *`, a day that never comes, is
+refused). This module explains what is wrong, located by the spec reader; the
+engine alone, without Dagster, uses the syntax rules above.
 
 Examples:
     >>> cron_problem("0 6 * * mon-fri") is None
@@ -15,6 +21,7 @@ Examples:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 MACROS = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 
@@ -31,10 +38,30 @@ _FIELDS = (
 )
 
 _PART = re.compile(r"^(\*|(?P<lo>\w+)(?:-(?P<hi>\w+))?)(?:/(?P<step>\d+))?$")
+_NTH_WEEKDAY = re.compile(r"^(?P<lo>\w+)#[1-5]$")  # `1#2`: the second Monday of the month
+
+_judge: Callable[[str], bool] | None = None
+NEVER_MATCHES = ("Dagster refuses it: no time ever matches it (a day the month never has, such as February 30?) "
+                 "or it uses syntax Dagster does not know")
+
+
+def use_judge(judge: Callable[[str], bool] | None) -> None:
+    """Let `judge` (the scheduler's own parser) decide which cron strings are valid."""
+    global _judge
+    _judge = judge
 
 
 def cron_problem(text: str) -> str | None:
     """What is wrong with a cron string, or None when it is valid."""
+    ours = _syntax_problem(text)
+    if _judge is None:
+        return ours
+    if _judge(text.strip()):
+        return None
+    return ours or NEVER_MATCHES
+
+
+def _syntax_problem(text: str) -> str | None:
     text = text.strip()
     if text.startswith("@"):
         return None if text in MACROS else f"unknown macro `{text}`; use one of {', '.join(MACROS)}"
@@ -50,12 +77,12 @@ def cron_problem(text: str) -> str | None:
 
 
 def _part_problem(part: str, name: str, low: int, high: int, names: dict[str, int]) -> str | None:
-    match = _PART.match(part.lower())
+    match = (_NTH_WEEKDAY.match(part.lower()) if name == "day of week" else None) or _PART.match(part.lower())
     if not match:
         return f"{name} `{part}` is not a number, range, step or `*`"
-    if match.group("step") is not None and int(match.group("step")) == 0:
+    if match.groupdict().get("step") is not None and int(match.group("step")) == 0:
         return f"{name} step `{part}` must be at least 1"
-    for bound in (match.group("lo"), match.group("hi")):
+    for bound in (match.group("lo"), match.groupdict().get("hi")):
         if bound is None:
             continue
         number = names.get(bound, int(bound) if bound.isdigit() else None)

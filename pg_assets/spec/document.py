@@ -35,6 +35,8 @@ class PipelinesSpec(Strict):
     sources: dict[Name, SourceUnion] = Field(min_length=1)
 
     _path: Path | None = PrivateAttr(default=None)
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+    _project_dir: Path | None = PrivateAttr(default=None)
 
     @property
     def path(self) -> Path:
@@ -44,6 +46,21 @@ class PipelinesSpec(Strict):
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def project_dir(self) -> Path:
+        """Where `.pg_assets/` (the embedded server, secrets.toml) lives: the spec's folder, or
+        the project root a host such as a `dg` project names with `at_project`."""
+        return self._project_dir or self.base_dir
+
+    def at_project(self, project_dir: str | Path) -> PipelinesSpec:
+        """This spec, its `.pg_assets/` at `project_dir` (set once, before any load)."""
+        self._project_dir = Path(project_dir).absolute()
+        return self
+
+    def line_of(self, *path: Any) -> int | None:
+        """The line where the key at `path` (`"sources", "shop", "resources", "orders"`) is written."""
+        return self._lines.get(tuple(path))
 
 
 def read_spec(path: str | Path, *, text: str | None = None,
@@ -64,6 +81,7 @@ def read_spec(path: str | Path, *, text: str | None = None,
     issues = _placed(loaded, problems)
     if spec is not None and not issues:
         spec._path = Path(path).resolve()
+        spec._lines = {key: marks[0].line for key, marks in loaded.marks.items()}
         return spec, []
     return None, issues
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationInfo,
@@ -142,13 +142,16 @@ class SchemaContractSpec(Strict):
 
 
 class TimePartitions(Strict):
-    """One partition per day, week or month from `start` (YYYY-MM-DD)."""
+    """One partition per hour, day, week or month from `start` (YYYY-MM-DD, or an ISO datetime for hourly)."""
 
-    type: Literal["daily", "weekly", "monthly"]
-    start: date
-    end: date | None = None
+    type: Literal["hourly", "daily", "weekly", "monthly"]
+    start: datetime | date
+    end: datetime | date | None = None
     timezone: str | None = None
     mode: Literal["merge_key", "replace"] | None = None
+    backfill: Literal["single_run"] | None = None
+    """`single_run`: a backfill of a range is one run and one atomic load, `${partition_start}` the
+    first partition's start and `${partition_end}` the last one's end; unset: one run per partition."""
 
 
 class StaticPartitions(Strict):
