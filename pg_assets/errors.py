@@ -13,6 +13,7 @@ parsing messages.
     └── LoadError                   a load failed; nothing of it became visible
         ├── TerminalLoadError       the data or the SQL is wrong; retrying will not help
         ├── TransientLoadError      connection loss, deadlock, serialization failure: retried, then raised
+        │   └── ServerUnavailableError  the destination refused or dropped new connections past the retries
         ├── DependentObjectsError   a view or other object depends on a table being replaced
         ├── StoredSchemaError       a schema stored in the dataset cannot be read; nothing was written
         └── LockTimeoutError        another run of the same pipeline and dataset holds the lock
@@ -21,6 +22,10 @@ Messages never contain a password: credentials are rendered with `ConnectionConf
 """
 
 from __future__ import annotations
+
+import sysconfig
+import traceback
+from pathlib import Path
 
 
 class PgAssetsError(Exception):
@@ -96,6 +101,14 @@ class TransientLoadError(LoadError):
     """A retryable failure that kept happening after the bounded retries."""
 
 
+class ServerUnavailableError(TransientLoadError):
+    """No connection to the destination could be opened: nothing answered, or it broke while opening.
+
+    Unlike `CredentialsError`, this may pass by itself: connections are retried with
+    backoff (`pg_assets.load.retry`) before it is raised.
+    """
+
+
 class DependentObjectsError(TerminalLoadError):
     """A view (or other object) depends on a table that a replace would drop."""
 
@@ -118,3 +131,20 @@ class StoredSchemaError(TerminalLoadError):
 
 class LockTimeoutError(LoadError):
     """Another run of the same pipeline and dataset held the lock for too long."""
+
+
+_OURS = Path(__file__).resolve().parent
+_LIBRARIES = tuple(Path(p).resolve() for p in {sysconfig.get_path(k) for k in ("stdlib", "purelib", "platlib")} if p)
+
+
+def user_code_location(exc: BaseException) -> str | None:
+    """`file:line in function` of the deepest frame of `exc` in the user's own code, if any.
+
+    The user's code is whatever is neither pg_assets, nor the standard library, nor an
+    installed package: where a `function:` source or a `pg_assets.resource` generator raised.
+    """
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if not frame.filename.startswith("<") and not any(path.is_relative_to(p) for p in (_OURS, *_LIBRARIES)):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return None

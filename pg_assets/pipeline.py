@@ -208,7 +208,7 @@ class _Load:
             session.close()
         self._report()
         timings = {"extract_normalize_load": t1 - t0, "commit": t2 - t1, "total": t2 - self.started}
-        return self._info(dest, normalizer, live, timings, started_at)
+        return self._info(dest, normalizer, live, timings, started_at, session.retries.count)
 
     def _stream(self, session: LoadSession, live: dict[str, Table], stored: dict[str, Table],
                 state: dict[str, Any]) -> Normalizer:
@@ -270,7 +270,7 @@ class _Load:
             self.progress(ProgressEvent(table, rows, seconds))
 
     def _info(self, dest: Destination, normalizer: Normalizer, live: dict[str, Table],
-              timings: dict[str, float], started_at: dt.datetime) -> LoadInfo:
+              timings: dict[str, float], started_at: dt.datetime, retries: int) -> LoadInfo:
         tables = {}
         for name, rows in normalizer.rows.items():
             root = root_of(live, name)
@@ -280,7 +280,7 @@ class _Load:
             tables.setdefault(plan.root, TableLoad(plan.root, plan.root, None, 0, plan.write_disposition))
         return LoadInfo(self.p.name, self.p.dataset, dest.config.database, self.load_id, tables, timings,
                         started_at.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(),
-                        dest.config.safe_uri(), tuple(self.warnings))
+                        dest.config.safe_uri(), tuple(self.warnings), retries)
 
 
 def _root_ids_for_merges(live: dict[str, Table], plans: list[TablePlan]) -> None:
