@@ -2,7 +2,10 @@
 
 Transient: connection loss and other class 08 errors, deadlocks and serialization
 failures (class 40), the server running out of resources (class 53) or being shut
-down (57P). Everything else (bad data, constraint violations, syntax errors,
+down (57P), and a `lock_timeout` that expired (55P03: the lock may be free next time).
+A driver error without a SQLSTATE is transient when it is an `OperationalError` or an
+`InterfaceError` (the connection is gone). A `statement_timeout` (57014) is terminal:
+it is a limit the user set. Everything else (bad data, constraint violations, syntax errors,
 missing objects) is terminal. A view that blocks a replace is its own error.
 """
 
@@ -15,7 +18,7 @@ from psycopg2 import errorcodes
 
 from pg_assets.errors import DependentObjectsError, TerminalLoadError
 
-_TRANSIENT_CLASSES = ("08", "40", "53", "57P")
+_TRANSIENT_CLASSES = ("08", "40", "53", "57P", errorcodes.LOCK_NOT_AVAILABLE)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -166,3 +166,46 @@ def _phase_bounds(size: int, starts: dict[str, int]) -> dict[str, tuple[int, int
     staging, commit = starts.get("staging", 0), starts.get("commit", size)
     return {name: (lo, hi) for name, (lo, hi) in
             {"plan": (0, staging), "staging": (staging, commit), "commit": (commit, size)}.items() if hi > lo}
+
+
+KILLED_LOAD = """
+import os, sys
+sys.path.insert(0, {here!r})
+from pg_assets.credentials import resolve_credentials
+from trials import Dataset
+config = resolve_credentials(os.environ["FAULTS_URI"])
+ds = Dataset(config, config, {name!r})
+ds.load(config, range({start}, {stop}))
+"""
+
+
+def killed_load(ds: Dataset, rng: random.Random, *, within: float = 2.5) -> Trial:
+    """A load in a child process, SIGKILLed at a random moment; then the invariant, and a rerun."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    ids = ds._take()
+    code = KILLED_LOAD.format(here=str(Path(__file__).parent), name=ds.name, start=ids.start, stop=ids.stop)
+    child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "FAULTS_URI": ds.direct.uri()},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    delay = rng.uniform(0.3, within)
+    trial = Trial(seed=int(delay * 1000), phase="kill")
+    try:
+        child.wait(delay)
+        trial.ok = child.returncode == 0
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    if child.returncode not in (0, -signal.SIGKILL):
+        trial.problems.append(f"the child failed by itself: {child.stderr.read().decode()[-500:]}")
+    time.sleep(0.2)  # the server notices the dead client and ends its session, releasing the run lock
+    trial.problems += ds.check(ids)
+    if not set(ids) <= ds.expected:
+        ds.load(ds.direct, ids)
+        ds._committed(ids)
+        trial.problems += [f"after the rerun: {p}" for p in ds.check(ids)]
+    return trial
