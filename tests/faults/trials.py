@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 
 import pg_assets
 from pg_assets.credentials import ConnectionConfig
@@ -134,11 +135,16 @@ class Dataset:
             self.loads += 1
 
     def _query(self, statement: str) -> list[tuple]:
-        with psycopg2.connect(**self.direct.connect_kwargs()) as conn, conn.cursor() as cur:
-            cur.execute(statement)
-            rows = cur.fetchall()
-        conn.close()
-        return rows
+        """The rows, or none while the table does not exist (no load committed yet)."""
+        conn = psycopg2.connect(**self.direct.connect_kwargs())
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+                return cur.fetchall()
+        except psycopg2.errors.UndefinedTable:
+            return []
+        finally:
+            conn.close()
 
     def ids(self) -> set[int]:
         return {i for (i,) in self._query(f'SELECT id FROM "{self.name}".events')}
@@ -147,7 +153,7 @@ class Dataset:
         return [i for (i,) in self._query(f'SELECT id FROM "{self.name}".events GROUP BY id HAVING count(*) > 1')]
 
     def bookkeeping(self) -> tuple[int, int | None]:
-        (loads,), = self._query(f'SELECT count(*) FROM "{self.name}"._dlt_loads')
+        loads = sum(n for (n,) in self._query(f'SELECT count(*) FROM "{self.name}"._dlt_loads'))
         state = pg_assets.pipeline("faulty", dataset=self.name, credentials=self.direct).state()
         return loads, _cursor(state)
 
@@ -179,7 +185,7 @@ ds.load(config, range({start}, {stop}))
 """
 
 
-def killed_load(ds: Dataset, rng: random.Random, *, within: float = 2.5) -> Trial:
+def killed_load(ds: Dataset, rng: random.Random, *, within: float = 1.5) -> Trial:
     """A load in a child process, SIGKILLed at a random moment; then the invariant, and a rerun."""
     import os
     import signal
