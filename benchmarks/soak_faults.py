@@ -83,7 +83,10 @@ def main() -> int:
                     for k in KINDS}
         for i in range(args.trials):
             kind = KINDS[i % len(KINDS)]
-            trial = run_trial(kind, datasets[kind], proxy, rng)
+            try:
+                trial = run_trial(kind, datasets[kind], proxy, rng)
+            except Exception as exc:  # noqa: BLE001 - a fault-free load or rerun failing is a finding
+                trial = Trial(seed=i, phase=kind, problems=[f"a fault-free load failed: {type(exc).__name__}: {exc}"])
             c = counts[kind]
             c["trials"] += 1
             c["retried to success" if trial.ok and trial.retries else "finished, fault unnoticed" if trial.ok

@@ -33,6 +33,7 @@ class FaultProxy:
         self._refuse_after_cut = 0.0
         self._drop_commit = False
         self._closing = False
+        self._refuse_until = 0.0
         self.marks: dict[bytes, int] = {}  # marker -> `passed` when a client first sent it since `watch`
         self._watched: tuple[bytes, ...] = ()
         self._listener = self._listen(0)
@@ -48,16 +49,12 @@ class FaultProxy:
             self._refuse_after_cut = refuse
 
     def refuse_for(self, seconds: float) -> None:
-        listener, self._listener = self._listener, None
+        """Close the listening socket for `seconds` (the accepting thread closes and reopens it)."""
+        with self._lock:
+            self._refuse_until = max(self._refuse_until, time.monotonic() + seconds)
+        listener = self._listener
         if listener is not None:
             listener.close()
-
-        def reopen() -> None:
-            time.sleep(seconds)
-            if not self._closing:
-                self._listener = self._listen(self.port)
-
-        threading.Thread(target=reopen, daemon=True).start()
 
     def watch(self, *markers: bytes) -> None:
         """Note from now on the byte offset where each marker is first sent (to tell a load's phases)."""
@@ -99,9 +96,9 @@ class FaultProxy:
 
     def _accept_loop(self) -> None:
         while not self._closing:
-            listener = self._listener
+            listener = self._open_listener()
             if listener is None:
-                time.sleep(0.02)
+                time.sleep(0.01)
                 continue
             try:
                 client, _ = listener.accept()
@@ -116,6 +113,20 @@ class FaultProxy:
                 self._conns.update((client, server))
             threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _open_listener(self) -> socket.socket | None:
+        """The listening socket, closed while refusing and opened again after; only this thread binds."""
+        if time.monotonic() < self._refuse_until:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+            return None
+        if self._listener is None or self._listener.fileno() < 0:
+            try:
+                self._listener = self._listen(self.port)
+            except OSError:
+                return None  # the port is still being released: try again shortly
+        return self._listener
 
     def _pump(self, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
         dropping = False
