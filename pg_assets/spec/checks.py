@@ -125,6 +125,8 @@ def _partition_problems(resource: ResourceSpec) -> Iterator[tuple[KeyPath, str]]
     partitions = resource.partitions
     if partitions and partitions.mode == "merge_key" and not resource.merge_key_columns():
         yield ("partitions", "mode"), "`mode: merge_key` needs the resource's `merge_key` (the partition column)"
+    if "${" not in resource.model_dump_json(exclude=_NOT_TEMPLATED, exclude_none=True):
+        return  # the common case, found in one pass in pydantic's Rust core
     available = {"partition_key"} if isinstance(partitions, StaticPartitions) else {
         "partition_key", "partition_start", "partition_end"}
     for key, text in _strings(resource.model_dump(exclude=_NOT_TEMPLATED, exclude_none=True), ()):

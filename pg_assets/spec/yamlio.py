@@ -36,7 +36,11 @@ MAX_ALIAS_NODES = 10_000
 MAX_DIGITS = 100
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (about ten times faster on a large spec), else PyYAML's own
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
+class _Loader(_SafeLoader):
     """SafeLoader with YAML 1.2 booleans and no implicit timestamps."""
 
     yaml_implicit_resolvers = {
