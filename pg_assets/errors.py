@@ -8,7 +8,8 @@ parsing messages.
     ├── ConfigError                 bad user input, found before anything is written
     │   ├── CredentialsError        missing or malformed credentials, server unreachable, login refused
     │   ├── SpecError               pipelines.yaml problems (all of them, located)
-    │   └── SchemaContractError     data the schema contract forbids (table, column, value)
+    │   ├── SchemaContractError     data the schema contract forbids (table, column, value)
+    │   └── BadDataError            a value or key that cannot be stored as given (table, column, row)
     ├── EmbeddedServerError         the embedded Postgres could not be started or reached
     └── LoadError                   a load failed; nothing of it became visible
         ├── TerminalLoadError       the data or the SQL is wrong; retrying will not help
@@ -60,6 +61,22 @@ class SchemaContractError(ConfigError):
         self.table = table
         self.column = column
         self.value = value
+
+
+class BadDataError(ConfigError):
+    """An item holds something Postgres cannot store as given; raised before the load commits.
+
+    Attributes:
+        table: the table the item was going to.
+        column: the column (normalised name) at fault.
+        row: the position of the item in the load, counting from 1.
+    """
+
+    def __init__(self, message: str, *, table: str, column: str, row: int) -> None:
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.row = row
 
 
 class EmbeddedServerError(PgAssetsError):

@@ -73,6 +73,10 @@ class Pipeline:
                                                              "staging-optimized"))
         if not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"`workers` must be a whole number of at least 1, not {workers!r}")
+        if not isinstance(name, str) or not name.strip() or "\x00" in name:
+            raise ConfigError(f"a pipeline name must be non-empty text without NUL bytes, got {name!r}")
+        if dataset is not None and (not isinstance(dataset, str) or not dataset.strip() or "\x00" in dataset):
+            raise ConfigError(f"a dataset name must be non-empty text without NUL bytes, got {dataset!r}")
         self.name = name
         self.dataset = normalize_dataset_name(dataset or f"{name}_dataset")
         self.file_format = file_format
