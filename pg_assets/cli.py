@@ -102,6 +102,7 @@ def _report(exc: BaseException, *, show_traceback: bool) -> int:
     """Print `exc` as one clear message (and its traceback when asked); the exit status for it."""
     if show_traceback:
         print(mask_secrets("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
+    exc = _from_driver(exc)
     if isinstance(exc, PgAssetsError):
         message = str(exc)
     else:
@@ -110,6 +111,16 @@ def _report(exc: BaseException, *, show_traceback: bool) -> int:
     hint = "" if show_traceback else "\n(run again with `pg-assets --traceback ...` to see the traceback)"
     print(mask_secrets(f"error: {message}{hint if not isinstance(exc, ConfigError) else ''}"), file=sys.stderr)
     return 2 if isinstance(exc, ConfigError) else 1
+
+
+def _from_driver(exc: BaseException) -> BaseException:
+    """A driver error that escaped a command, as its `PgAssetsError` (classified in `load/errors.py`)."""
+    driver = sys.modules.get("psycopg2")
+    if driver is not None and isinstance(exc, driver.Error):
+        from pg_assets.load.errors import as_error
+
+        return as_error(exc)
+    return exc
 
 
 def _raised_at(exc: BaseException) -> str:

@@ -11,7 +11,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pg_assets import state as state_store
@@ -21,6 +22,7 @@ from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
 from pg_assets.catalog import Catalog
 from pg_assets.load import commit_plan
+from pg_assets.load.errors import as_error
 from pg_assets.load.locks import commit_locks
 from pg_assets.load.merge import key_warning
 from pg_assets.load.session import Destination, LoadSession
@@ -122,16 +124,32 @@ class Pipeline:
             max_table_nesting=max_table_nesting, incremental=incremental, schema_contract=schema_contract))
         # run()'s contract overrides the resources' own (for plain data it already is the resource's)
         plans = [plan_resource(r, self.replace_strategy, self.schema_contract, schema_contract) for r in resources]
-        return _Load(self, resources, plans, progress).run()
+        with driver_errors_mapped("loading"):
+            return _Load(self, resources, plans, progress).run()
 
     def state(self) -> dict[str, Any] | None:
         """The newest committed pipeline state in the destination."""
+        with driver_errors_mapped("reading the state"):
+            return self._state()
+
+    def _state(self) -> dict[str, Any] | None:
         conn = self.connect()
         try:
             with conn.cursor() as cur:
                 return state_store.read_state(cur, self.dataset, self.name)
         finally:
             conn.close()
+
+
+@contextmanager
+def driver_errors_mapped(action: str) -> Iterator[None]:
+    """No driver error leaves the Python API: each becomes its `PgAssetsError` (`load/errors.py`)."""
+    import psycopg2
+
+    try:
+        yield
+    except psycopg2.Error as exc:
+        raise as_error(exc, action=action) from exc
 
 
 def pipeline(pipeline_name: str, dataset: str | None = None, credentials: Any = None, **options: Any) -> Pipeline:

@@ -110,10 +110,10 @@ def test_a_load_reports_and_logs_without_the_password(given: Any, dataset: str, 
     _no_secret(repr(info))
     _no_secret(caplog.text)
     from pg_assets.dagster.events import _rows_metadata
-    from pg_assets.dagster.plan import AssetPlan  # noqa: F401 - the metadata builder's input type
-
     asset = type("Asset", (), {"table": "t"})()
-    _no_secret(repr(_rows_metadata(asset, info)))
+    metadata = _rows_metadata(asset, info)
+    assert metadata["retries"] == info.retries == 0
+    _no_secret(repr(metadata))
 
 
 def test_dbt_env_prints_no_password(given: Any, tmp_path: Path) -> None:
