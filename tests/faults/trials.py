@@ -124,9 +124,9 @@ class Dataset:
             problems.append(f"the stored cursor is {cursor}, the largest id {max(self.expected)}")
         return problems
 
-    def _take(self) -> range:
-        ids = range(self.next_id, self.next_id + ROWS)
-        self.next_id += ROWS
+    def _take(self, rows: int = ROWS) -> range:
+        ids = range(self.next_id, self.next_id + rows)
+        self.next_id += rows
         return ids
 
     def _committed(self, ids: range) -> None:
@@ -194,7 +194,7 @@ def killed_load(ds: Dataset, rng: random.Random, *, within: float = 1.5) -> Tria
     import time
     from pathlib import Path
 
-    ids = ds._take()
+    ids = ds._take(ROWS * 10)  # long enough that most kills land inside the load
     code = KILLED_LOAD.format(here=str(Path(__file__).parent), name=ds.name, start=ids.start, stop=ids.stop)
     child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "FAULTS_URI": ds.direct.uri()},
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
