@@ -20,7 +20,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from pg_assets.credentials import mask_secrets
+from pg_assets.masking import mask_secrets
 from pg_assets.errors import ConfigError, PgAssetsError, user_code_location
 
 # sub-command -> (module, function taking the parsed args and returning an exit status)

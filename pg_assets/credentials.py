@@ -15,8 +15,8 @@ the password in the userinfo or as `?password=`.
 
 The password never appears in a repr, a message or a URI meant for display, wherever
 it came from: the userinfo, a `password` query parameter (or a mapping's `query`),
-`PGPASSWORD` or a `.pgpass` file. `mask_secrets` scrubs every known one from any text
-before it is shown.
+`PGPASSWORD` or a `.pgpass` file. `pg_assets.masking.mask_secrets` scrubs every known
+one from any text before it is shown.
 
 Examples:
     >>> config = resolve_credentials("postgresql://loader:s3cr%40t@localhost/analytics")
@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pg_assets.errors import CredentialsError, ServerUnavailableError
+from pg_assets.masking import mask_secrets, remember_secrets
 
 ENV_VAR = "PG_ASSETS_CREDENTIALS"
 SECRETS_KEY = ("destination", "postgres", "credentials")
@@ -80,7 +81,7 @@ class ConnectionConfig:
         for port in (self.port, *(p for _, p in self.more_hosts)):
             _check_int(port, "port", self.source, 1, 65535)
         _check_int(self.connect_timeout, "connect_timeout", self.source, 0, None)
-        _remember(self.password, *(query.get(k) for k in _SECRET_PARAMS))
+        remember_secrets(self.password, *(query.get(k) for k in _SECRET_PARAMS))
 
     def __repr__(self) -> str:
         return f"ConnectionConfig({self.safe_uri()!r})"
@@ -193,56 +194,6 @@ def explain_connect_error(config: ConnectionConfig, driver_message: str) -> str:
         f"cannot connect to `{config.safe_uri()}` (from {config.source}): {detail}.\n"
         f"Server said: {said}\n{where_to_set(None)}"
     )
-
-
-_KNOWN_SECRETS: set[str] = set()
-
-
-def _remember(*secrets: str | None) -> None:
-    """Note passwords seen in any config, so that `mask_secrets` can scrub them from any text."""
-    _KNOWN_SECRETS.update(s for s in secrets if s)
-
-
-def mask_secrets(text: str) -> str:
-    """`text` with every password known to this process shown as `***`.
-
-    Known: every password a `ConnectionConfig` held, `PGPASSWORD` and the passwords of
-    the `.pgpass` file libpq would read; each raw and URI-escaped. The longest go first,
-    so a password that contains another is masked whole.
-    """
-    secrets = {*_KNOWN_SECRETS, *_libpq_passwords()}
-    forms = {form for s in secrets for form in (s, quote(s, safe=""), quote(s)) if len(form) >= 3}
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, "***")
-    return text
-
-
-def _libpq_passwords() -> list[str]:
-    """Passwords libpq takes by itself: `PGPASSWORD` and the last field of each `.pgpass` line."""
-    found = [os.environ.get("PGPASSWORD", "")]
-    path = Path(os.environ.get("PGPASSFILE") or Path.home() / ".pgpass")
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
-    except OSError:
-        lines = []
-    for line in lines:
-        if line.strip() and not line.lstrip().startswith("#"):
-            found.append(_pgpass_fields(line)[-1])
-    return [p for p in found if p]
-
-
-def _pgpass_fields(line: str) -> list[str]:
-    """`host:port:db:user:password`, where `\\:` and `\\\\` are escapes; the password may contain `:`."""
-    fields, current, chars = [], "", iter(line)
-    for ch in chars:
-        if ch == "\\":
-            current += next(chars, "")
-        elif ch == ":" and len(fields) < 4:
-            fields.append(current)
-            current = ""
-        else:
-            current += ch
-    return [*fields, current]
 
 
 def secrets_path(project_dir: Path | None = None) -> Path:

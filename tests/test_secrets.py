@@ -21,9 +21,10 @@ import pytest
 
 import pg_assets
 from pg_assets import cli
-from pg_assets.credentials import ENV_VAR, ConnectionConfig, mask_secrets, resolve_credentials
+from pg_assets.credentials import ENV_VAR, ConnectionConfig, resolve_credentials
 from pg_assets.dbt_env import _export_lines, profile_env
 from pg_assets.errors import PgAssetsError
+from pg_assets.masking import mask_secrets
 
 PW = "Hx7:se/cr%et&pw#42"
 PW_URI = quote(PW, safe="")

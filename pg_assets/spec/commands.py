@@ -13,7 +13,7 @@ import time
 import traceback
 from typing import IO, Any
 
-from pg_assets.credentials import mask_secrets
+from pg_assets.masking import mask_secrets
 from pg_assets.errors import ConfigError, PgAssetsError
 from pg_assets.info import LoadInfo, ProgressEvent
 
