@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "faults"))
 
-import server as pg_server  # noqa: E402
-from proxy import FaultProxy  # noqa: E402
-from trials import Dataset, Trial, killed_load  # noqa: E402
+import pg_server  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
+from fault_trials import Dataset, Trial, killed_load  # noqa: E402
 
 KINDS = ("cut", "staging_cut_refuse", "commit_reply", "kill")
 TARGET = 0.90

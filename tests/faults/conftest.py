@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import server as pg_server  # noqa: E402
-from proxy import FaultProxy  # noqa: E402
+import pg_server  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Connection cuts at random bytes in each phase of a load, with and without refused connections after.
 
-Each trial must end in the before-state or the after-state (see `trials.py`), and most
+Each trial must end in the before-state or the after-state (see `fault_trials.py`), and most
 must finish: the retries outlast a cut followed by up to 2 s of refusal.
 """
 
@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 
-from trials import Dataset
+from fault_trials import Dataset
 
 PHASES = ("plan", "staging", "commit")
 SEEDS = range(4)

@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 import pg_assets
-from trials import Dataset, killed_load
+from fault_trials import Dataset, killed_load
 
 KILL_SEEDS = range(4)
 

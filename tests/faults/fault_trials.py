@@ -178,7 +178,7 @@ KILLED_LOAD = """
 import os, sys
 sys.path.insert(0, {here!r})
 from pg_assets.credentials import resolve_credentials
-from trials import Dataset
+from fault_trials import Dataset
 config = resolve_credentials(os.environ["FAULTS_URI"])
 ds = Dataset(config, config, {name!r})
 ds.load(config, range({start}, {stop}))
