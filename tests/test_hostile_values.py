@@ -145,3 +145,36 @@ def test_bad_pipeline_and_dataset_names(name: str, ds: str | None) -> None:
 def test_an_empty_table_name_is_a_config_error(table) -> None:
     with pytest.raises(ConfigError, match="needs"):
         pg_assets.resource([{"id": 1}], name=table)
+
+
+DEEP = {"x": 1}
+for _ in range(200):
+    DEEP = {"x": DEEP}
+
+# name -> (items, SQL over the table `t`, expected rows)
+STORED_AS = {
+    "int_beyond_int64_goes_to_a_decimal_variant": (
+        [{"id": 1, "n": 1}, {"id": 2, "n": 2**70}], "SELECT n, n__v_decimal::text FROM {t} ORDER BY id",
+        [(1, None), (None, "1180591620717411303424.000000000")]),
+    "nul_in_a_key_is_dropped_from_the_name": ([{"id": 1, "a\x00b": 1}], "SELECT a_b FROM {t}", [(1,)]),
+    "surrogate_in_a_key_becomes_an_underscore": ([{"id": 1, "k\ud800x": 1}], "SELECT k_x FROM {t}", [(1,)]),
+    "key_of_300_characters_is_shortened": (
+        [{"id": 1, "k" * 300: 7}], "SELECT count(*) FROM information_schema.columns WHERE table_schema = '{ds}' "
+        "AND table_name = 't' AND length(column_name) <= 63 AND column_name LIKE 'kkkk%%'", [(1,)]),
+    "nesting_200_deep_is_one_shortened_column": (
+        [{"id": 1, "d": DEEP}], "SELECT count(*) FROM information_schema.columns WHERE table_schema = '{ds}' "
+        "AND table_name = 't' AND column_name LIKE 'd%%' AND length(column_name) <= 63", [(1,)]),
+    "a_value_that_changes_type_gets_variants": (
+        [{"id": 1, "v": 1}, {"id": 2, "v": "x"}], "SELECT v, v__v_text FROM {t} ORDER BY id", [(1, None), (None, "x")]),
+    "bytes_round_trip": ([{"id": 1, "b": b"\x00\xff'"}], "SELECT b FROM {t}", [(memoryview(b"\x00\xff'"),)]),
+    "nan_inside_a_flattened_dict_is_null": ([{"id": 1, "j": {"a": math.nan}}], "SELECT j__a FROM {t}", [(None,)]),
+}
+
+
+@pytest.mark.parametrize(("items", "statement", "expected"), STORED_AS.values(), ids=STORED_AS.keys())
+def test_values_are_stored_as_documented(dataset: str, query, fmt: str, items: list, statement: str,
+                                         expected: list) -> None:
+    _run(dataset, fmt, items)
+    rows = query(statement.format(t=f'"{dataset}".t', ds=dataset))
+    assert [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows] == [
+        tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in expected]
