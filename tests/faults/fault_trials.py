@@ -181,12 +181,14 @@ from pg_assets.credentials import resolve_credentials
 from fault_trials import Dataset
 config = resolve_credentials(os.environ["FAULTS_URI"])
 ds = Dataset(config, config, {name!r})
+print("loading", flush=True)
 ds.load(config, range({start}, {stop}))
 """
 
 
-def killed_load(ds: Dataset, rng: random.Random, *, within: float = 1.5) -> Trial:
-    """A load in a child process, SIGKILLed at a random moment; then the invariant, and a rerun."""
+def killed_load(ds: Dataset, rng: random.Random, *, within: float = 1.0) -> Trial:
+    """A load in a child process, SIGKILLed at a random moment of its first `within` seconds of loading
+    (counted once its imports are done); then the invariant, and a rerun."""
     import os
     import signal
     import subprocess
@@ -197,8 +199,9 @@ def killed_load(ds: Dataset, rng: random.Random, *, within: float = 1.5) -> Tria
     ids = ds._take(ROWS * 10)  # long enough that most kills land inside the load
     code = KILLED_LOAD.format(here=str(Path(__file__).parent), name=ds.name, start=ids.start, stop=ids.stop)
     child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "FAULTS_URI": ds.direct.uri()},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    delay = rng.uniform(0.3, within)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.readline()  # "loading": the interpreter and pg_assets are imported
+    delay = rng.uniform(0.0, within)
     trial = Trial(seed=int(delay * 1000), phase="kill")
     try:
         child.wait(delay)
