@@ -9,7 +9,14 @@ Postgres destination accepts:
    or the top-level key `destination.postgres.credentials = "postgresql://..."`;
 4. otherwise the embedded server (`pg_assets.embedded`), started on demand.
 
-The password never appears in a repr, a message or a URI meant for display.
+A URI is read by libpq's own rules (`psycopg2.extensions.parse_dsn`), so every URI
+`psql` accepts works: a unix socket as `?host=/dir`, several hosts as `h1:5432,h2:5433`,
+the password in the userinfo or as `?password=`.
+
+The password never appears in a repr, a message or a URI meant for display, wherever
+it came from: the userinfo, a `password` query parameter (or a mapping's `query`),
+`PGPASSWORD` or a `.pgpass` file. `pg_assets.masking.mask_secrets` scrubs every known
+one from any text before it is shown.
 
 Examples:
     >>> config = resolve_credentials("postgresql://loader:s3cr%40t@localhost/analytics")
@@ -27,9 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
-from pg_assets.errors import CredentialsError
+from pg_assets.errors import CredentialsError, ServerUnavailableError
+from pg_assets.masking import mask_secrets, remember_secrets
 
 ENV_VAR = "PG_ASSETS_CREDENTIALS"
 SECRETS_KEY = ("destination", "postgres", "credentials")
@@ -39,6 +47,8 @@ _REQUIRED = ("database", "username", "host")  # no password is fine: libpq may u
 _ALIASES = {"user": "username", "dbname": "database", "db": "database", "hostname": "host", "passwd": "password"}
 _DEFAULT_PORT = 5432
 _DEFAULT_TIMEOUT = 15
+# libpq parameters that hold a secret: `password` becomes the config's password, the others are shown as `***`
+_SECRET_PARAMS = ("password", "sslpassword")
 
 
 @dataclass(frozen=True, repr=False)
@@ -58,12 +68,20 @@ class ConnectionConfig:
     connect_timeout: int = _DEFAULT_TIMEOUT
     query: Mapping[str, str] = field(default_factory=dict, hash=False)
     source: str = field(default="a ConnectionConfig made in code", compare=False)
+    more_hosts: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         # A read-only copy: a caller's dict changing later must not change us.
-        object.__setattr__(self, "query", MappingProxyType({str(k): str(v) for k, v in self.query.items()}))
-        _check_int(self.port, "port", self.source, 1, 65535)
+        query = {str(k): str(v) for k, v in self.query.items()}
+        # a password given as a libpq parameter is the password: kept apart, so no rendering can show it
+        in_query = query.pop("password", None)
+        if self.password is None and in_query:
+            object.__setattr__(self, "password", in_query)
+        object.__setattr__(self, "query", MappingProxyType(query))
+        for port in (self.port, *(p for _, p in self.more_hosts)):
+            _check_int(port, "port", self.source, 1, 65535)
         _check_int(self.connect_timeout, "connect_timeout", self.source, 0, None)
+        remember_secrets(self.password, *(query.get(k) for k in _SECRET_PARAMS))
 
     def __repr__(self) -> str:
         return f"ConnectionConfig({self.safe_uri()!r})"
@@ -73,11 +91,12 @@ class ConnectionConfig:
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `psycopg2.connect`; libpq reads a `/path` host as a socket dir."""
+        hosts = [(self.host, self.port), *self.more_hosts]
         kwargs: dict[str, Any] = {
             "dbname": self.database,
             "user": self.username,
-            "host": self.host,
-            "port": self.port,
+            "host": ",".join(h for h, _ in hosts),
+            "port": ",".join(str(p) for _, p in hosts) if self.more_hosts else self.port,
             "connect_timeout": self.connect_timeout,
             **self.query,
         }
@@ -87,35 +106,50 @@ class ConnectionConfig:
 
     def uri(self) -> str:
         """The full URI, password included: only for handing to another tool."""
-        return self._render(None if self.password is None else quote(self.password, safe=""))
+        return self._render(None if self.password is None else quote(self.password, safe=""), masked=False)
 
     def safe_uri(self) -> str:
         """The URI with the password shown as `***`, for logs and messages."""
-        return self._render(None if self.password is None else "***")
+        return self._render(None if self.password is None else "***", masked=True)
 
-    def _render(self, password: str | None) -> str:
-        """The URI, with `password` already escaped (or masked)."""
+    def _render(self, password: str | None, *, masked: bool) -> str:
+        """The URI, with `password` already escaped (or masked); `masked` hides other secret parameters too."""
         auth = quote(self.username, safe="") + ("" if password is None else f":{password}")
         params = dict(self.query)
+        for key in _SECRET_PARAMS:
+            if key in params and masked:
+                params[key] = "***"
+        hosts = [(self.host, self.port), *self.more_hosts]
         if self.host.startswith("/"):
-            params = {"host": self.host, **params}
-            location = "" if self.port == _DEFAULT_PORT else f":{self.port}"
+            params = {"host": ",".join(h for h, _ in hosts), **params}
+            ports = ",".join(str(p) for _, p in hosts)
+            location = "" if ports == str(_DEFAULT_PORT) else f":{ports}"
         else:
-            location = f"{_bracket(self.host)}:{self.port}"
+            location = ",".join(f"{_bracket(h)}:{p}" for h, p in hosts)
         if self.connect_timeout != _DEFAULT_TIMEOUT:
             params["connect_timeout"] = str(self.connect_timeout)
         query = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in params.items())
         return f"postgresql://{auth}@{location}/{quote(self.database, safe='')}" + (f"?{query}" if query else "")
 
     def connect(self, **extra: Any) -> Any:
-        """A new psycopg2 connection; a refused login becomes a `CredentialsError` that says what to fix."""
+        """One attempt at a new psycopg2 connection, its failure explained.
+
+        Raises:
+            CredentialsError: the login was refused, the database or role does not exist, or
+                the host name does not resolve: retrying cannot help.
+            ServerUnavailableError: nothing answered, or the connection broke while opening:
+                transient, `pg_assets.load.connection.open_connection` retries it.
+        """
         import psycopg2
 
         try:
             return psycopg2.connect(**{**self.connect_kwargs(), **extra})
-        except psycopg2.OperationalError as exc:
+        except psycopg2.Error as exc:
             # `from None`: the driver's own text is repeated, scrubbed, in our message.
-            raise CredentialsError(explain_connect_error(self, str(exc))) from None
+            message = explain_connect_error(self, str(exc))
+            if is_credentials_problem(str(exc)):
+                raise CredentialsError(message) from None
+            raise ServerUnavailableError(message) from None
 
 
 def _bracket(host: str) -> str:
@@ -124,6 +158,8 @@ def _bracket(host: str) -> str:
 
 # Substring of libpq's message -> what is wrong, naming the field to fix. First match wins, so the
 # pg_hba rule (its text names a user and a database) comes before the role and database rules.
+# The first `_CREDENTIAL_PROBLEMS` rules are the user's settings; the rest may pass by themselves.
+_CREDENTIAL_PROBLEMS = 6
 _CONNECT_PROBLEMS: tuple[tuple[str, str], ...] = (
     ("password authentication failed", "the `password` or `username` is wrong (user `{user}`)"),
     ("no password supplied", "the server asks user `{user}` for a password and no `password` is set"),
@@ -141,6 +177,11 @@ _CONNECT_PROBLEMS: tuple[tuple[str, str], ...] = (
 )
 
 
+def is_credentials_problem(driver_message: str) -> bool:
+    """Whether a failed connect is the user's settings (login, role, database, host name), not a passing fault."""
+    return any(key in driver_message for key, _ in _CONNECT_PROBLEMS[:_CREDENTIAL_PROBLEMS])
+
+
 def explain_connect_error(config: ConnectionConfig, driver_message: str) -> str:
     """A message naming the field to fix; the password is scrubbed even if the driver echoed it."""
     detail = next((why for key, why in _CONNECT_PROBLEMS if key in driver_message), "the server refused the connection")
@@ -148,9 +189,7 @@ def explain_connect_error(config: ConnectionConfig, driver_message: str) -> str:
         user=config.username, database=config.database, host=config.host,
         port=config.port, timeout=config.connect_timeout,
     )
-    said = " ".join(driver_message.split())
-    if config.password:
-        said = said.replace(config.password, "***").replace(quote(config.password, safe=""), "***")
+    said = mask_secrets(" ".join(driver_message.split()))
     return (
         f"cannot connect to `{config.safe_uri()}` (from {config.source}): {detail}.\n"
         f"Server said: {said}\n{where_to_set(None)}"
@@ -233,31 +272,34 @@ def _from_secrets(path: Path) -> ConnectionConfig | None:
 
 
 def _from_uri(text: str, src: _Source) -> ConnectionConfig:
-    # The text is never echoed back: it may hold the password.
-    parts = urlsplit(text.strip())
-    if parts.scheme not in _SCHEMES:
-        got = f"scheme `{parts.scheme}`" if parts.scheme else "no `scheme://`"
+    """Read a URI as libpq does; the text is never echoed back, since it may hold the password."""
+    from psycopg2 import ProgrammingError
+    from psycopg2.extensions import parse_dsn
+
+    text = text.strip()
+    scheme = text.partition("://")[0] if "://" in text else ""
+    if scheme not in _SCHEMES:
+        got = f"scheme `{scheme}`" if scheme else "no `scheme://`"
         raise src.error(f"a connection string must start with `postgresql://` or `postgres://`, it has {got}")
     try:
-        port = parts.port
-    except ValueError:
-        raise src.error("the `port` in the connection string is not a number between 1 and 65535") from None
-    query = _parse_query(parts.query)
+        params = parse_dsn(text)
+    except ProgrammingError as exc:
+        raise src.error(f"libpq cannot read the connection string: {_dsn_problem(str(exc))}") from None
     fields: dict[str, Any] = {
-        "database": unquote(parts.path.lstrip("/")),
-        "username": unquote(parts.username or ""),
-        "password": unquote(parts.password or "") or None,
-        "host": unquote(parts.hostname or ""),
-        "port": port,
-        "connect_timeout": query.pop("connect_timeout", None),
+        "database": params.pop("dbname", ""),
+        "username": params.pop("user", ""),
+        "password": params.pop("password", "") or None,
+        "host": params.pop("host", ""),
+        "port": params.pop("port", None),
+        "connect_timeout": params.pop("connect_timeout", None),
     }
-    return _build(fields, query, src)
+    return _build(fields, params, src)
 
 
-def _parse_query(text: str) -> dict[str, str]:
-    """libpq query parameters; unlike HTML forms, `+` stays a plus (think `options=-ctimezone=Etc/GMT+1`)."""
-    pairs = (item.partition("=") for item in text.split("&") if item)
-    return {unquote(key): unquote(value) for key, _, value in pairs}
+def _dsn_problem(driver_message: str) -> str:
+    """libpq's complaint without the connection string: only its quoted parameter name is kept."""
+    said = " ".join(driver_message.replace("invalid dsn:", "").split())
+    return mask_secrets(said) if "query parameter" in said else "it is not a valid `postgresql://` URI"
 
 
 def _from_mapping(values: Mapping[str, Any], src: _Source) -> ConnectionConfig:
@@ -281,19 +323,37 @@ def _build(fields: dict[str, Any], query: dict[str, str], src: _Source) -> Conne
     """Check and coerce fields; a `host` query parameter (a unix socket dir) wins, as in libpq."""
     if query.get("host"):
         fields["host"] = query.pop("host")
+    if query.get("port"):
+        fields["port"] = query.pop("port")
+    if fields.get("password") is None and query.get("password"):
+        fields["password"] = query.pop("password")
+    query.pop("password", None)
     missing = [name for name in _REQUIRED if not fields.get(name)]
     if missing:
         raise src.error("missing " + ", ".join(f"`{name}`" for name in missing))
+    hosts = _hosts(str(fields["host"]), fields.get("port"), src)
     return ConnectionConfig(
         database=str(fields["database"]),
         username=str(fields["username"]),
         password=None if fields.get("password") is None else str(fields["password"]),
-        host=str(fields["host"]),
-        port=_as_int(fields.get("port"), _DEFAULT_PORT),
+        host=hosts[0][0],
+        port=hosts[0][1],
         connect_timeout=_as_int(fields.get("connect_timeout"), _DEFAULT_TIMEOUT),
         query=query,
         source=src.label,
+        more_hosts=tuple(hosts[1:]),
     )
+
+
+def _hosts(host: str, port: Any, src: _Source) -> list[tuple[str, Any]]:
+    """libpq's host list: `h1,h2` with one port for all or one port each."""
+    names = host.split(",")
+    ports = str(port).split(",") if isinstance(port, str) else [port]
+    if len(ports) == 1:
+        ports = ports * len(names)
+    if len(ports) != len(names):
+        raise src.error(f"{len(names)} hosts but {len(ports)} ports: give one port, or one port per host")
+    return [(name, _as_int(p, _DEFAULT_PORT)) for name, p in zip(names, ports)]
 
 
 def _as_int(value: Any, default: int) -> Any:

@@ -8,11 +8,13 @@ parsing messages.
     ├── ConfigError                 bad user input, found before anything is written
     │   ├── CredentialsError        missing or malformed credentials, server unreachable, login refused
     │   ├── SpecError               pipelines.yaml problems (all of them, located)
-    │   └── SchemaContractError     data the schema contract forbids (table, column, value)
+    │   ├── SchemaContractError     data the schema contract forbids (table, column, value)
+    │   └── BadDataError            a value or key that cannot be stored as given (table, column, row)
     ├── EmbeddedServerError         the embedded Postgres could not be started or reached
     └── LoadError                   a load failed; nothing of it became visible
         ├── TerminalLoadError       the data or the SQL is wrong; retrying will not help
         ├── TransientLoadError      connection loss, deadlock, serialization failure: retried, then raised
+        │   └── ServerUnavailableError  the destination refused or dropped new connections past the retries
         ├── DependentObjectsError   a view or other object depends on a table being replaced
         ├── StoredSchemaError       a schema stored in the dataset cannot be read; nothing was written
         └── LockTimeoutError        another run of the same pipeline and dataset holds the lock
@@ -21,6 +23,10 @@ Messages never contain a password: credentials are rendered with `ConnectionConf
 """
 
 from __future__ import annotations
+
+import sysconfig
+import traceback
+from pathlib import Path
 
 
 class PgAssetsError(Exception):
@@ -55,6 +61,22 @@ class SchemaContractError(ConfigError):
         self.table = table
         self.column = column
         self.value = value
+
+
+class BadDataError(ConfigError):
+    """An item holds something Postgres cannot store as given; raised before the load commits.
+
+    Attributes:
+        table: the table the item was going to.
+        column: the column (normalised name) at fault.
+        row: the position of the item in the load, counting from 1.
+    """
+
+    def __init__(self, message: str, *, table: str, column: str, row: int) -> None:
+        super().__init__(message)
+        self.table = table
+        self.column = column
+        self.row = row
 
 
 class EmbeddedServerError(PgAssetsError):
@@ -96,6 +118,14 @@ class TransientLoadError(LoadError):
     """A retryable failure that kept happening after the bounded retries."""
 
 
+class ServerUnavailableError(TransientLoadError):
+    """No connection to the destination could be opened: nothing answered, or it broke while opening.
+
+    Unlike `CredentialsError`, this may pass by itself: connections are retried with
+    backoff (`pg_assets.load.retry`) before it is raised.
+    """
+
+
 class DependentObjectsError(TerminalLoadError):
     """A view (or other object) depends on a table that a replace would drop."""
 
@@ -118,3 +148,20 @@ class StoredSchemaError(TerminalLoadError):
 
 class LockTimeoutError(LoadError):
     """Another run of the same pipeline and dataset held the lock for too long."""
+
+
+_OURS = Path(__file__).resolve().parent
+_LIBRARIES = tuple(Path(p).resolve() for p in {sysconfig.get_path(k) for k in ("stdlib", "purelib", "platlib")} if p)
+
+
+def user_code_location(exc: BaseException) -> str | None:
+    """`file:line in function` of the deepest frame of `exc` in the user's own code, if any.
+
+    The user's code is whatever is neither pg_assets, nor the standard library, nor an
+    installed package: where a `function:` source or a `pg_assets.resource` generator raised.
+    """
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if not frame.filename.startswith("<") and not any(path.is_relative_to(p) for p in (_OURS, *_LIBRARIES)):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return None

@@ -39,6 +39,9 @@ class LoadInfo:
             overlap, streaming), `commit` (the one transaction) and `total`.
         started_at, finished_at: ISO-8601 UTC timestamps.
         destination: the destination URI with the password hidden.
+        warnings: what the load noticed and logged (wide key sets, boundary state growing).
+        retries: transient faults (lost or refused connections, deadlocks) retried to success,
+            in every phase; the budget is in `pg_assets.load.retry`.
     """
 
     pipeline_name: str
@@ -51,6 +54,7 @@ class LoadInfo:
     finished_at: str
     destination: str
     warnings: tuple[str, ...] = field(default=())
+    retries: int = 0
 
     @property
     def row_counts(self) -> dict[str, int]:

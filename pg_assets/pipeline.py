@@ -11,7 +11,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pg_assets import state as state_store
@@ -21,6 +22,7 @@ from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
 from pg_assets.catalog import Catalog
 from pg_assets.load import commit_plan
+from pg_assets.load.errors import as_error
 from pg_assets.load.locks import commit_locks
 from pg_assets.load.merge import key_warning
 from pg_assets.load.session import Destination, LoadSession
@@ -75,6 +77,10 @@ class Pipeline:
                                                              "staging-optimized"))
         if not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"`workers` must be a whole number of at least 1, not {workers!r}")
+        if not isinstance(name, str) or not name.strip() or "\x00" in name:
+            raise ConfigError(f"a pipeline name must be non-empty text without NUL bytes, got {name!r}")
+        if dataset is not None and (not isinstance(dataset, str) or not dataset.strip() or "\x00" in dataset):
+            raise ConfigError(f"a dataset name must be non-empty text without NUL bytes, got {dataset!r}")
         self.name = name
         self.dataset = normalize_dataset_name(dataset or f"{name}_dataset")
         self.file_format = file_format
@@ -124,16 +130,32 @@ class Pipeline:
             add_dlt_load_id=add_dlt_load_id, add_dlt_id=add_dlt_id))
         # run()'s contract overrides the resources' own (for plain data it already is the resource's)
         plans = [plan_resource(r, self.replace_strategy, self.schema_contract, schema_contract) for r in resources]
-        return _Load(self, resources, plans, progress).run()
+        with driver_errors_mapped("loading"):
+            return _Load(self, resources, plans, progress).run()
 
     def state(self) -> dict[str, Any] | None:
         """The newest committed pipeline state in the destination."""
+        with driver_errors_mapped("reading the state"):
+            return self._state()
+
+    def _state(self) -> dict[str, Any] | None:
         conn = self.connect()
         try:
             with conn.cursor() as cur:
                 return state_store.read_state(cur, self.dataset, self.name)
         finally:
             conn.close()
+
+
+@contextmanager
+def driver_errors_mapped(action: str) -> Iterator[None]:
+    """No driver error leaves the Python API: each becomes its `PgAssetsError` (`load/errors.py`)."""
+    import psycopg2
+
+    try:
+        yield
+    except psycopg2.Error as exc:
+        raise as_error(exc, action=action) from exc
 
 
 def pipeline(pipeline_name: str, dataset: str | None = None, credentials: Any = None, **options: Any) -> Pipeline:
@@ -214,7 +236,7 @@ class _Load:
             session.close()
         self._report()
         timings = {"extract_normalize_load": t1 - t0, "commit": t2 - t1, "total": t2 - self.started}
-        return self._info(dest, normalizer, live, timings, started_at)
+        return self._info(dest, normalizer, live, timings, started_at, session.retries.count)
 
     def _stream(self, session: LoadSession, live: dict[str, Table], stored: dict[str, Table],
                 state: dict[str, Any]) -> Normalizer:
@@ -287,7 +309,7 @@ class _Load:
             self.progress(ProgressEvent(table, rows, seconds))
 
     def _info(self, dest: Destination, normalizer: Normalizer, live: dict[str, Table],
-              timings: dict[str, float], started_at: dt.datetime) -> LoadInfo:
+              timings: dict[str, float], started_at: dt.datetime, retries: int) -> LoadInfo:
         tables = {}
         for name, rows in normalizer.rows.items():
             root = root_of(live, name)
@@ -297,7 +319,7 @@ class _Load:
             tables.setdefault(plan.root, TableLoad(plan.root, plan.root, None, 0, plan.write_disposition))
         return LoadInfo(self.p.name, self.p.dataset, dest.config.database, self.load_id, tables, timings,
                         started_at.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(),
-                        dest.config.safe_uri(), tuple(self.warnings))
+                        dest.config.safe_uri(), tuple(self.warnings), retries)
 
 
 def _root_ids_for_merges(live: dict[str, Table], plans: list[TablePlan]) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pg_assets.errors import ConfigError
 from pg_assets.incremental import Incremental
 
 WriteDisposition = str | Mapping[str, Any]
@@ -77,8 +78,8 @@ def resource(
     """
     if name is None:
         name = getattr(data, "__name__", None)
-    if not name:
-        raise ValueError("resource() needs `name=`: the table the data is loaded into")
+    if not name or not isinstance(name, str) or not name.strip("\x00 "):
+        raise ConfigError(f"resource() needs a `name=` (the table the data is loaded into), got {name!r}")
     return Resource(
         data=data,
         name=name,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pg_assets
-from pg_assets.errors import ConfigError, LoadError, PgAssetsError
+from pg_assets.errors import ConfigError, LoadError, PgAssetsError, user_code_location
 from pg_assets.sources import SourceContext, get_kind
 from pg_assets.spec.env import fill_partition
 from pg_assets.spec.issues import did_you_mean
@@ -121,7 +121,9 @@ def _reader(read: Callable[..., Iterable[Any]], source: SourceSpec, resource: Re
             raise
         except Exception as exc:  # user code (a python source) failed: say where, keep the cause
             where = f"resource `{context.resource_name}` of source `{context.source_name}`"
-            raise LoadError(f"{where} failed while reading: {type(exc).__name__}: {exc}",
+            location = user_code_location(exc)
+            at = f" (raised at {location})" if location else ""
+            raise LoadError(f"{where} failed while reading: {type(exc).__name__}: {exc}{at}",
                             table=resource.table_name or context.resource_name) from exc
 
     return data

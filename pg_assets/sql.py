@@ -49,10 +49,11 @@ def text_literal(value: str) -> str:
 
 
 def float_literal(value: float) -> str:
+    """A float as the loaders write it: NaN is NULL (as dlt stores it), the infinities stay infinite."""
     if math.isfinite(value):
         return repr(value)
     if math.isnan(value):
-        return "'NaN'"
+        return "NULL"
     return "'Infinity'" if value > 0 else "'-Infinity'"
 
 
@@ -76,7 +77,7 @@ def literal(value: Any) -> str:
     if isinstance(value, float):
         return float_literal(value)
     if isinstance(value, decimal.Decimal):
-        return str(value) if value.is_finite() else "'NaN'"
+        return str(value) if value.is_finite() else f"'{value}'"  # 'NaN', 'Infinity', '-Infinity' as written
     if isinstance(value, str):
         return text_literal(value)
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -61,9 +61,11 @@ def test_validate_reports_every_error_and_exits_2(tmp_path: Path, capsys: pytest
     assert main(["validate", "-f", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"{path}:1:24: destination.workers: expected an integer, got `many`"
-    assert err[1] == (f"{path}:6:37: sources.s.resources.r.write_dispositon: unknown key. "
+    # the unknown key does not hide the missing file of the same resource
+    assert err[1].startswith(f"{path}:6:27: sources.s.resources.r.path: no file at `nope.csv`")
+    assert err[2] == (f"{path}:6:37: sources.s.resources.r.write_dispositon: unknown key. "
                       "Did you mean `write_disposition`?")
-    assert err[-1] == f"{path}: 2 errors"
+    assert err[-1] == f"{path}: 3 errors"
 
 
 def test_schema_prints_the_committed_schema(capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,6 +109,8 @@ def test_a_failed_source_does_not_stop_the_others(tmp_path: Path, dataset: str, 
     assert main(["run", "-f", str(write_spec(tmp_path, dataset, extra))]) == status
     captured = capsys.readouterr()
     assert f"failing: FAILED, nothing of it was committed: {message}" in captured.err
+    if "MODULE:broken" in resource:  # an error in the user's own code names their file and line
+        assert re.search(r"\(raised at \S+\.py:\d+ in broken\)", captured.err)
     assert "2 of 3 sources loaded" in captured.out and "failed: failing" in captured.out
     assert query(f'SELECT count(*) FROM "{dataset}".people') == [(2,)]
     created = query("SELECT to_regclass(%s)", (f'"{dataset}".bad',))[0][0]

@@ -22,7 +22,7 @@ import pytest
 
 from pg_assets import embedded
 from pg_assets.credentials import ENV_VAR, ConnectionConfig, explain_connect_error, resolve_credentials
-from pg_assets.errors import CredentialsError
+from pg_assets.errors import CredentialsError, ServerUnavailableError
 
 PW = "Zq9:p@ss/w%rd&x#7"  # distinctive, and full of characters a URI must escape
 PW_URI = quote(PW, safe="")
@@ -78,6 +78,19 @@ URI_CASES = {
     "ipv6_host": (
         "postgresql://u:p@[::1]:5432/d",
         dict(database="d", username="u", password="p", host="::1"),
+    ),
+    "socket_and_user_as_query_params": (
+        "postgresql:///db?host=/sock&user=x",
+        dict(database="db", username="x", password=None, host="/sock"),
+    ),
+    "several_hosts": (
+        "postgresql://loader@h1:5432,h2:5433/db?target_session_attrs=read-write",
+        dict(database="db", username="loader", password=None, host="h1", port=5432, more_hosts=(("h2", 5433),),
+             query={"target_session_attrs": "read-write"}),
+    ),
+    "password_as_query_param": (
+        f"postgresql://loader@h/db?password={PW_URI}&sslmode=prefer",
+        dict(database="db", username="loader", password=PW, host="h", query={"sslmode": "prefer"}),
     ),
 }
 
@@ -182,6 +195,12 @@ def test_config_is_frozen_and_owns_its_query() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.password = "x"  # type: ignore[misc]
     assert hash(config) == hash(ConnectionConfig("d", "u", None, "h", query=query))
+
+
+def test_several_hosts_reach_libpq_as_lists() -> None:
+    config = ConnectionConfig("d", "u", None, "h1", port=5432, more_hosts=(("h2", 5433),))
+    assert config.connect_kwargs()["host"] == "h1,h2" and config.connect_kwargs()["port"] == "5432,5433"
+    assert config.safe_uri() == "postgresql://u@h1:5432,h2:5433/d"
 
 
 def test_connect_kwargs() -> None:
@@ -342,8 +361,8 @@ def password_server() -> Iterator[ConnectionConfig]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _connect_error(config: ConnectionConfig) -> str:
-    with pytest.raises(CredentialsError) as caught:
+def _connect_error(config: ConnectionConfig, expected: type[Exception] = CredentialsError) -> str:
+    with pytest.raises(expected) as caught:
         config.connect()
     message = str(caught.value)
     assert PW not in message and PW_URI not in message
@@ -373,7 +392,8 @@ def test_no_password(password_server: ConnectionConfig) -> None:
 def test_closed_port(pg_credentials: ConnectionConfig) -> None:
     port = _free_port()
     started = time.monotonic()
-    message = _connect_error(ConnectionConfig("postgres", "loader", PW, "127.0.0.1", port=port, connect_timeout=2))
+    config = ConnectionConfig("postgres", "loader", PW, "127.0.0.1", port=port, connect_timeout=2)
+    message = _connect_error(config, ServerUnavailableError)  # transient: loads retry it
     assert time.monotonic() - started < 5
     assert f"nothing accepts connections at `127.0.0.1` port {port}: check `host` and `port`" in message
 
@@ -394,7 +414,7 @@ def test_unknown_role(pg_credentials: ConnectionConfig) -> None:
 
 
 def test_socket_without_server(tmp_path: Path) -> None:
-    message = _connect_error(ConnectionConfig("postgres", "postgres", PW, str(tmp_path)))
+    message = _connect_error(ConnectionConfig("postgres", "postgres", PW, str(tmp_path)), ServerUnavailableError)
     assert f"no server socket in `{tmp_path}` for port 5432" in message
 
 

@@ -109,25 +109,48 @@ def test_two_pipelines_load_nested_tables_at_the_same_time(dataset, query):
     assert_nested(query, dataset, 25)
 
 
-def cut_main_connection(query: Callable[..., list[tuple]], name: str) -> Iterator[dict[str, Any]]:
-    """Items; after the first, the connection holding the run lock is killed, as a network cut would."""
+def cut_main_connection(query: Callable[..., list[tuple]], name: str,
+                        meanwhile: Callable[[], None] = lambda: None) -> Iterator[dict[str, Any]]:
+    """Items; after the first, the connection holding the run lock is killed, as a network cut would.
+
+    `meanwhile` runs while the load is cut off, before it can reconnect.
+    """
     yield {"id": 1, "ts": 1}
     killed = query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE %s "
                    "AND application_name NOT LIKE %s", (f"pg_assets:{name}:%", "%:worker"))
     assert killed == [(True,)]
+    meanwhile()
     yield {"id": 2, "ts": 2}
 
 
 def test_a_run_that_loses_its_run_lock_stops_before_the_commit(dataset, query):
+    """Another run took the lock meanwhile and dropped the staged rows: the load must not commit."""
     p = pg_assets.pipeline("lost", dataset=dataset, workers=1)
     p.run([{"id": 0, "ts": 0}], table_name="events")
-    res = pg_assets.resource(cut_main_connection(query, "lost"), name="events", incremental={"cursor_path": "ts"})
-    with pytest.raises(pg_assets.TransientLoadError, match="run lock"):
+
+    def other_run() -> None:
+        other = pg_assets.pipeline("lost", dataset=dataset, workers=1)
+        other.run(pg_assets.resource([{"id": 5, "ts": 5}], name="events", incremental={"cursor_path": "ts"}))
+
+    res = pg_assets.resource(cut_main_connection(query, "lost", other_run), name="events",
+                             incremental={"cursor_path": "ts"})
+    with pytest.raises(pg_assets.TransientLoadError, match="staged rows are gone"):
         p.run(res)
-    assert query(f'SELECT id FROM "{dataset}".events') == [(0,)]
-    assert query(f'SELECT count(*) FROM "{dataset}"._dlt_loads') == [(1,)]
-    p.run(pg_assets.resource([{"id": 1, "ts": 1}], name="events", incremental={"cursor_path": "ts"}))
-    assert query(f'SELECT id FROM "{dataset}".events ORDER BY id') == [(0,), (1,)]
+    assert query(f'SELECT id FROM "{dataset}".events ORDER BY id') == [(0,), (5,)]
+    assert query(f'SELECT count(*) FROM "{dataset}"._dlt_loads') == [(2,)]
+    p.run(pg_assets.resource([{"id": 1, "ts": 1}, {"id": 6, "ts": 6}], name="events",
+                             incremental={"cursor_path": "ts"}))
+    assert query(f'SELECT id FROM "{dataset}".events ORDER BY id') == [(0,), (5,), (6,)]
+
+
+def test_a_run_that_loses_its_run_lock_takes_it_back_when_its_staging_is_intact(dataset, query):
+    p = pg_assets.pipeline("relock", dataset=dataset, workers=1)
+    p.run([{"id": 0, "ts": 0}], table_name="events")
+    res = pg_assets.resource(cut_main_connection(query, "relock"), name="events", incremental={"cursor_path": "ts"})
+    info = p.run(res)
+    assert info.retries >= 1
+    assert query(f'SELECT id FROM "{dataset}".events ORDER BY id') == [(0,), (1,), (2,)]
+    assert query(f'SELECT count(*) FROM "{dataset}"._dlt_loads') == [(2,)]
 
 
 def test_loads_are_stamped_with_their_commit_time(dataset, query):

@@ -47,6 +47,7 @@ def _rows_metadata(asset: AssetPlan, info: LoadInfo | None) -> dict[str, Any]:
         "timings": dg.MetadataValue.json({k: round(v, 3) for k, v in info.timings.items()}),
         "destination": info.destination,
         "pipeline_name": info.pipeline_name,
+        "retries": info.retries,
     }
 
 

@@ -144,7 +144,7 @@ def _step_failure(event: Any) -> str:
 
 def _psql_uri(config: Any) -> str:
     """A URI psql accepts; a password is left out (psql asks for it), never printed."""
-    return dataclasses.replace(config, password=None).uri()
+    return dataclasses.replace(config, password=None).safe_uri()
 
 
 def _sample_table(tables: Iterable[str]) -> str | None:

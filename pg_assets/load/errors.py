@@ -2,7 +2,10 @@
 
 Transient: connection loss and other class 08 errors, deadlocks and serialization
 failures (class 40), the server running out of resources (class 53) or being shut
-down (57P). Everything else (bad data, constraint violations, syntax errors,
+down (57P), and a `lock_timeout` that expired (55P03: the lock may be free next time).
+A driver error without a SQLSTATE is transient when it is an `OperationalError` or an
+`InterfaceError` (the connection is gone). A `statement_timeout` (57014) is terminal:
+it is a limit the user set. Everything else (bad data, constraint violations, syntax errors,
 missing objects) is terminal. A view that blocks a replace is its own error.
 """
 
@@ -13,9 +16,15 @@ from typing import Any
 import psycopg2
 from psycopg2 import errorcodes
 
-from pg_assets.errors import DependentObjectsError, TerminalLoadError
+from pg_assets.errors import (
+    CredentialsError,
+    DependentObjectsError,
+    PgAssetsError,
+    TerminalLoadError,
+    TransientLoadError,
+)
 
-_TRANSIENT_CLASSES = ("08", "40", "53", "57P")
+_TRANSIENT_CLASSES = ("08", "40", "53", "57P", errorcodes.LOCK_NOT_AVAILABLE)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -28,6 +37,27 @@ def is_transient(exc: BaseException) -> bool:
     if not code:
         return isinstance(exc, psycopg2.OperationalError)
     return code.startswith(_TRANSIENT_CLASSES) and code != errorcodes.QUERY_CANCELED
+
+
+# SQLSTATE classes that mean the login or the database named in the settings is wrong
+_CREDENTIAL_CLASSES = ("28", errorcodes.INVALID_CATALOG_NAME)
+
+
+def as_error(exc: BaseException, *, action: str = "talking to the destination") -> PgAssetsError:
+    """The error of the `PgAssetsError` tree for a driver error that got this far, by SQLSTATE class.
+
+    Used where a driver error would otherwise escape (the Python API, the CLI): transient
+    classes become `TransientLoadError`, an invalid login or database `CredentialsError`,
+    the rest a `TerminalLoadError` naming what the server said.
+    """
+    if isinstance(exc, PgAssetsError):
+        return exc
+    code = getattr(exc, "pgcode", None) or ""
+    if code.startswith(_CREDENTIAL_CLASSES):
+        return CredentialsError(f"{action} failed: {_first_line(exc)}: check `username`, `password` and `database`")
+    if is_transient(exc):
+        return TransientLoadError(f"{action} failed and may work if tried again: {_first_line(exc)}")
+    return describe(exc, action=action)
 
 
 def _first_line(exc: BaseException) -> str:

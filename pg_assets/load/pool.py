@@ -1,16 +1,16 @@
 """A pool of worker threads, each with its own connection, writing staged batches.
 
 The producer (the normalizer) blocks while too many bytes are queued or in flight,
-so memory stays flat however large the load. A transient failure retries the batch
-on a fresh connection a bounded number of times; the first terminal failure stops
-the pool and is raised to the producer at its next `submit` or at `join`.
+so memory stays flat however large the load. A transient failure (the connection cut
+or reset, a deadlock) retries the batch on a fresh connection within the budget of
+`retry.py`; the batch ledger makes the retry exactly-once. The first terminal failure
+stops the pool and is raised to the producer at its next `submit` or at `join`.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +20,8 @@ import psycopg2
 from pg_assets.errors import LoadError, TransientLoadError
 from pg_assets.load.connection import close_quietly
 from pg_assets.load.errors import describe, is_transient
+from pg_assets.load.retry import Retries, first_line
 
-MAX_ATTEMPTS = 4
 _STOP = object()
 
 
@@ -43,14 +43,14 @@ class WorkerPool:
     """`workers` threads draining a queue of jobs; connections open lazily, one per thread."""
 
     def __init__(self, connect: Callable[[], Any], workers: int, *, max_inflight_bytes: int,
-                 on_done: Callable[[Job], None], backoff: float = 0.5) -> None:
+                 on_done: Callable[[Job], None], retries: Retries) -> None:
         self._connect = connect
         self._queue: queue.Queue[Any] = queue.Queue()
         self._budget = threading.Condition()
         self._inflight = 0
         self._max_inflight = max_inflight_bytes
         self._on_done = on_done
-        self._backoff = backoff
+        self._retries = retries
         self._error: BaseException | None = None
         self._threads = [threading.Thread(target=self._work, name=f"pg_assets-worker-{i}", daemon=True)
                          for i in range(max(1, workers))]
@@ -110,7 +110,9 @@ class WorkerPool:
             self._budget.notify_all()
 
     def _run(self, job: Job, conn: Any) -> Any:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 conn = conn or self._connect()
                 with conn.cursor() as cur:
@@ -122,17 +124,15 @@ class WorkerPool:
                 if conn is not None:
                     close_quietly(conn)
                     conn = None
-                if not is_transient(exc) or attempt == MAX_ATTEMPTS:
+                if not is_transient(exc) or not self._retries.pause(f"staging rows of `{job.table}`", exc, attempt):
                     self._fail(job, exc, attempt)
                     return None
-                time.sleep(self._backoff * 2 ** (attempt - 1))
-        return conn
 
     def _fail(self, job: Job, exc: BaseException, attempts: int) -> None:
         if is_transient(exc):
-            first = (str(exc).strip() or repr(exc)).splitlines()[0]
             error: BaseException = TransientLoadError(
-                f"staging rows of `{job.table}` kept failing after {attempts} attempts: {first}", table=job.table)
+                f"staging rows of `{job.table}` kept failing after {attempts} attempts: {first_line(exc)}",
+                table=job.table)
             error.__cause__ = exc
         elif isinstance(exc, psycopg2.Error):
             error = describe(exc, table=job.table, action="staging rows of")

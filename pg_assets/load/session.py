@@ -11,20 +11,21 @@
    disposition, writes `_dlt_version`, the state row and the `_dlt_loads` row. Before
    it nothing is visible; after it everything is.
 
-The run lock lives on the main connection. If that connection is lost before the
-commit, the lock may already belong to another run, so the load stops: nothing is
-committed, and the next run starts clean.
+The run lock lives on the main connection. If that connection is lost, the lock may
+already belong to another run, which drops this load's staging tables as stale. So the
+load reconnects (within the budget of `retry.py`), takes the run lock again and goes
+on only when its batch ledger and every staging table it made are still there: then
+no other run of the pipeline held the lock meanwhile. Otherwise it stops: nothing is
+committed, and the next run starts clean. A loss during the plan just plans again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
 
@@ -37,7 +38,8 @@ from pg_assets.load.connection import close_quietly, open_connection
 from pg_assets.load.dispositions import Staged, system_tables_sql
 from pg_assets.load.errors import describe, is_transient
 from pg_assets.load.locks import create_schema_safely, holds_run_lock
-from pg_assets.load.pool import MAX_ATTEMPTS, Job, WorkerPool
+from pg_assets.load.pool import Job, WorkerPool
+from pg_assets.load.retry import Retries, first_line
 from pg_assets.normalize.encode import Format
 from pg_assets.normalize.naming import shorten
 from pg_assets.normalize.rows import Batch
@@ -47,6 +49,7 @@ from pg_assets.schema import Table, backfill_root_ids, ddl_for, index_ddl
 CommitBuilder = Callable[[Catalog], list[str]]
 
 STAGING_SUFFIX = "_staging"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,23 +85,57 @@ class LoadSession:
     def __init__(self, dest: Destination, load_id: str, on_staged: Callable[[str, int], None]) -> None:
         self.dest = dest
         self.load_id = load_id
-        self.conn = open_connection(dest.config, f"pg_assets:{dest.pipeline_name}:{load_id}")
+        self.retries = Retries()
+        self.conn = self._open_main()
         self.staged: dict[str, Staged] = {}
         self._on_staged = on_staged
         self._pool: WorkerPool | None = None
         self._batches = 0
-        self.ledger: Staged | None = None
+        # no table name has a dash, so the ledger never shares a name with a staged table
+        self.ledger = Staged(dest.staging_schema, dest.staging_name("pg_assets-batches", load_id), ("batch",))
+
+    def _open_main(self) -> Any:
+        return open_connection(self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}",
+                               retries=self.retries)
 
     # ---- plan -----------------------------------------------------------------------------
 
     def begin(self) -> tuple[Catalog, dict[str, Any] | None]:
-        """Take the run lock, then read the catalog and the newest committed state."""
+        """Take the run lock, make the batch ledger, read the catalog and the newest committed state.
+
+        All of it is read again on a new connection if the connection is lost meanwhile:
+        nothing has been staged yet, so planning again is safe.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._begin_once()
+            except psycopg2.Error as exc:
+                if not (self.conn.closed or is_transient(exc)):
+                    raise describe(exc, action="planning the load") from None
+                if not self.retries.pause("planning the load", exc, attempt):
+                    raise self._kept_failing("planning", exc, attempt) from exc
+                if self.conn.closed:
+                    close_quietly(self.conn)
+                    self.conn = self._open_main()
+
+    def _begin_once(self) -> tuple[Catalog, dict[str, Any] | None]:
         with self.conn.cursor() as cur:
             state_store.acquire_lock(cur, self.dest.dataset, self.dest.pipeline_name, self.dest.lock_timeout)
             self._drop_stale_staging(cur)
+            self._create_ledger(cur)
             catalog = read_catalog(cur, self.dest.dataset)
             stored_state = state_store.read_state(cur, self.dest.dataset, self.dest.pipeline_name)
         return catalog, stored_state
+
+    def _create_ledger(self, cur: Any) -> None:
+        """The ledger that makes each batch's staging happen exactly once; its presence proves the lock held."""
+        schema, ledger = self.ledger.schema, self.ledger.name
+        cur.execute(create_schema_safely(schema))
+        cur.execute(sql.drop_table(schema, ledger))
+        cur.execute(self._marked([sql.create_table(schema, ledger, [sql.column_def("batch", "bigint PRIMARY KEY")],
+                                                   unlogged=True)], ledger))
 
     def _drop_stale_staging(self, cur: Any) -> None:
         cur.execute(
@@ -112,18 +149,12 @@ class LoadSession:
     # ---- stage ----------------------------------------------------------------------------
 
     def start_pool(self) -> None:
-        """Start the workers, and the ledger that makes each batch's staging happen exactly once."""
-        # no table name has a dash, so the ledger never shares a name with a staged table
-        schema, ledger = self.dest.staging_schema, self.dest.staging_name("pg_assets-batches", self.load_id)
-        with self._main_cursor("creating the staging tables") as cur:
-            cur.execute(create_schema_safely(schema))
-            cur.execute(self._marked([sql.create_table(schema, ledger, [sql.column_def("batch", "bigint PRIMARY KEY")],
-                                                       unlogged=True)], ledger))
-        self.ledger = Staged(schema, ledger, ("batch",))
+        """Start the workers, each opening its own connection when it gets its first batch."""
         connect = lambda: open_connection(  # noqa: E731
-            self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}:worker", autocommit=False)
+            self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}:worker", autocommit=False,
+            retries=self.retries)
         self._pool = WorkerPool(connect, self.dest.workers, max_inflight_bytes=self.dest.max_inflight_bytes,
-                                on_done=lambda job: self._on_staged(job.table, job.rows))
+                                on_done=lambda job: self._on_staged(job.table, job.rows), retries=self.retries)
 
     def stage(self, batch: Batch, logged: bool) -> None:
         """Make sure the staging table has the batch's columns, then queue the batch."""
@@ -145,16 +176,15 @@ class LoadSession:
         if staged is not None and (staged.columns == names or set(names) <= set(staged.columns)):
             return staged
         schema, name = self.dest.staging_schema, self.dest.staging_name(batch.table, self.load_id)
-        with self._main_cursor(f"creating the staging table of `{batch.table}`") as cur:
-            if staged is None:
-                cur.execute(self._marked(ddl_for(schema, Table(name), list(batch.columns), exists=False,
-                                                 unlogged=not logged, constraints=False), name))
-            else:
-                added = [c for c in batch.columns if c.name not in staged.columns]
-                for stmt in ddl_for(schema, Table(name), added, exists=True, constraints=False):
-                    cur.execute(stmt)
-                # columnar batches may bring any subset of the columns: the staging table has them all
-                names = staged.columns + tuple(c.name for c in added)
+        if staged is None:
+            statements = [sql.drop_table(schema, name), self._marked(ddl_for(
+                schema, Table(name), list(batch.columns), exists=False, unlogged=not logged, constraints=False), name)]
+        else:  # ADD COLUMN IF NOT EXISTS: a retry after a lost reply runs again harmlessly
+            added = [c for c in batch.columns if c.name not in staged.columns]
+            statements = ddl_for(schema, Table(name), added, exists=True, constraints=False)
+            # columnar batches may bring any subset of the columns: the staging table has them all
+            names = staged.columns + tuple(c.name for c in added)
+        self.on_main(f"creating the staging table of `{batch.table}`", lambda cur: _run_all(cur, statements))
         staged = self.staged[batch.table] = Staged(schema, name, names)
         return staged
 
@@ -184,43 +214,54 @@ class LoadSession:
         commit may have gone through before the reply was lost, so the `_dlt_loads` row of
         this load decides: if it is there, the load is done and nothing runs twice.
         """
-        with self._main_cursor(action) as cur:
-            held = holds_run_lock(cur, self.dest.dataset, self.dest.pipeline_name)
+        held = self.on_main(action, lambda cur: holds_run_lock(cur, self.dest.dataset, self.dest.pipeline_name))
         if not held:
             raise self._lost_run_lock()
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
+                if self.conn.closed and self._reattach():
+                    return  # the earlier attempt committed; only its reply was lost
                 self._commit_once(catalog, locks, build)
                 return
             except psycopg2.Error as exc:
-                if not is_transient(exc):
+                if not (self.conn.closed or is_transient(exc)):
                     raise describe(exc, action=action) from None
-                if attempt == MAX_ATTEMPTS:
-                    raise TransientLoadError(f"{action} load {self.load_id} kept failing after {attempt} attempts: "
-                                             f"{str(exc).strip().splitlines()[0]}", load_id=self.load_id) from exc
-                time.sleep(0.5 * 2 ** (attempt - 1))
-                if self.conn.closed and self._reconnect():
-                    return
+                if not self.retries.pause(f"{action} load {self.load_id}", exc, attempt):
+                    raise self._kept_failing(action, exc, attempt) from exc
 
-    @contextmanager
-    def _main_cursor(self, action: str) -> Iterator[Any]:
-        """A cursor on the main connection; losing that connection loses the run lock, which stops the load.
+    def on_main(self, action: str, work: Callable[[Any], T]) -> T:
+        """`work(cursor)` on the main connection, which holds the run lock; retried after transient faults.
 
-        Another run may have taken the lock since and dropped this load's staging tables
-        as stale, so nothing may be committed after it.
+        After a lost connection the work goes on only once `_reattach` has the run lock
+        again and found this load's staging intact, so `work` must be safe to run twice.
         """
-        try:
-            with self.conn.cursor() as cur:
-                yield cur
-        except psycopg2.Error as exc:
-            if self.conn.closed:
-                raise self._lost_run_lock() from exc
-            raise describe(exc, action=action) from None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if self.conn.closed:
+                    self._reattach()
+                with self.conn.cursor() as cur:
+                    return work(cur)
+            except psycopg2.Error as exc:
+                if not (self.conn.closed or is_transient(exc)):
+                    raise describe(exc, action=action) from None
+                if not self.retries.pause(action, exc, attempt):
+                    raise self._kept_failing(action, exc, attempt) from exc
+
+    def _kept_failing(self, action: str, exc: BaseException, attempts: int) -> TransientLoadError:
+        if self.conn.closed:
+            return self._lost_run_lock()
+        return TransientLoadError(f"{action} load {self.load_id} kept failing after {attempts} attempts: "
+                                  f"{first_line(exc)}", load_id=self.load_id)
 
     def _lost_run_lock(self) -> TransientLoadError:
         return TransientLoadError(
             f"Load {self.load_id} of pipeline `{self.dest.pipeline_name}` lost the connection that holds its run "
-            "lock before it could commit. Nothing was committed and the cursors did not move; run it again.",
+            "lock before it could commit, and could not take it back with its staged rows intact. Nothing was "
+            "committed and the cursors did not move; run it again.",
             load_id=self.load_id)
 
     def _commit_once(self, catalog: Catalog, locks: list[str], build: CommitBuilder) -> None:
@@ -240,15 +281,15 @@ class LoadSession:
             if not self.conn.closed:
                 self.conn.autocommit = True
 
-    def _reconnect(self) -> bool:
+    def _reattach(self) -> bool:
         """A new main connection holding the run lock; True when this load turns out to be committed already.
 
         Raises:
-            TransientLoadError: the load is not committed and its staged rows are gone (a
-                run that took the lock meanwhile dropped them).
+            TransientLoadError: the load is not committed and its ledger or staged rows are
+                gone (a run that took the lock meanwhile dropped them).
         """
         close_quietly(self.conn)
-        self.conn = open_connection(self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}")
+        self.conn = self._open_main()
         with self.conn.cursor() as cur:
             state_store.acquire_lock(cur, self.dest.dataset, self.dest.pipeline_name, self.dest.lock_timeout)
             loads = sql.qualified(self.dest.dataset, state_store.LOADS_TABLE)
@@ -257,13 +298,12 @@ class LoadSession:
                 cur.execute(f"SELECT 1 FROM {loads} WHERE load_id = %s", (self.load_id,))
                 if cur.fetchone() is not None:
                     return True
-            refs = [s.ref for s in self.staged.values()]
+            refs = [self.ledger.ref, *(s.ref for s in self.staged.values())]
             cur.execute("SELECT count(to_regclass(r)) = count(*) FROM unnest(%s::text[]) AS r", (refs,))
             if not cur.fetchone()[0]:
                 raise TransientLoadError(
-                    f"Load {self.load_id} of pipeline `{self.dest.pipeline_name}` lost its connection during the "
-                    "commit, and its staged rows are gone. Nothing was committed; run it again.",
-                    load_id=self.load_id)
+                    f"Load {self.load_id} of pipeline `{self.dest.pipeline_name}` lost its connection, and its "
+                    "staged rows are gone. Nothing was committed; run it again.", load_id=self.load_id)
         return False
 
     def final_ddl(self, tables: Mapping[str, Table], catalog: Catalog) -> list[str]:
@@ -285,12 +325,17 @@ class LoadSession:
             self._pool.abort()
         try:
             with self.conn.cursor() as cur:
-                for staged in [*self.staged.values(), *([self.ledger] if self.ledger else [])]:
+                for staged in [*self.staged.values(), self.ledger]:
                     cur.execute(sql.drop_table(staged.schema, staged.name))
         except psycopg2.Error:
             pass  # the next run of this pipeline drops what is left
         finally:
             close_quietly(self.conn)
+
+
+def _run_all(cur: Any, statements: list[str]) -> None:
+    for statement in statements:
+        cur.execute(statement)
 
 
 def _once(ledger: str, batch: int, write: Callable[[Any], None]) -> Callable[[Any, bool], None]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pg_assets.errors import SchemaContractError, TerminalLoadError
+from pg_assets.errors import BadDataError, SchemaContractError, TerminalLoadError
 from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import Encoder, Format
 from pg_assets.normalize.naming import join_path, make_path, normalize_identifier
@@ -148,12 +148,19 @@ class Normalizer:
     # ---- items -> rows ------------------------------------------------------------------
 
     def add(self, plan: TablePlan, item: Mapping[str, Any]) -> None:
-        """Normalise one raw item of `plan`'s resource into its root and child tables."""
+        """Normalise one raw item of `plan`'s resource into its root and child tables.
+
+        A `_dlt_id` the item brings is kept, as dlt keeps it; `_dlt_load_id` is always this load's.
+        """
         flat: dict[str, Any] = {}
         lists: list[tuple[str, list[Any], int]] = []
         self._seq += 1
-        self._flatten(item, "", 0, plan.max_nesting, flat, lists, self._json_columns(plan, plan.root))
-        row_id = plan.row_key(item, flat) if plan.row_key else next(self._ids)
+        try:
+            self._flatten(item, "", 0, plan.max_nesting, flat, lists, self._json_columns(plan, plan.root))
+        except _Refused as refused:
+            raise self._bad(plan.root, refused) from None
+        given = flat.get(ROW_ID)
+        row_id = str(given) if given is not None else plan.row_key(item, flat) if plan.row_key else next(self._ids)
         flat[LOAD_ID] = self.load_id
         flat[ROW_ID] = row_id
         if self._write_row(plan, plan.root, None, flat) is _DROP_ROW:
@@ -176,8 +183,16 @@ class Normalizer:
     def _name(self, key: str) -> str:
         name = self._names.get(key)
         if name is None:
-            name = self._names[key] = normalize_identifier(str(key))
+            name = normalize_identifier(str(key))
+            if name.startswith(RESERVED_PREFIX):
+                raise _Refused(name, f"the key `{key}` names a column `{name}`, and names starting with "
+                                     f"`{RESERVED_PREFIX}` are pg_assets' own: rename the key")
+            self._names[key] = name
         return name
+
+    def _bad(self, table: str, refused: _Refused) -> BadDataError:
+        return BadDataError(f"item {self._seq} of the load, table `{table}`, column `{refused.column}`: "
+                            f"{refused.reason}", table=table, column=refused.column, row=self._seq)
 
     def _nested_name(self, path: str, key: str) -> tuple[str, str]:
         """The full path and the column name of `key` inside the dict at `path` of a row.
@@ -206,6 +221,9 @@ class Normalizer:
             else:  # a top-level key's name is its full path: normalize_identifier already fit it
                 full = name = names.get(key) or self._name(key)
             kind = type(value)
+            if name in flat:  # two keys of one item, one column: refuse rather than keep the last
+                raise _Refused(name, f"the keys `{_first_key(item, name, key)}` and `{key}` both become column "
+                                     f"`{name}` once normalised; rename one of them")
             if kind not in _CONTAINERS:
                 flat[name] = value
             elif depth >= max_nesting or name in json_cols:
@@ -231,7 +249,10 @@ class Normalizer:
             flat: dict[str, Any] = {}
             lists: list[tuple[str, list[Any], int]] = []
             if type(value) is dict:
-                self._flatten(value, "", depth, plan.max_nesting, flat, lists, json_cols)
+                try:
+                    self._flatten(value, "", depth, plan.max_nesting, flat, lists, json_cols)
+                except _Refused as refused:
+                    raise self._bad(table, refused) from None
             elif value is not None:
                 if type(value) in (list, tuple) and depth < plan.max_nesting:
                     lists.append(("list", value, depth + 1))
@@ -439,11 +460,62 @@ class Normalizer:
         self.rows[buf.table.name] = self.rows.get(buf.table.name, 0) + buf.rows
         columns = tuple(buf.table.columns.values())[: len(buf.encoders)] + ((SEQ,) if buf.seq else ())
         # Encoded right away: compact bytes wait in the queue, not a list of Python strings.
-        payload = self.fmt.join(buf.lines).encode("utf-8")
+        try:
+            payload = self.fmt.join(buf.lines).encode("utf-8")
+        except UnicodeEncodeError:
+            raise self._unencodable(buf, columns) from None
         batch = Batch(buf.table.name, columns, payload, len(buf.lines))
         buf.lines, buf.nbytes, buf.rows = [], 0, 0
         self.emit(batch)
 
+    def _unencodable(self, buf: _Buffer, columns: tuple[Column, ...]) -> BadDataError:
+        """The error naming the row and column of a string Postgres cannot hold (a lone surrogate)."""
+        first_row = self.rows[buf.table.name] - buf.rows
+        for index, line in enumerate(buf.lines):
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                cell = _cell_index(line, exc.start, self.fmt.name)
+                column = columns[cell].name if cell < len(columns) else "?"
+                row = first_row + index + 1
+                return BadDataError(
+                    f"row {row} of table `{buf.table.name}`, column `{column}`: the string holds "
+                    f"{line[exc.start]!r}, a lone surrogate, which UTF-8 (and so Postgres text) cannot store; "
+                    "decode the source's bytes with `errors='replace'`, or drop the value",
+                    table=buf.table.name, column=column, row=row)
+        raise AssertionError("unreachable: the batch did not encode")
+
     def flush_all(self) -> None:
         for buf in self.buffers.values():
             self._flush(buf)
+
+
+RESERVED_PREFIX = "_pg_assets_"
+
+
+class _Refused(Exception):
+    """A key of an item cannot become a column; the caller names the table and the row."""
+
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.reason = reason
+
+
+def _first_key(item: Mapping[str, Any], name: str, other: str) -> str:
+    """The key of `item` that already became column `name` (for the message)."""
+    return next((str(k) for k in item if k != other and normalize_identifier(str(k)) == name), name)
+
+
+def _cell_index(line: str, position: int, fmt: str) -> int:
+    """Which cell of an encoded row `position` falls in: tabs split COPY rows (tabs in values are
+    escaped), commas outside quotes split `(a,'b',...)` rows."""
+    if fmt == "copy":
+        return line.count("\t", 0, position)
+    cell, quoted = 0, False
+    for ch in line[:position]:
+        if ch == "'":
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            cell += 1
+    return cell

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from pg_assets.errors import ConfigError
+from pg_assets.errors import ConfigError, user_code_location
 from pg_assets.resource import is_columnar
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
 from pg_assets.spec.issues import did_you_mean
@@ -73,10 +73,7 @@ def load_function(target: str, base_dir: Path) -> Callable[..., Any]:
     folder = str(base_dir)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import module `{module_name}` of `{target}`: {exc}") from None
+    obj: Any = _import(module_name, target)
     for part in attr_path.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(obj) if not n.startswith("_")]
@@ -85,6 +82,28 @@ def load_function(target: str, base_dir: Path) -> Callable[..., Any]:
     if not callable(obj):
         raise ConfigError(f"`{target}` is not callable")
     return obj
+
+
+def _import(module_name: str, target: str) -> Any:
+    """The module, or a ConfigError for whatever its import raised (a syntax error, `sys.exit`, any error).
+
+    The user's module runs its top level here, at validation time: nothing it raises may
+    end validation, so even `SystemExit` becomes a message naming the user's file and line.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module `{module_name}` of `{target}`: {exc}") from None
+    except SyntaxError as exc:
+        where = f"{exc.filename}:{exc.lineno}"
+        raise ConfigError(f"module `{module_name}` of `{target}` has a syntax error at {where}: {exc.msg}") from None
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: a module must not end the validation
+        location = user_code_location(exc)
+        at = f" at {location}" if location else ""
+        raise ConfigError(f"importing module `{module_name}` of `{target}` failed{at}: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def _takes_incremental(function: Callable[..., Any]) -> bool:

@@ -2,8 +2,11 @@
 table names, and each kind's own checks (importable functions, existing files...).
 
 They run on the raw data resource by resource, so a type error in one resource does
-not hide the problems of the others. Each problem is placed where the offending
-option was written: the resource, its source's `defaults`, or the source itself.
+not hide the problems of the others, and an unknown key does not hide the kind's own
+checks (they run on the options that are known). A source whose `kind` is unknown still
+gets its resources' shared options (the ones every kind takes) checked. Each problem is
+placed where the offending option was written: the resource, its source's `defaults`,
+or the source itself.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pg_assets.normalize.naming import normalize_dataset_name, normalize_identifier
 from pg_assets.sources import KINDS, CheckContext, get_kind
 from pg_assets.spec.env import partition_references
-from pg_assets.spec.issues import KeyPath, Problem
+from pg_assets.spec.issues import KeyPath, Problem, explain
 from pg_assets.spec.models import ASSET_OPTIONS, ResourceSpec, StaticPartitions, merge_options
 
 NEEDS_PRIMARY_KEY = ("upsert", "insert-only")
@@ -31,8 +34,34 @@ def check_document(data: Mapping[str, Any], base_dir: Path) -> Iterator[Problem]
         return
     tables: dict[tuple[str, str], KeyPath] = {}
     for source_name, raw in sources.items():
-        if isinstance(raw, Mapping) and raw.get("kind") in KINDS:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("kind"), str):
+            continue
+        if raw["kind"] in KINDS:
             yield from _check_source(str(source_name), raw, base_dir, tables)
+        else:
+            yield from _shared_options(str(source_name), raw)
+
+
+class _SharedOptions(ResourceSpec):
+    """The options every kind's resources take; a kind's own keys are left to the kind."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _shared_options(name: str, raw: Mapping[str, Any]) -> Iterator[Problem]:
+    """Problems of the shared options of each resource of a source whose `kind` is unknown."""
+    resources = raw.get("resources")
+    if not isinstance(resources, Mapping):
+        return
+    for resource_name, options in resources.items():
+        if not isinstance(options, Mapping):
+            continue
+        try:
+            _SharedOptions.model_validate(options)
+        except ValidationError as exc:
+            prefix = ("sources", name, "resources", str(resource_name))
+            for p in explain(_SharedOptions, options, exc.errors(include_url=False), set()):
+                yield Problem((*prefix, *p.path), p.message, of_key=p.of_key)
 
 
 def _check_source(name: str, raw: Mapping[str, Any], base_dir: Path,
@@ -63,7 +92,11 @@ def _resolved(model: type[ResourceSpec], raw: Mapping[str, Any], resource_name: 
     layers = [{k: raw[k] for k in ASSET_OPTIONS if k in raw}, raw.get("defaults"), raw["resources"][resource_name]]
     if not all(isinstance(layer, Mapping) for layer in layers[1:] if layer is not None):
         return None
-    return _validated(model, merge_options(*(layer or {} for layer in layers)))
+    merged = merge_options(*(layer or {} for layer in layers))
+    found = _validated(model, merged)
+    if found is None:  # an unknown key (reported by the document's validation) must not hide the rest
+        found = _validated(model, {k: v for k, v in merged.items() if k in model.model_fields})
+    return found
 
 
 def locate(source: str, raw: Mapping[str, Any], resource: str, key: KeyPath) -> KeyPath:
@@ -92,6 +125,8 @@ def _partition_problems(resource: ResourceSpec) -> Iterator[tuple[KeyPath, str]]
     partitions = resource.partitions
     if partitions and partitions.mode == "merge_key" and not resource.merge_key_columns():
         yield ("partitions", "mode"), "`mode: merge_key` needs the resource's `merge_key` (the partition column)"
+    if "${" not in resource.model_dump_json(exclude=_NOT_TEMPLATED, exclude_none=True):
+        return  # the common case, found in one pass in pydantic's Rust core
     available = {"partition_key"} if isinstance(partitions, StaticPartitions) else {
         "partition_key", "partition_start", "partition_end"}
     for key, text in _strings(resource.model_dump(exclude=_NOT_TEMPLATED, exclude_none=True), ()):

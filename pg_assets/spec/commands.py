@@ -10,8 +10,10 @@ import argparse
 import sys
 import threading
 import time
+import traceback
 from typing import IO, Any
 
+from pg_assets.masking import mask_secrets
 from pg_assets.errors import ConfigError, PgAssetsError
 from pg_assets.info import LoadInfo, ProgressEvent
 
@@ -59,7 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             info = runner.run_source(spec, source_name, names, progress=board)
         except PgAssetsError as exc:
             board.clear()
-            print(f"{source_name}: FAILED, nothing of it was committed: {exc}", file=sys.stderr)
+            if getattr(args, "traceback", False):
+                print(mask_secrets("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
+            print(mask_secrets(f"{source_name}: FAILED, nothing of it was committed: {exc}"), file=sys.stderr)
             failed[source_name] = exc
             continue
         board.clear()
@@ -76,7 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def summary(source_name: str, info: LoadInfo) -> str:
     """A few lines: the source, its dataset and load id, then rows per table."""
     total = info.timings.get("total", 0.0)
-    lines = [f"{source_name} -> {info.dataset} (load {info.load_id}, {total:.2f}s)"]
+    retried = f", {info.retries} transient faults retried" if info.retries else ""
+    lines = [f"{source_name} -> {info.dataset} (load {info.load_id}, {total:.2f}s{retried})"]
     width = max((len(name) for name in info.tables), default=0)
     for name, table in sorted(info.tables.items()):
         lines.append(f"  {name:<{width}}  {table.rows:>10,} rows")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -66,6 +68,25 @@ class PipelinesSpec(Strict):
 def read_spec(path: str | Path, *, text: str | None = None,
               env: Mapping[str, str] | None = None) -> tuple[PipelinesSpec | None, list[SpecIssue]]:
     """The spec and every issue found in it (the spec is None unless there are none)."""
+    with _collector_paused():
+        return _read_spec(path, text, env)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Reading a spec allocates a burst of small objects and no reference cycles: the cyclic
+    collector would only rescan them, again and again (a third of the time on 20,000 resources)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_spec(path: str | Path, text: str | None,
+               env: Mapping[str, str] | None) -> tuple[PipelinesSpec | None, list[SpecIssue]]:
     loaded = read_yaml(path, text, env)
     if loaded.issues and loaded.data is None:
         return None, loaded.issues

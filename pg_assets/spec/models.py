@@ -7,6 +7,8 @@ are written once as `Literal`s and the runtime sets derive from them.
 
 from __future__ import annotations
 
+import collections
+
 import hashlib
 import json
 import re
@@ -163,7 +165,7 @@ class StaticPartitions(Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> StaticPartitions:
-        doubles = sorted({k for k in self.keys if self.keys.count(k) > 1})
+        doubles = sorted(k for k, n in collections.Counter(self.keys).items() if n > 1)
         if doubles:
             raise ValueError(f"partition keys must be unique; `{doubles[0]}` is listed twice")
         return self

@@ -1,0 +1,180 @@
+"""Hostile values: each either round-trips or fails before anything is committed, naming table, column and row.
+
+Run in both formats (`insert_values`, `copy`) against the session's embedded server.
+Values changed on purpose are checked too: NUL bytes are dropped from text and NaN
+floats are stored as NULL (as dlt does); the infinities stay infinite in every path.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+
+import pytest
+
+import pg_assets
+from pg_assets import sql
+from pg_assets.errors import BadDataError, ConfigError
+
+FORMATS = ["insert_values", "copy"]
+
+
+@pytest.fixture(params=FORMATS)
+def fmt(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _run(dataset: str, fmt: str, items: list, **options) -> pg_assets.LoadInfo:
+    return pg_assets.pipeline("hostile", dataset=dataset, file_format=fmt).run(items, table_name="t", **options)
+
+
+ROUND_TRIPS = {
+    "quotes_and_backslashes": "it's a \\ back'slash \\N \\t",
+    "tab_newline_cr": "a\tb\nc\rd",
+    "emoji_and_rtl": "😀 مرحبا \u200f",
+    "sql_comment_and_semicolon": "x'); DROP TABLE t; --",
+    "copy_end_marker": "\\.",
+    "very_long": "x" * 200_000,
+    "looks_like_null": "NULL",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("value", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
+def test_strings_round_trip(dataset: str, query, fmt: str, value: str) -> None:
+    _run(dataset, fmt, [{"id": 1, "s": value}])
+    assert query(f'SELECT s FROM "{dataset}".t') == [(value,)]
+
+
+def test_nul_bytes_are_dropped_on_purpose(dataset: str, query, fmt: str) -> None:
+    _run(dataset, fmt, [{"id": 1, "s": "a\x00b"}])
+    assert query(f'SELECT s FROM "{dataset}".t') == [("ab",)]
+
+
+FLOATS = {"nan": (math.nan, None), "inf": (math.inf, math.inf), "minus_inf": (-math.inf, -math.inf),
+          "tiny": (5e-324, 5e-324), "minus_zero": (-0.0, -0.0)}
+
+
+@pytest.mark.parametrize(("value", "stored"), FLOATS.values(), ids=FLOATS.keys())
+def test_floats_mean_the_same_in_every_path(dataset: str, query, fmt: str, value: float, stored: float | None) -> None:
+    _run(dataset, fmt, [{"id": 1, "f": 1.5}, {"id": 2, "f": value}])
+    assert query(f'SELECT f FROM "{dataset}".t WHERE id = 2') == [(stored,)]
+    (literal,), = query(f"SELECT {sql.literal(value)}::double precision")
+    assert literal == stored or (literal is None and stored is None)
+
+
+DECIMALS = {"nan": "NaN", "many_places": "1.123456789", "negative": "-12345678901234567890.5"}
+# numeric(38,9), dlt's decimal column, holds neither infinity nor 30 integer digits
+TOO_BIG = {"infinity": "Infinity", "minus_infinity": "-Infinity", "big": "1" + "0" * 30 + ".5"}
+
+
+@pytest.mark.parametrize("text", DECIMALS.values(), ids=DECIMALS.keys())
+def test_decimals_mean_the_same_in_every_path(dataset: str, query, fmt: str, text: str) -> None:
+    value = decimal.Decimal(text)
+    _run(dataset, fmt, [{"id": 1, "d": decimal.Decimal("1.5")}, {"id": 2, "d": value}])
+    (got,), = query(f'SELECT d FROM "{dataset}".t WHERE id = 2')
+    (literal,), = query(f"SELECT ({sql.literal(value)})::numeric(38, 9)")
+    assert got.is_nan() if value.is_nan() else got == value
+    assert literal.is_nan() if value.is_nan() else literal == got
+
+
+@pytest.mark.parametrize("text", TOO_BIG.values(), ids=TOO_BIG.keys())
+def test_decimals_too_big_for_the_column_fail_before_the_commit(dataset: str, query, fmt: str, text: str) -> None:
+    _run(dataset, fmt, [{"id": 1, "d": decimal.Decimal("1.5")}])
+    with pytest.raises(pg_assets.TerminalLoadError, match="table `t` failed: numeric field overflow"):
+        _run(dataset, fmt, [{"id": 2, "d": decimal.Decimal(text)}])
+    assert query(f'SELECT id FROM "{dataset}".t') == [(1,)]
+    (literal,), = query(f"SELECT ({sql.literal(decimal.Decimal(text))})::numeric::text")
+    assert literal == text if "Infinity" in text else True
+
+
+def test_a_lone_surrogate_names_table_column_and_row(dataset: str, query, fmt: str) -> None:
+    items = [{"id": 1, "s": "fine"}, {"id": 2, "s": "bad \ud800 here"}]
+    with pytest.raises(BadDataError) as caught:
+        _run(dataset, fmt, items)
+    assert (caught.value.table, caught.value.column, caught.value.row) == ("t", "s", 2)
+    assert "lone surrogate" in str(caught.value)
+    assert query("SELECT to_regclass(%s)", (f'"{dataset}".t',)) == [(None,)]
+
+
+COLLIDING = {
+    "space_and_underscore": {"Foo Bar": 1, "foo_bar": 2},
+    "camel_and_snake": {"fooBar": 1, "foo_bar": 2},
+    "nested_and_flat": {"a": {"b": 1}, "a__b": 2},
+}
+
+
+@pytest.mark.parametrize("item", COLLIDING.values(), ids=COLLIDING.keys())
+def test_keys_that_collide_once_normalised_are_refused(dataset: str, query, fmt: str, item: dict) -> None:
+    with pytest.raises(BadDataError, match="once normalised") as caught:
+        _run(dataset, fmt, [{"id": 1}, {"id": 2, **item}])
+    assert caught.value.table == "t" and caught.value.row == 2
+    assert query("SELECT to_regclass(%s)", (f'"{dataset}".t',)) == [(None,)]
+
+
+@pytest.mark.parametrize("disposition", ["append", "merge"])
+def test_our_own_column_names_are_refused(dataset: str, fmt: str, disposition: str) -> None:
+    options = {"primary_key": "id"} if disposition == "merge" else {}
+    with pytest.raises(BadDataError, match="`_pg_assets_` are pg_assets' own") as caught:
+        _run(dataset, fmt, [{"id": 1, "_pg_assets_seq": 5}], write_disposition=disposition, **options)
+    assert caught.value.column == "_pg_assets_seq"
+
+
+def test_a_users_dlt_id_is_kept(dataset: str, query, fmt: str) -> None:
+    _run(dataset, fmt, [{"id": 1, "_dlt_id": "mine-1", "kids": [{"k": 1}]}])
+    assert query(f'SELECT _dlt_id FROM "{dataset}".t') == [("mine-1",)]
+    assert query(f'SELECT _dlt_parent_id FROM "{dataset}".t__kids') == [("mine-1",)]
+
+
+def test_a_users_dlt_load_id_is_replaced_by_this_loads(dataset: str, query, fmt: str) -> None:
+    info = _run(dataset, fmt, [{"id": 1, "_dlt_load_id": "forged"}])
+    assert query(f'SELECT _dlt_load_id FROM "{dataset}".t') == [(info.load_id,)]
+
+
+NAMES = {"nul_in_pipeline_name": ("a\x00b", None), "empty_pipeline_name": ("", None),
+         "nul_in_dataset": ("p", "d\x00s"), "empty_dataset": ("p", "  ")}
+
+
+@pytest.mark.parametrize(("name", "ds"), NAMES.values(), ids=NAMES.keys())
+def test_bad_pipeline_and_dataset_names(name: str, ds: str | None) -> None:
+    with pytest.raises(ConfigError, match="name must be non-empty text"):
+        pg_assets.pipeline(name, dataset=ds)
+
+
+@pytest.mark.parametrize("table", ["", "\x00", None])
+def test_an_empty_table_name_is_a_config_error(table) -> None:
+    with pytest.raises(ConfigError, match="needs"):
+        pg_assets.resource([{"id": 1}], name=table)
+
+
+DEEP = {"x": 1}
+for _ in range(200):
+    DEEP = {"x": DEEP}
+
+# name -> (items, SQL over the table `t`, expected rows)
+STORED_AS = {
+    "int_beyond_int64_goes_to_a_decimal_variant": (
+        [{"id": 1, "n": 1}, {"id": 2, "n": 2**70}], "SELECT n, n__v_decimal::text FROM {t} ORDER BY id",
+        [(1, None), (None, "1180591620717411303424.000000000")]),
+    "nul_in_a_key_is_dropped_from_the_name": ([{"id": 1, "a\x00b": 1}], "SELECT a_b FROM {t}", [(1,)]),
+    "surrogate_in_a_key_becomes_an_underscore": ([{"id": 1, "k\ud800x": 1}], "SELECT k_x FROM {t}", [(1,)]),
+    "key_of_300_characters_is_shortened": (
+        [{"id": 1, "k" * 300: 7}], "SELECT count(*) FROM information_schema.columns WHERE table_schema = '{ds}' "
+        "AND table_name = 't' AND length(column_name) <= 63 AND column_name LIKE 'kkkk%%'", [(1,)]),
+    "nesting_200_deep_is_one_shortened_column": (
+        [{"id": 1, "d": DEEP}], "SELECT count(*) FROM information_schema.columns WHERE table_schema = '{ds}' "
+        "AND table_name = 't' AND column_name LIKE 'd%%' AND length(column_name) <= 63", [(1,)]),
+    "a_value_that_changes_type_gets_variants": (
+        [{"id": 1, "v": 1}, {"id": 2, "v": "x"}], "SELECT v, v__v_text FROM {t} ORDER BY id", [(1, None), (None, "x")]),
+    "bytes_round_trip": ([{"id": 1, "b": b"\x00\xff'"}], "SELECT b FROM {t}", [(memoryview(b"\x00\xff'"),)]),
+    "nan_inside_a_flattened_dict_is_null": ([{"id": 1, "j": {"a": math.nan}}], "SELECT j__a FROM {t}", [(None,)]),
+}
+
+
+@pytest.mark.parametrize(("items", "statement", "expected"), STORED_AS.values(), ids=STORED_AS.keys())
+def test_values_are_stored_as_documented(dataset: str, query, fmt: str, items: list, statement: str,
+                                         expected: list) -> None:
+    _run(dataset, fmt, items)
+    rows = query(statement.format(t=f'"{dataset}".t', ds=dataset))
+    assert [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows] == [
+        tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in expected]
