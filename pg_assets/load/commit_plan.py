@@ -19,6 +19,7 @@ from pg_assets.load.dispositions import Staged, append_sql, replace_sql
 from pg_assets.load.merge import merge_sql
 from pg_assets.normalize.rows import TablePlan
 from pg_assets.schema import Table, chain
+from pg_assets.vocabulary import DEFAULT_REPLACE_STRATEGY
 
 
 def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> list[str]:
@@ -45,7 +46,7 @@ def _disposition_sql(dest: Any, plan: TablePlan, tables: list[Table], staged: Ma
                      existing: set[str], load_id: str, created_at: str) -> list[str]:
     ds = dest.dataset
     if plan.write_disposition == "replace":
-        return replace_sql(plan.strategy or "truncate-and-insert", ds, tables, staged, existing,
+        return replace_sql(plan.strategy or DEFAULT_REPLACE_STRATEGY, ds, tables, staged, existing,
                            dest.create_indexes)
     if plan.write_disposition == "merge":
         return merge_sql(ds, plan, tables, staged, existing, load_id, created_at)
