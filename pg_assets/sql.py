@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import json
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,13 +47,55 @@ def text_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# The one table of non-finite numbers, shared by `literal`, INSERT ... VALUES and COPY text:
+# Python's spelling -> what Postgres is given (None: NULL). NaN floats are NULL, as dlt stores
+# them; a Decimal NaN is a value `numeric` keeps, so it stays `NaN` whatever its sign or signal
+# flag; the infinities are `Infinity` / `-Infinity` (a bounded `numeric(p,s)` column refuses
+# them, so such a load fails whole, naming the table). Finite numbers always end in a digit.
+NON_FINITE: dict[str, str | None] = {
+    "nan": None, "inf": "Infinity", "-inf": "-Infinity",  # float
+    "NaN": "NaN", "-NaN": "NaN", "sNaN": "NaN", "-sNaN": "NaN",  # Decimal
+    "Infinity": "Infinity", "-Infinity": "-Infinity",
+}
+
+
+def float_text(value: float) -> str | None:
+    """A float (or an int bound for a float column) as Postgres reads it; None for NULL.
+
+    Examples:
+        >>> float_text(1.5), float_text(float("-inf")), float_text(float("nan"))
+        ('1.5', '-Infinity', None)
+    """
+    text = repr(float(value))
+    return NON_FINITE[text] if text[-1] in "nf" else text
+
+
+def decimal_text(value: decimal.Decimal | int) -> str | None:
+    """A Decimal (or an int bound for a numeric column) as Postgres reads it; None for NULL.
+
+    Examples:
+        >>> decimal_text(decimal.Decimal("-sNaN")), decimal_text(decimal.Decimal("Infinity"))
+        ('NaN', 'Infinity')
+    """
+    text = str(value)
+    return NON_FINITE[text] if text[-1] in "Ny" else text
+
+
+def number_literal(text: str | None) -> str:
+    """`float_text` / `decimal_text` as an SQL literal: NULL, a bare number or a quoted word."""
+    if text is None:
+        return "NULL"
+    return text if text[-1].isdigit() else "'" + text + "'"
+
+
 def float_literal(value: float) -> str:
     """A float as the loaders write it: NaN is NULL (as dlt stores it), the infinities stay infinite."""
-    if math.isfinite(value):
-        return repr(value)
-    if math.isnan(value):
-        return "NULL"
-    return "'Infinity'" if value > 0 else "'-Infinity'"
+    return number_literal(float_text(value))
+
+
+def decimal_literal(value: decimal.Decimal | int) -> str:
+    """A Decimal as the loaders write it: `'NaN'`, `'Infinity'` and `'-Infinity'` quoted, as Postgres reads them."""
+    return number_literal(decimal_text(value))
 
 
 def literal(value: Any) -> str:
@@ -77,7 +118,7 @@ def literal(value: Any) -> str:
     if isinstance(value, float):
         return float_literal(value)
     if isinstance(value, decimal.Decimal):
-        return str(value) if value.is_finite() else f"'{value}'"  # 'NaN', 'Infinity', '-Infinity' as written
+        return decimal_literal(value)
     if isinstance(value, str):
         return text_literal(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
