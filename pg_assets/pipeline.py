@@ -227,8 +227,7 @@ class _Load:
             def build(now: Catalog) -> list[str]:
                 existing = set(now.columns)
                 return session.final_ddl(live, now) + commit_plan.disposition_statements(
-                    dest, self.plans, live, existing, session.staged, self.load_id,
-                    started_at.isoformat()) + tail
+                    dest, self.plans, live, existing, session.staged, started_at.isoformat()) + tail
 
             session.commit(catalog, locks, build)
             t2 = time.monotonic()

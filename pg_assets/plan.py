@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pg_assets.errors import ConfigError
+from pg_assets.errors import ConfigError, did_you_mean
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.row_keys import content_hash, key_hash
 from pg_assets.normalize.rows import Scd2Options, TablePlan
@@ -20,10 +19,8 @@ VALID_FROM, VALID_TO = "_dlt_valid_from", "_dlt_valid_to"
 
 
 def _unknown(kind: str, value: Any, allowed: Sequence[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(str(value), allowed, n=1)
-    hint = f" Did you mean `{close[0]}`?" if close else ""
     return ConfigError(f"{where}: unknown {kind} `{value}`; expected one of "
-                       f"{', '.join(f'`{a}`' for a in allowed)}.{hint}")
+                       f"{', '.join(f'`{a}`' for a in allowed)}.{did_you_mean(value, allowed)}")
 
 
 SCD2_OPTIONS = ("validity_column_names", "active_record_timestamp", "boundary_timestamp", "row_version_column_name")

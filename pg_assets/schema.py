@@ -148,12 +148,6 @@ def index_name(table: str, columns: Iterable[str], kind: str = "key") -> str:
     return shorten("_".join([table, *columns, kind]))
 
 
-def new_columns(stored: Mapping[str, Table], seen: Table) -> list[Column]:
-    """Columns of `seen` that the stored table lacks."""
-    have = stored[seen.name].columns if seen.name in stored else {}
-    return [c for n, c in seen.columns.items() if n not in have]
-
-
 def ddl_for(schema: str, table: Table, added: list[Column], *, exists: bool, unlogged: bool = False,
             constraints: bool = True) -> list[str]:
     """CREATE TABLE for a new table, one ALTER TABLE for new columns of an existing one.

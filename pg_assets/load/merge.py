@@ -49,7 +49,7 @@ def key_warning(plan: TablePlan) -> str | None:
 
 
 def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping[str, Staged],
-              existing: set[str], load_id: str, boundary: str) -> list[str]:
+              existing: set[str], boundary: str) -> list[str]:
     """The statements that merge `plan`'s staged table chain (root first) into dataset `ds`.
 
     `existing` are the tables already in the dataset; `boundary` is the load's timestamp,

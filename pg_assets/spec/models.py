@@ -19,8 +19,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationInfo,
                       field_validator, model_validator)
 
+from pg_assets.errors import did_you_mean
 from pg_assets.spec.cron import cron_problem
-from pg_assets.spec.issues import did_you_mean
 from pg_assets.vocabulary import (DEFAULT_FILE_FORMAT, DEFAULT_REPLACE_STRATEGY, STRATEGIES, ContractMode,
                                   DataType, FileFormat, PartitionMode, ReplaceStrategy, Strategy,
                                   TimePartitionType, WriteDisposition)
