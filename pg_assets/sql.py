@@ -48,54 +48,40 @@ def text_literal(value: str) -> str:
 
 
 # The one table of non-finite numbers, shared by `literal`, INSERT ... VALUES and COPY text:
-# Python's spelling -> what Postgres is given (None: NULL). NaN floats are NULL, as dlt stores
-# them; a Decimal NaN is a value `numeric` keeps, so it stays `NaN` whatever its sign or signal
-# flag; the infinities are `Infinity` / `-Infinity` (a bounded `numeric(p,s)` column refuses
-# them, so such a load fails whole, naming the table). Finite numbers always end in a digit.
+# Python's spelling (`repr` of a float, `str` of a Decimal) -> what Postgres is given (None:
+# NULL). NaN floats are NULL, as dlt stores them; a Decimal NaN is a value `numeric` keeps, so
+# it stays `NaN` whatever its sign or signal flag; the infinities are `Infinity` / `-Infinity`
+# (a bounded `numeric(p,s)` column refuses them, so such a load fails whole, naming the table).
+# The encoders look a number's text up in a table derived from this one (finite numbers are
+# not in it and pass as they are): one dict lookup per value.
 NON_FINITE: dict[str, str | None] = {
     "nan": None, "inf": "Infinity", "-inf": "-Infinity",  # float
     "NaN": "NaN", "-NaN": "NaN", "sNaN": "NaN", "-sNaN": "NaN",  # Decimal
     "Infinity": "Infinity", "-Infinity": "-Infinity",
 }
-
-
-def float_text(value: float) -> str | None:
-    """A float (or an int bound for a float column) as Postgres reads it; None for NULL.
-
-    Examples:
-        >>> float_text(1.5), float_text(float("-inf")), float_text(float("nan"))
-        ('1.5', '-Infinity', None)
-    """
-    text = repr(float(value))
-    return NON_FINITE[text] if text[-1] in "nf" else text
-
-
-def decimal_text(value: decimal.Decimal | int) -> str | None:
-    """A Decimal (or an int bound for a numeric column) as Postgres reads it; None for NULL.
-
-    Examples:
-        >>> decimal_text(decimal.Decimal("-sNaN")), decimal_text(decimal.Decimal("Infinity"))
-        ('NaN', 'Infinity')
-    """
-    text = str(value)
-    return NON_FINITE[text] if text[-1] in "Ny" else text
-
-
-def number_literal(text: str | None) -> str:
-    """`float_text` / `decimal_text` as an SQL literal: NULL, a bare number or a quoted word."""
-    if text is None:
-        return "NULL"
-    return text if text[-1].isdigit() else "'" + text + "'"
+_NON_FINITE_LITERALS = {k: "NULL" if v is None else f"'{v}'" for k, v in NON_FINITE.items()}
 
 
 def float_literal(value: float) -> str:
-    """A float as the loaders write it: NaN is NULL (as dlt stores it), the infinities stay infinite."""
-    return number_literal(float_text(value))
+    """A float (or an int bound for a float column) as the loaders write it.
+
+    Examples:
+        >>> float_literal(1.5), float_literal(float("-inf")), float_literal(float("nan"))
+        ('1.5', "'-Infinity'", 'NULL')
+    """
+    text = repr(float(value))
+    return _NON_FINITE_LITERALS.get(text, text)
 
 
 def decimal_literal(value: decimal.Decimal | int) -> str:
-    """A Decimal as the loaders write it: `'NaN'`, `'Infinity'` and `'-Infinity'` quoted, as Postgres reads them."""
-    return number_literal(decimal_text(value))
+    """A Decimal (or an int bound for a numeric column) as the loaders write it.
+
+    Examples:
+        >>> decimal_literal(decimal.Decimal("-sNaN")), decimal_literal(decimal.Decimal("Infinity"))
+        ("'NaN'", "'Infinity'")
+    """
+    text = str(value)
+    return _NON_FINITE_LITERALS.get(text, text)
 
 
 def literal(value: Any) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pg_assets.normalize.types import INT64_MAX, INT64_MIN, NoFit
-from pg_assets.sql import decimal_literal, decimal_text, float_literal, float_text, text_literal
+from pg_assets.sql import NON_FINITE, decimal_literal, float_literal, text_literal
 
 Encoder = Callable[[Any], str]
 
@@ -77,17 +77,18 @@ class Format:
         return self.encoders[data_type]
 
 
-def _copy_number(text: str | None) -> str:
-    """COPY text of `float_text` / `decimal_text`: the one table of non-finite rules in `sql`."""
-    return "\\N" if text is None else text
+# `sql.NON_FINITE`, the one table of NaN and infinity rules, as COPY text spells it
+_NON_FINITE_COPY = {k: "\\N" if v is None else v for k, v in NON_FINITE.items()}
 
 
 def _copy_float(value: float) -> str:
-    return _copy_number(float_text(value))
+    text = repr(float(value))
+    return _NON_FINITE_COPY.get(text, text)
 
 
 def _copy_decimal(value: Any) -> str:
-    return _copy_number(decimal_text(value))
+    text = str(value)
+    return _NON_FINITE_COPY.get(text, text)
 
 
 COPY = Format(
