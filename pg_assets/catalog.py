@@ -18,7 +18,7 @@ from typing import Any
 from pg_assets import sql
 from pg_assets import stored_schema as documents
 from pg_assets.normalize.naming import PATH_SEPARATOR
-from pg_assets.normalize.types import FROM_POSTGRES
+from pg_assets.normalize.types import from_postgres
 from pg_assets.schema import PARENT_ID, Column, Table
 
 
@@ -105,13 +105,14 @@ def read_catalog(cursor: Any, dataset: str) -> Catalog:
 def read_columns(cursor: Any, dataset: str) -> dict[str, dict[str, CatalogColumn]]:
     """Every table's columns in `dataset`, in ordinal order, mapped back to column types."""
     cursor.execute(
-        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+        "SELECT table_name, column_name, data_type, is_nullable, numeric_precision, numeric_scale "
+        "FROM information_schema.columns "
         "WHERE table_schema = %s ORDER BY table_name, ordinal_position",
         (dataset,),
     )
     out: dict[str, dict[str, CatalogColumn]] = {}
-    for table, column, pg_type, nullable in cursor.fetchall():
-        data_type = FROM_POSTGRES.get(pg_type, "text")
+    for table, column, pg_type, nullable, precision, scale in cursor.fetchall():
+        data_type = from_postgres(pg_type, precision, scale)
         timezone = False if pg_type == "timestamp without time zone" else None
         out.setdefault(table, {})[column] = CatalogColumn(column, data_type, nullable == "YES", timezone)
     return out

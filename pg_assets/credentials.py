@@ -26,7 +26,6 @@ Examples:
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -36,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
-from pg_assets.errors import CredentialsError, ServerUnavailableError
+from pg_assets.errors import CredentialsError, ServerUnavailableError, closest
 from pg_assets.masking import mask_secrets, remember_secrets
 
 ENV_VAR = "PG_ASSETS_CREDENTIALS"
@@ -315,7 +314,7 @@ def _from_mapping(values: Mapping[str, Any], src: _Source) -> ConnectionConfig:
 
 
 def _unknown_key(key: str) -> str:
-    guess = _ALIASES.get(key.lower()) or next(iter(difflib.get_close_matches(key, _FIELDS, n=1, cutoff=0.5)), None)
+    guess = _ALIASES.get(key.lower()) or closest(key, _FIELDS, cutoff=0.5)
     return f"`{key}`" + (f" (did you mean `{guess}`?)" if guess else "")
 
 

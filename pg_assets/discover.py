@@ -24,12 +24,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pg_assets.errors import ConfigError
+from pg_assets.errors import ConfigError, did_you_mean
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.sql_types import column_hint, type_name
 from pg_assets.sources.sql_connect import display_location
 from pg_assets.sources.sql_database import connect
-from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.yamlio import read_yaml
 
 # names of a "last changed" column, best first; then any timestamp that says update/modify

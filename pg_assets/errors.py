@@ -24,8 +24,10 @@ Messages never contain a password: credentials are rendered with `ConnectionConf
 
 from __future__ import annotations
 
+import difflib
 import sysconfig
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -148,6 +150,18 @@ class StoredSchemaError(TerminalLoadError):
 
 class LockTimeoutError(LoadError):
     """Another run of the same pipeline and dataset held the lock for too long."""
+
+
+def closest(word: object, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice closest to a mistyped `word`, if one is close enough: the one suggestion helper."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """` Did you mean `x`?` for the closest choice, or an empty string (sqlglot's wording)."""
+    close = closest(word, choices)
+    return f" Did you mean `{close}`?" if close else ""
 
 
 _OURS = Path(__file__).resolve().parent

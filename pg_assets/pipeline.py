@@ -34,6 +34,7 @@ from pg_assets.normalize.types import SCALAR_TYPES
 from pg_assets.plan import parse_contract, plan_resource
 from pg_assets.resource import Resource, is_columnar, resource
 from pg_assets.schema import Column, Table, chain, root_of
+from pg_assets.vocabulary import DEFAULT_FILE_FORMAT, DEFAULT_REPLACE_STRATEGY, FILE_FORMATS, REPLACE_STRATEGIES
 
 log = logging.getLogger("pg_assets")
 
@@ -69,12 +70,11 @@ class Pipeline:
     """
 
     def __init__(self, name: str, dataset: str | None = None, credentials: Any = None, *,
-                 file_format: str = "insert_values", create_indexes: bool = True, workers: int = 20,
-                 replace_strategy: str = "truncate-and-insert", lock_timeout: float = 600.0,
+                 file_format: str = DEFAULT_FILE_FORMAT, create_indexes: bool = True, workers: int = 20,
+                 replace_strategy: str = DEFAULT_REPLACE_STRATEGY, lock_timeout: float = 600.0,
                  batch_bytes: int | None = None, schema_contract: str | Mapping[str, str] | None = None) -> None:
-        _check_choice("file_format", file_format, FORMATS)
-        _check_choice("replace_strategy", replace_strategy, ("truncate-and-insert", "insert-from-staging",
-                                                             "staging-optimized"))
+        _check_choice("file_format", file_format, FILE_FORMATS)
+        _check_choice("replace_strategy", replace_strategy, REPLACE_STRATEGIES)
         if not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"`workers` must be a whole number of at least 1, not {workers!r}")
         if not isinstance(name, str) or not name.strip() or "\x00" in name:
@@ -227,8 +227,7 @@ class _Load:
             def build(now: Catalog) -> list[str]:
                 existing = set(now.columns)
                 return session.final_ddl(live, now) + commit_plan.disposition_statements(
-                    dest, self.plans, live, existing, session.staged, self.load_id,
-                    started_at.isoformat()) + tail
+                    dest, self.plans, live, existing, session.staged, started_at.isoformat()) + tail
 
             session.commit(catalog, locks, build)
             t2 = time.monotonic()

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pg_assets.errors import ConfigError
+from pg_assets.errors import ConfigError, did_you_mean
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.row_keys import content_hash, key_hash
 from pg_assets.normalize.rows import Scd2Options, TablePlan
-from pg_assets.normalize.types import DATA_TYPES
 from pg_assets.resource import Resource
 from pg_assets.schema import HINT_KEYS
+from pg_assets.vocabulary import (CONTRACT_ENTITIES, CONTRACT_MODES, DATA_TYPES, DEFAULT_MERGE_STRATEGY,
+                                  MERGE_STRATEGIES, NEEDS_PRIMARY_KEY, REPLACE_STRATEGIES, WRITE_DISPOSITIONS)
 
-DISPOSITIONS = ("append", "replace", "merge")
-REPLACE_STRATEGIES = ("truncate-and-insert", "insert-from-staging", "staging-optimized")
-MERGE_STRATEGIES = ("delete-insert", "upsert", "insert-only", "scd2")
-CONTRACT_ENTITIES = ("tables", "columns", "data_type")
-CONTRACT_MODES = ("evolve", "freeze", "discard_row", "discard_value")
 UNLIMITED_NESTING = 1000
 VALID_FROM, VALID_TO = "_dlt_valid_from", "_dlt_valid_to"
 
 
 def _unknown(kind: str, value: Any, allowed: Sequence[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(str(value), allowed, n=1)
-    hint = f" Did you mean `{close[0]}`?" if close else ""
     return ConfigError(f"{where}: unknown {kind} `{value}`; expected one of "
-                       f"{', '.join(f'`{a}`' for a in allowed)}.{hint}")
+                       f"{', '.join(f'`{a}`' for a in allowed)}.{did_you_mean(value, allowed)}")
 
 
 SCD2_OPTIONS = ("validity_column_names", "active_record_timestamp", "boundary_timestamp", "row_version_column_name")
@@ -46,14 +39,14 @@ def parse_disposition(value: str | Mapping[str, Any], replace_strategy: str, whe
         disposition, strategy = value.get("disposition", "append"), value.get("strategy")
     else:
         disposition, strategy = value, None
-    if disposition not in DISPOSITIONS:
-        raise _unknown("write disposition", disposition, DISPOSITIONS, where)
+    if disposition not in WRITE_DISPOSITIONS:
+        raise _unknown("write disposition", disposition, WRITE_DISPOSITIONS, where)
     if disposition == "replace":
         strategy = strategy or replace_strategy
         if strategy not in REPLACE_STRATEGIES:
             raise _unknown("replace strategy", strategy, REPLACE_STRATEGIES, where)
     elif disposition == "merge":
-        strategy = strategy or "delete-insert"
+        strategy = strategy or DEFAULT_MERGE_STRATEGY
         if strategy not in MERGE_STRATEGIES:
             raise _unknown("merge strategy", strategy, MERGE_STRATEGIES, where)
     elif strategy is not None:
@@ -111,7 +104,7 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
         hints.setdefault(name, {})["primary_key"] = True
     for name in mk:
         hints.setdefault(name, {})["merge_key"] = True
-    if strategy in ("upsert", "insert-only") and not pk:
+    if strategy in NEEDS_PRIMARY_KEY and not pk:
         raise ConfigError(f"{where}: merge strategy `{strategy}` needs a `primary_key`")
     if disposition == "merge" and not res.add_dlt_id:
         raise ConfigError(f"{where}: merge needs `_dlt_id` on every row; remove `add_dlt_id: false`")
@@ -134,7 +127,7 @@ def _row_key(strategy: str | None, pk: tuple[str, ...], scd2: Scd2Options | None
     """How root rows get their `_dlt_id`, as dlt decides it: the primary key's hash for upsert and
     insert-only, the content hash for scd2 unless a `row_version_column_name` tells versions
     apart, else (None) random keys."""
-    if strategy in ("upsert", "insert-only"):
+    if strategy in NEEDS_PRIMARY_KEY:
         return key_hash(pk)
     if scd2 is not None and scd2.row_version_column is None:
         return content_hash

@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pg_assets
-from pg_assets.errors import ConfigError, LoadError, PgAssetsError, user_code_location
+from pg_assets.errors import ConfigError, LoadError, PgAssetsError, did_you_mean, user_code_location
 from pg_assets.sources import SourceContext, get_kind
 from pg_assets.spec.env import fill_partition
-from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.models import ResourceSpec, SourceSpec
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from typing import Any
 from pg_assets import sql
 from pg_assets.normalize.naming import shorten
 from pg_assets.normalize.types import postgres_type
+from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
 HINT_KEYS = ("data_type", "nullable", "unique", "primary_key", "merge_key", "precision", "scale", "timezone",
              "dedup_sort", "hard_delete")
@@ -98,7 +99,7 @@ class Table:
         else:
             out["write_disposition"] = self.write_disposition
             out["resource"] = self.resource or self.name
-            if self.write_disposition == "merge" and self.strategy not in (None, "delete-insert"):
+            if self.write_disposition == "merge" and self.strategy not in (None, DEFAULT_MERGE_STRATEGY):
                 out["x-merge-strategy"] = self.strategy
         return out
 
@@ -123,7 +124,7 @@ class Table:
         disposition = data.get("write_disposition") or "append"
         strategy = data.get("x-merge-strategy") or data.get("strategy")
         if disposition == "merge" and strategy is None:
-            strategy = "delete-insert"
+            strategy = DEFAULT_MERGE_STRATEGY
         return cls(name=name or data["name"], parent=data.get("parent"), columns=columns,
                    write_disposition=disposition, resource=data.get("resource"), strategy=strategy)
 
@@ -145,12 +146,6 @@ def chain(tables: Mapping[str, Table], root: str) -> list[str]:
 
 def index_name(table: str, columns: Iterable[str], kind: str = "key") -> str:
     return shorten("_".join([table, *columns, kind]))
-
-
-def new_columns(stored: Mapping[str, Table], seen: Table) -> list[Column]:
-    """Columns of `seen` that the stored table lacks."""
-    have = stored[seen.name].columns if seen.name in stored else {}
-    return [c for n, c in seen.columns.items() if n not in have]
 
 
 def ddl_for(schema: str, table: Table, added: list[Column], *, exists: bool, unlogged: bool = False,

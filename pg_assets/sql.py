@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import json
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,13 +47,41 @@ def text_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# The one table of non-finite numbers, shared by `literal`, INSERT ... VALUES and COPY text:
+# Python's spelling (`repr` of a float, `str` of a Decimal) -> what Postgres is given (None:
+# NULL). NaN floats are NULL, as dlt stores them; a Decimal NaN is a value `numeric` keeps, so
+# it stays `NaN` whatever its sign or signal flag; the infinities are `Infinity` / `-Infinity`
+# (a bounded `numeric(p,s)` column refuses them, so such a load fails whole, naming the table).
+# The encoders look a number's text up in a table derived from this one (finite numbers are
+# not in it and pass as they are): one dict lookup per value.
+NON_FINITE: dict[str, str | None] = {
+    "nan": None, "inf": "Infinity", "-inf": "-Infinity",  # float
+    "NaN": "NaN", "-NaN": "NaN", "sNaN": "NaN", "-sNaN": "NaN",  # Decimal
+    "Infinity": "Infinity", "-Infinity": "-Infinity",
+}
+_NON_FINITE_LITERALS = {k: "NULL" if v is None else f"'{v}'" for k, v in NON_FINITE.items()}
+
+
 def float_literal(value: float) -> str:
-    """A float as the loaders write it: NaN is NULL (as dlt stores it), the infinities stay infinite."""
-    if math.isfinite(value):
-        return repr(value)
-    if math.isnan(value):
-        return "NULL"
-    return "'Infinity'" if value > 0 else "'-Infinity'"
+    """A float (or an int bound for a float column) as the loaders write it.
+
+    Examples:
+        >>> float_literal(1.5), float_literal(float("-inf")), float_literal(float("nan"))
+        ('1.5', "'-Infinity'", 'NULL')
+    """
+    text = repr(float(value))
+    return _NON_FINITE_LITERALS.get(text, text)
+
+
+def decimal_literal(value: decimal.Decimal | int) -> str:
+    """A Decimal (or an int bound for a numeric column) as the loaders write it.
+
+    Examples:
+        >>> decimal_literal(decimal.Decimal("-sNaN")), decimal_literal(decimal.Decimal("Infinity"))
+        ("'NaN'", "'Infinity'")
+    """
+    text = str(value)
+    return _NON_FINITE_LITERALS.get(text, text)
 
 
 def literal(value: Any) -> str:
@@ -77,7 +104,7 @@ def literal(value: Any) -> str:
     if isinstance(value, float):
         return float_literal(value)
     if isinstance(value, decimal.Decimal):
-        return str(value) if value.is_finite() else f"'{value}'"  # 'NaN', 'Infinity', '-Infinity' as written
+        return decimal_literal(value)
     if isinstance(value, str):
         return text_literal(value)
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import difflib
 import hashlib
 import logging
 import time
@@ -22,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pg_assets import json_codec, sql
-from pg_assets.errors import ConfigError, LockTimeoutError
+from pg_assets.errors import ConfigError, LockTimeoutError, did_you_mean
 from pg_assets.normalize.row_keys import digest_id
 
 log = logging.getLogger("pg_assets")
@@ -160,11 +159,9 @@ def reset_resources(state: dict[str, Any], resource: str | None = None) -> list[
     found = resources_with_state(state)
     names = sorted({name for _, name in found})
     if resource is not None and resource not in names:
-        close = difflib.get_close_matches(resource, names, n=1)
-        hint = f" Did you mean `{close[0]}`?" if close else ""
         have = ", ".join(f"`{n}`" for n in names) or "none"
         raise ConfigError(f"Pipeline `{state.get('pipeline_name')}` has no stored state for resource `{resource}` "
-                          f"(resources with state: {have}).{hint}")
+                          f"(resources with state: {have}).{did_you_mean(resource, names)}")
     for source, name in found:
         if resource in (None, name):
             del state["sources"][source]["resources"][name]
@@ -215,7 +212,3 @@ def lock_holder(cursor: Any, keys: tuple[int, int]) -> str:
         return "the holder has just released it"
     name, pid, started, addr = row
     return f"`{name}` (server pid {pid}, connected {started:%Y-%m-%d %H:%M:%S %Z} from {addr or 'local socket'})"
-
-
-def release_lock(cursor: Any, dataset: str, pipeline_name: str) -> None:
-    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", lock_keys(dataset, pipeline_name))

@@ -17,7 +17,7 @@ import pytest
 from dagster.components.testing import create_defs_folder_sandbox
 
 from pg_assets.dagster import PgAssetsResource, PipelinesComponent
-from test_dagster_fixtures import SHOP, write_project
+from dagster_projects import SHOP, write_project
 
 DG = shutil.which("dg", path=str(Path(sys.executable).parent))
 needs_dg = pytest.mark.skipif(DG is None, reason="the `dg` CLI (dagster-dg-cli) is not installed")

@@ -11,7 +11,7 @@ import pytest
 from pg_assets.dagster import PgAssetsResource, build_definitions, definitions_from_spec
 from pg_assets.errors import SpecError
 from pg_assets.spec import load_spec
-from test_dagster_fixtures import SHOP, write_project
+from dagster_projects import SHOP, write_project
 
 CUSTOMERS = dg.AssetKey(["raw_shop", "customers"])
 ORDER_LINES = dg.AssetKey(["raw_shop", "order_lines"])

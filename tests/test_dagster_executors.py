@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from test_dagster_fixtures import write_project
+from dagster_projects import write_project
 
 TWO_SOURCES = """
 sources:

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from pg_assets.dagster import PgAssetsResource, definitions_from_spec
-from test_dagster_fixtures import write_project
+from dagster_projects import write_project
 
 Query = Callable[..., list[tuple]]
 

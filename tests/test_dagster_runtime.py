@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from pg_assets.dagster import PgAssetsResource, definitions_from_spec
-from test_dagster_fixtures import SHOP, write_project
+from dagster_projects import SHOP, write_project
 
 Query = Callable[..., list[tuple]]
 

@@ -12,7 +12,7 @@ import pytest
 
 from pg_assets.dagster import definitions_from_spec
 from pg_assets.dagster.storage import ensure_project_config, project_instance
-from test_dagster_fixtures import SHOP, write_project
+from dagster_projects import SHOP, write_project
 
 # What `dagster dev` does in a project root without DAGSTER_HOME: a temporary home whose
 # configuration is the `dagster.yaml` of the working directory.

@@ -11,7 +11,7 @@ import pytest
 from pg_assets.dagster import PgAssetsTranslator, PgAssetsTranslatorData, PipelinesComponent, build_definitions
 from pg_assets.definitions import project_definitions
 from pg_assets.spec import load_spec
-from test_dagster_fixtures import SHOP, write_project
+from dagster_projects import SHOP, write_project
 
 REPO = Path(__file__).resolve().parent.parent
 CUSTOMERS = dg.AssetKey(["raw_shop", "customers"])

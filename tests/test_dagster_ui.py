@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from test_dagster_fixtures import write_project
+from dagster_projects import write_project
 
 SPEC = """
 sources:

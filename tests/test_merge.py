@@ -280,7 +280,7 @@ def _plan(strategy: str, **keys: tuple[str, ...]) -> tuple[TablePlan, list[Table
 ], ids=["delete-insert-pk", "delete-insert-mk", "upsert", "insert-only", "scd2", "scd2-mk"])
 def test_merge_sql_shape(strategy, keys):
     plan, tables, staged = _plan(strategy, **keys)
-    statements = merge.merge_sql("ds", plan, tables, staged, {"t", "t__kids"}, "1.5", "2024-01-01T00:00:00+00:00")
+    statements = merge.merge_sql("ds", plan, tables, staged, {"t", "t__kids"}, "2024-01-01T00:00:00+00:00")
     assert statements[0] == merge.RANDOM_PAGE_COST
     text = "\n".join(statements)
     # temporary tables are always schema-qualified: a bare DROP could hit a user's table

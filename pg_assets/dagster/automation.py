@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 import pg_assets
+from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
 _TIME_PARTITIONS: Mapping[str, type[dg.TimeWindowPartitionsDefinition]] = {
     "hourly": dg.HourlyPartitionsDefinition,
@@ -88,7 +89,7 @@ def partition_params(context: dg.AssetExecutionContext) -> dict[str, str]:
 # merge_key: delete the rows whose merge key the partition's rows carry, then insert;
 # replace: the partition's rows become the whole table. Unset: the resource's own disposition.
 _PARTITION_WRITES: Mapping[str, Any] = {
-    "merge_key": {"disposition": "merge", "strategy": "delete-insert"},
+    "merge_key": {"disposition": "merge", "strategy": DEFAULT_MERGE_STRATEGY},
     "replace": "replace",
 }
 

@@ -19,6 +19,7 @@ from pg_assets.load.dispositions import Staged, append_sql, replace_sql
 from pg_assets.load.merge import merge_sql
 from pg_assets.normalize.rows import TablePlan
 from pg_assets.schema import Table, chain
+from pg_assets.vocabulary import DEFAULT_REPLACE_STRATEGY
 
 
 def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> list[str]:
@@ -31,24 +32,24 @@ def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> lis
 
 
 def disposition_statements(dest: Any, plans: Sequence[TablePlan], live: Mapping[str, Table], existing: set[str],
-                           staged: Mapping[str, Staged], load_id: str, created_at: str) -> list[str]:
+                           staged: Mapping[str, Staged], created_at: str) -> list[str]:
     """Each resource's disposition SQL; `existing` are the tables in the dataset right now."""
     out: list[str] = []
     for plan in plans:
         if plan.root in live:
             tables = [live[name] for name in chain(live, plan.root)]
-            out.extend(_disposition_sql(dest, plan, tables, staged, existing, load_id, created_at))
+            out.extend(_disposition_sql(dest, plan, tables, staged, existing, created_at))
     return out
 
 
 def _disposition_sql(dest: Any, plan: TablePlan, tables: list[Table], staged: Mapping[str, Staged],
-                     existing: set[str], load_id: str, created_at: str) -> list[str]:
+                     existing: set[str], created_at: str) -> list[str]:
     ds = dest.dataset
     if plan.write_disposition == "replace":
-        return replace_sql(plan.strategy or "truncate-and-insert", ds, tables, staged, existing,
+        return replace_sql(plan.strategy or DEFAULT_REPLACE_STRATEGY, ds, tables, staged, existing,
                            dest.create_indexes)
     if plan.write_disposition == "merge":
-        return merge_sql(ds, plan, tables, staged, existing, load_id, created_at)
+        return merge_sql(ds, plan, tables, staged, existing, created_at)
     return [stmt for t in tables if t.name in staged for stmt in append_sql(ds, t.name, staged[t.name])]
 
 

@@ -23,8 +23,6 @@ from pg_assets.normalize.rows import SEQ
 from pg_assets.schema import Table, ddl_for, index_ddl
 from pg_assets.stored_schema import SYSTEM_TABLES
 
-REPLACE_STRATEGIES = ("truncate-and-insert", "insert-from-staging", "staging-optimized")
-
 
 @dataclass(frozen=True)
 class Staged:

@@ -28,6 +28,7 @@ from pg_assets import sql
 from pg_assets.load.dispositions import Staged, append_sql
 from pg_assets.normalize.rows import ROOT_ID, ROW_ID, SEQ, Scd2Options, TablePlan
 from pg_assets.schema import Table
+from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
 KEEP = "pg_temp.pg_assets_keep"
 DOOMED = "pg_temp.pg_assets_doomed"
@@ -48,7 +49,7 @@ def key_warning(plan: TablePlan) -> str | None:
 
 
 def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping[str, Staged],
-              existing: set[str], load_id: str, boundary: str) -> list[str]:
+              existing: set[str], boundary: str) -> list[str]:
     """The statements that merge `plan`'s staged table chain (root first) into dataset `ds`.
 
     `existing` are the tables already in the dataset; `boundary` is the load's timestamp,
@@ -61,7 +62,7 @@ def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping
         return [s for t in tables if t.name in staged for s in append_sql(ds, t.name, staged[t.name])]
     children = [t for t in tables[1:] if t.name in staged or t.name in existing]
     build = {"delete-insert": _delete_insert, "upsert": _upsert, "insert-only": _insert_only, "scd2": _scd2}
-    body = build[plan.strategy or "delete-insert"](ds, plan, root, children, staged, existing, boundary)
+    body = build[plan.strategy or DEFAULT_MERGE_STRATEGY](ds, plan, root, children, staged, existing, boundary)
     # ANALYZE: the planner then knows how many rows are kept and picks index lookups for a few
     # rows, hash joins for many
     return [RANDOM_PAGE_COST, f"DROP TABLE IF EXISTS {KEEP}", _keep(plan, root, staged[root.name]),

@@ -49,6 +49,8 @@ WIRE_TYPES: dict[str, Callable[[Column], pa.DataType]] = {
     "date": lambda c: pa.date32(),
     "time": lambda c: pa.time64("us"),
     "decimal": lambda c: pa.decimal128(c.precision or 38, 9 if c.scale is None else c.scale),
+    # pgpq has no 256-bit decimals; see `wire_array` for why a decimal128 is sent as it is
+    "wei": lambda c: pa.decimal128(38, 9),
     "binary": lambda c: pa.binary(),
     "json": lambda c: pa.string(),
 }
@@ -87,6 +89,8 @@ def wire_array(arr: pa.Array, column: Column) -> pa.Array:
     if column.data_type == "json":
         arr = _json(arr)
     target = WIRE_TYPES[column.data_type](column)
+    if column.data_type == "wei" and pat.is_decimal128(arr.type):
+        target = arr.type  # binary numeric carries its own scale; the server rounds it to wei's
     if arr.type != target:
         # nanoseconds are cut to microseconds, as they are in `datetime` values; every other cast is checked
         lossy_ok = pat.is_timestamp(arr.type) and pat.is_timestamp(target)

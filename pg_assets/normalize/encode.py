@@ -3,7 +3,8 @@
 `copy` is PostgreSQL's COPY text format; `insert_values` is SQL literals for large
 `INSERT ... VALUES` statements (connections run with standard_conforming_strings on,
 so a backslash inside a string literal is just a backslash). Both drop NUL bytes,
-which Postgres text and jsonb cannot hold, and store NaN floats as NULL, as dlt does.
+which Postgres text and jsonb cannot hold; numbers follow `sql.NON_FINITE`, the one table of
+NaN and infinity rules (NaN floats are NULL, as dlt stores them).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pg_assets.normalize.types import INT64_MAX, INT64_MIN, NoFit
-from pg_assets.sql import text_literal
+from pg_assets.sql import NON_FINITE, decimal_literal, float_literal, text_literal
 
 Encoder = Callable[[Any], str]
 
@@ -76,22 +77,18 @@ class Format:
         return self.encoders[data_type]
 
 
+# `sql.NON_FINITE`, the one table of NaN and infinity rules, as COPY text spells it
+_NON_FINITE_COPY = {k: "\\N" if v is None else v for k, v in NON_FINITE.items()}
+
+
 def _copy_float(value: float) -> str:
     text = repr(float(value))
-    return "\\N" if text == "nan" else text
+    return _NON_FINITE_COPY.get(text, text)
 
 
-def _sql_float(value: float) -> str:
-    text = repr(float(value))
-    if text[-1] not in "nf":
-        return text
-    return "NULL" if text == "nan" else f"'{text}'"
-
-
-def _sql_decimal(value: Any) -> str:
-    if isinstance(value, int) or value.is_finite():
-        return str(value)
-    return f"'{value}'"
+def _copy_decimal(value: Any) -> str:
+    text = str(value)
+    return _NON_FINITE_COPY.get(text, text)
 
 
 COPY = Format(
@@ -106,7 +103,8 @@ COPY = Format(
         "timestamp_naive": _naive_utc,
         "date": _iso,
         "time": _iso,
-        "decimal": str,
+        "decimal": _copy_decimal,
+        "wei": _copy_decimal,
         "binary": lambda v: "\\\\x" + bytes(v).hex(),
         "json": lambda v: copy_text(json_text(v)),
     },
@@ -120,13 +118,14 @@ INSERT_VALUES = Format(
     encoders={
         "text": text_literal,
         "bigint": _int_text,
-        "double": _sql_float,
+        "double": float_literal,
         "bool": lambda v: "TRUE" if v else "FALSE",
         "timestamp": lambda v: "'" + v.isoformat() + "'",
         "timestamp_naive": lambda v: "'" + _naive_utc(v) + "'",
         "date": lambda v: "'" + v.isoformat() + "'",
         "time": lambda v: "'" + v.isoformat() + "'",
-        "decimal": _sql_decimal,
+        "decimal": decimal_literal,
+        "wei": decimal_literal,
         "binary": lambda v: "'\\x" + bytes(v).hex() + "'",
         "json": lambda v: text_literal(json_text(v)),
     },

@@ -34,6 +34,7 @@ NATIVE: dict[str, frozenset[type]] = {
     "date": frozenset({dt.date}),
     "time": frozenset({dt.time}),
     "decimal": frozenset({decimal.Decimal, int}),
+    "wei": frozenset({decimal.Decimal, int}),
     "binary": frozenset({bytes, bytearray, memoryview}),
     "json": frozenset({dict, list, tuple, str, int, float, bool}),
 }

@@ -12,10 +12,9 @@ import decimal
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, get_args
+from typing import Any
 
-DataType = Literal["text", "bigint", "double", "bool", "timestamp", "date", "time", "decimal", "binary", "json"]
-DATA_TYPES: frozenset[str] = frozenset(get_args(DataType))
+from pg_assets.vocabulary import WEI_PRECISION, WEI_SCALE
 
 # Exact Python type -> column type. Looked up with `type(v)`, so bool never falls into
 # int and datetime never into date; subclasses go through `_by_isinstance` below.
@@ -125,6 +124,8 @@ def postgres_type(data_type: str, precision: int | None = None, scale: int | Non
         return "time without time zone" if precision is None else f"time ({precision}) without time zone"
     if data_type == "decimal":
         return f"numeric({precision or 38},{9 if scale is None else scale})"
+    if data_type == "wei":
+        return f"numeric({WEI_PRECISION},{WEI_SCALE})"
     return _SIMPLE_DDL[data_type]
 
 
@@ -152,6 +153,18 @@ FROM_POSTGRES: dict[str, str] = {
     "jsonb": "json",
     "json": "json",
 }
+
+
+def from_postgres(pg_type: str, precision: int | None = None, scale: int | None = None) -> str:
+    """The column type of a catalog column; `numeric(156,78)` reads back as `wei`, as dlt reads it.
+
+    Examples:
+        >>> from_postgres("numeric", 156, 78), from_postgres("numeric", 38, 9), from_postgres("inet")
+        ('wei', 'decimal', 'text')
+    """
+    if pg_type == "numeric" and (precision, scale) == (WEI_PRECISION, WEI_SCALE):
+        return "wei"
+    return FROM_POSTGRES.get(pg_type, "text")
 
 
 # ---- coercion of values into an existing column type ---------------------------------------
@@ -259,6 +272,7 @@ COERCE: dict[str, Callable[[Any], Any]] = {
     "date": _from_iso(dt.date.fromisoformat),
     "time": _from_iso(dt.time.fromisoformat),
     "decimal": _to_decimal,
+    "wei": _to_decimal,
     "binary": _never,
     "json": _to_json,
 }

@@ -27,10 +27,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from pg_assets.errors import ConfigError, user_code_location
+from pg_assets.errors import ConfigError, did_you_mean, user_code_location
 from pg_assets.resource import is_columnar
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
-from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
 
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")

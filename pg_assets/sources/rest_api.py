@@ -34,11 +34,10 @@ from urllib.parse import quote
 
 from pydantic import AfterValidator, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, SecretStr
 
-from pg_assets.errors import TerminalLoadError
+from pg_assets.errors import TerminalLoadError, did_you_mean
 from pg_assets.sources.base import MISSING, CheckContext, Problem, SourceContext, SourceKind, as_items, select
 from pg_assets.sources.http_client import Client, Response, RetryPolicy
 from pg_assets.sources.paginators import NEEDS_EMPTY_PAGE, Paginator, SinglePage, pages
-from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec, Strict
 
 Scalar = str | int | float | bool

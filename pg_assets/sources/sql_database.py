@@ -37,7 +37,7 @@ from pydantic import ConfigDict, Field, PositiveInt
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
 
-from pg_assets.errors import ConfigError, CredentialsError, TerminalLoadError, TransientLoadError
+from pg_assets.errors import ConfigError, CredentialsError, TerminalLoadError, TransientLoadError, did_you_mean
 from pg_assets.incremental import as_cursor_type
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.sql_types import column_hint, type_name
@@ -45,7 +45,6 @@ from pg_assets.sources import sql_copy
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
 from pg_assets.sources.sql_connect import (create_engine, display_location, driver_message, parse_url, scrub,
                                            table_uri)
-from pg_assets.spec.issues import did_you_mean
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
 
 DEFAULT_CHUNK_SIZE = 50_000

@@ -22,8 +22,8 @@ from pg_assets.sources import KINDS, CheckContext, get_kind
 from pg_assets.spec.env import partition_references
 from pg_assets.spec.issues import KeyPath, Problem, explain
 from pg_assets.spec.models import ASSET_OPTIONS, ResourceSpec, StaticPartitions, merge_options
+from pg_assets.vocabulary import NEEDS_PRIMARY_KEY
 
-NEEDS_PRIMARY_KEY = ("upsert", "insert-only")
 _NOT_TEMPLATED = set(ASSET_OPTIONS) | {"description", "columns", "incremental", "write_disposition"}
 
 

@@ -10,7 +10,6 @@ the closest valid word:
 
 from __future__ import annotations
 
-import difflib
 import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
+
+from pg_assets.errors import did_you_mean
 
 KeyPath = tuple[str | int, ...]
 
@@ -48,12 +49,6 @@ def format_path(path: KeyPath) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
-
-
-def did_you_mean(word: object, choices: Iterable[str]) -> str:
-    """` Did you mean `x`?` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f" Did you mean `{close[0]}`?" if close else ""
 
 
 # ---------------------------------------------------------------- walking types

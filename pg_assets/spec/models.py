@@ -2,7 +2,7 @@
 
 Each source kind (see `pg_assets.sources`) subclasses `ResourceSpec` and `SourceSpec`
 with its own fields. Every model forbids unknown keys and is frozen; the vocabularies
-are written once as `Literal`s and the runtime sets derive from them.
+come from `pg_assets.vocabulary`, where each is written once.
 """
 
 from __future__ import annotations
@@ -14,24 +14,16 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationInfo,
                       field_validator, model_validator)
 
+from pg_assets.errors import did_you_mean
 from pg_assets.spec.cron import cron_problem
-from pg_assets.spec.issues import did_you_mean
-
-Disposition = Literal["append", "replace", "merge"]
-MergeStrategy = Literal["delete-insert", "upsert", "insert-only", "scd2"]
-ReplaceStrategy = Literal["truncate-and-insert", "insert-from-staging", "staging-optimized"]
-Strategy = Literal["delete-insert", "upsert", "insert-only", "scd2",
-                   "truncate-and-insert", "insert-from-staging", "staging-optimized"]
-DataType = Literal["text", "bigint", "double", "bool", "timestamp", "date", "time", "decimal", "json", "binary", "wei"]
-ContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
-FileFormat = Literal["insert_values", "copy"]
-
-STRATEGIES: dict[str, tuple[str, ...]] = {"merge": get_args(MergeStrategy), "replace": get_args(ReplaceStrategy)}
+from pg_assets.vocabulary import (DEFAULT_FILE_FORMAT, DEFAULT_REPLACE_STRATEGY, STRATEGIES, ContractMode,
+                                  DataType, FileFormat, PartitionMode, ReplaceStrategy, Strategy,
+                                  TimePartitionType, WriteDisposition)
 
 _ASSET_KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -81,7 +73,7 @@ class Strict(BaseModel):
 class WriteDispositionSpec(Strict):
     """`{disposition: merge, strategy: upsert}` and the scd2 options."""
 
-    disposition: Disposition
+    disposition: WriteDisposition
     strategy: Strategy | None = None
     validity_column_names: list[str] | None = Field(default=None, min_length=2, max_length=2)
     active_record_timestamp: str | None = None
@@ -146,11 +138,11 @@ class SchemaContractSpec(Strict):
 class TimePartitions(Strict):
     """One partition per hour, day, week or month from `start` (YYYY-MM-DD, or an ISO datetime for hourly)."""
 
-    type: Literal["hourly", "daily", "weekly", "monthly"]
+    type: TimePartitionType
     start: datetime | date
     end: datetime | date | None = None
     timezone: str | None = None
-    mode: Literal["merge_key", "replace"] | None = None
+    mode: PartitionMode | None = None
     backfill: Literal["single_run"] | None = None
     """`single_run`: a backfill of a range is one run and one atomic load, `${partition_start}` the
     first partition's start and `${partition_end}` the last one's end; unset: one run per partition."""
@@ -161,7 +153,7 @@ class StaticPartitions(Strict):
 
     type: Literal["static"]
     keys: list[str] = Field(min_length=1)
-    mode: Literal["merge_key", "replace"] | None = None
+    mode: PartitionMode | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> StaticPartitions:
@@ -226,7 +218,7 @@ class ResourceSpec(AssetOptions):
     description: str | None = None
     table_name: Name | None = None
     """The table to load into; the resource name by default."""
-    write_disposition: Disposition | WriteDispositionSpec = "append"
+    write_disposition: WriteDisposition | WriteDispositionSpec = "append"
     """`append`, `replace`, `merge`, or `{disposition, strategy}`."""
     primary_key: Key | None = None
     merge_key: Key | None = None
@@ -352,9 +344,9 @@ class DestinationSpec(Strict):
     create_indexes: bool = True
     workers: Annotated[int, Field(ge=1, le=256)] = 20
     """Parallel connections loading batches."""
-    file_format: FileFormat = "insert_values"
+    file_format: FileFormat = DEFAULT_FILE_FORMAT
     """How rows travel: `INSERT ... VALUES` or `COPY`."""
-    replace_strategy: ReplaceStrategy = "truncate-and-insert"
+    replace_strategy: ReplaceStrategy = DEFAULT_REPLACE_STRATEGY
 
     @model_validator(mode="after")
     def _empty_is_embedded(self) -> DestinationSpec:
