@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import ConfigDict, Field, PositiveInt
@@ -46,6 +46,9 @@ from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceK
 from pg_assets.sources.sql_connect import (create_engine, display_location, driver_message, parse_url, scrub,
                                            table_uri)
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
+
+if TYPE_CHECKING:
+    from pg_assets.sources.sql_arrow import ArrowColumn
 
 DEFAULT_CHUNK_SIZE = 50_000
 Row = Sequence[Any]
@@ -264,7 +267,7 @@ def statement(conn: Connection, url: URL, source: SqlDatabaseSource, resource: S
 
 
 def as_items(keys: Sequence[str], rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """One fetched chunk as the engine's items (the one place to switch to Arrow batches)."""
+    """One fetched chunk as dict items, for the columns Arrow cannot carry."""
     return [dict(zip(keys, row)) for row in rows]
 
 
@@ -273,20 +276,27 @@ def read(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: Sour
         table = None if resource.query else reflect_table(conn, url, source, resource, context)
         fast = table is not None and sql_copy.eligible(url, table, resource, context.incremental is not None)
         if not fast:
+            from pg_assets.sources import sql_arrow  # pyarrow when rows are read, never at definition time
+
+            columns = None if table is None else sql_arrow.arrow_columns(table, conn.dialect.name, resource)
             yield from _rows(conn, url, statement(conn, url, source, resource, context, table), source, resource,
-                             context)
+                             context, columns)
             return
     yield sql_copy.copy_rows(url, table, _where(context))
 
 
 def _rows(conn: Connection, url: URL, select: Any, source: SqlDatabaseSource, resource: SqlDatabaseResource,
-          context: SourceContext) -> Iterator[list[dict[str, Any]]]:
-    """The rows of `select` through a server-side cursor, `chunk_size` at a time."""
+          context: SourceContext, columns: tuple[ArrowColumn, ...] | None) -> Iterator[Any]:
+    """The rows of `select` through a server-side cursor, `chunk_size` at a time: record batches of
+    `columns` when given, dict items otherwise."""
+    from pg_assets.sources import sql_arrow
+
     try:
         result = conn.execution_options(yield_per=source.chunk_size).execute(select)
         keys = tuple(result.keys())
         for rows in result.partitions():
-            yield as_items(keys, rows)
+            batch = None if columns is None else sql_arrow.record_batch(columns, rows)
+            yield as_items(keys, rows) if batch is None else batch
     except DBAPIError as exc:
         error = TransientLoadError if exc.connection_invalidated else TerminalLoadError
         raise error(f"{_where(context)}: reading failed: {scrub(driver_message(exc), url)}",
