@@ -279,10 +279,23 @@ def read(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: Sour
             from pg_assets.sources import sql_arrow  # pyarrow when rows are read, never at definition time
 
             columns = None if table is None else sql_arrow.arrow_columns(table, conn.dialect.name, resource)
-            yield from _rows(conn, url, statement(conn, url, source, resource, context, table), source, resource,
-                             context, columns)
+            select = statement(conn, url, source, resource, context, table)
+            native = None if columns is None else _connectorx(conn, url, select, columns, source, context)
+            yield from native if native is not None else _rows(conn, url, select, source, resource, context,
+                                                                columns)
             return
     yield sql_copy.copy_rows(url, table, _where(context))
+
+
+def _connectorx(conn: Connection, url: URL, select: Any, columns: tuple[ArrowColumn, ...],
+                source: SqlDatabaseSource, context: SourceContext) -> Iterator[Any] | None:
+    """The batches ConnectorX reads, when it is installed and can read this statement (`sql_connectorx`)."""
+    from pg_assets.sources import sql_connectorx
+
+    compiled = select.compile(dialect=conn.dialect)
+    if not sql_connectorx.usable(url, compiled):
+        return None
+    return sql_connectorx.batches(url, str(compiled), columns, source.chunk_size, _where(context))
 
 
 def _rows(conn: Connection, url: URL, select: Any, source: SqlDatabaseSource, resource: SqlDatabaseResource,

@@ -22,7 +22,10 @@ ARROW = {"id": pa.int32(), "amount": pa.decimal128(12, 2), "name": pa.string(), 
 DIALECT_ARROW = {"sqlite": {"id": pa.int64(), "small": pa.int64(), "happened": pa.timestamp("us")}}
 
 
-def _batches(db: SourceDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resources: str) -> list[object]:
+def _batches(db: SourceDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resources: str,
+             connectorx: bool = False) -> list[object]:
+    """The pages `read` yields for the first resource; through SQLAlchemy unless `connectorx`."""
+    monkeypatch.setenv("PG_ASSETS_CONNECTORX", "1" if connectorx else "0")
     spec = spec_for(tmp_path, monkeypatch, db, "d", resources)
     source, kind = spec.sources["src"], get_kind("sql_database")
     name = next(iter(source.resources))
@@ -82,3 +85,56 @@ def test_a_hint_that_changes_a_type_keeps_the_dict_path(sqlite_source: SourceDb,
     runner.run_source(spec_for(tmp_path, monkeypatch, sqlite_source, dataset, resources), "src")
     assert query(f'SELECT id, code, code__v_text FROM "{dataset}".hinted ORDER BY id') == [(1, 7, None),
                                                                                           (2, None, "x")]
+
+
+# ---------------------------------------------------------------- ConnectorX
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "sqlite"])
+def test_connectorx_reads_the_same_batches_as_sqlalchemy(dialect: str, request: pytest.FixtureRequest,
+                                                         dataset: str, query: Query, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    db = request.getfixturevalue({"mysql": "mariadb_source", "sqlite": "sqlite_source"}[dialect])
+    table = unique("typed")
+    db.execute(TYPED[dialect].format(t=table))
+    _insert(db, table, {**VALUES, "doc": '{"a": [1, 2]}'} if dialect == "mysql" else VALUES)
+    resources = f"typed: {{table: {table}}}\n"
+    native = _batches(db, tmp_path, monkeypatch, resources, connectorx=True)
+    [through_sqlalchemy] = _batches(db, tmp_path, monkeypatch, resources)
+    assert [b.schema for b in native] == [through_sqlalchemy.schema]
+    json_free = [n for n in through_sqlalchemy.schema.names if n != "doc"]  # JSON spacing differs, not values
+    assert native[0].select(json_free).to_pylist() == through_sqlalchemy.select(json_free).to_pylist()
+
+    monkeypatch.setenv("PG_ASSETS_CONNECTORX", "1")
+    runner.run_source(spec_for(tmp_path, monkeypatch, db, dataset, resources), "src")
+    stored = '{"a": [1, 2]}' if dialect == "mysql" else VALUES["doc"]  # MariaDB's JSON is text
+    assert query(f'SELECT doc FROM "{dataset}".typed') == [(stored,)]
+
+
+@pytest.mark.parametrize("url, reachable", [
+    ("mysql+pymysql://u:pw@127.0.0.1:3306/shop", "mysql://u:pw@127.0.0.1:3306/shop"),
+    ("sqlite:////data/app.db", "sqlite:///data/app.db"),
+    ("postgresql://u:pw@db:5432/crm", "postgresql://u:pw@db:5432/crm"),
+    ("postgresql+psycopg2://u:@/crm?host=/run/postgresql", None),  # a unix socket
+    ("sqlite://", None),  # in memory: another process cannot see it
+], ids=["mysql", "sqlite", "postgres-tcp", "postgres-socket", "sqlite-memory"])
+def test_connectorx_connection_strings(url: str, reachable: str | None) -> None:
+    from pg_assets.sources.sql_connect import parse_url
+    from pg_assets.sources.sql_connectorx import connection_string
+
+    assert connection_string(parse_url(url)) == reachable
+
+
+def test_a_connectorx_failure_names_the_resource_without_the_password(
+        mariadb_source: SourceDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pg_assets.errors import TerminalLoadError
+    from pg_assets.sources.sql_arrow import ArrowColumn
+    from pg_assets.sources.sql_connect import parse_url
+    from pg_assets.sources.sql_connectorx import batches
+
+    url = parse_url(mariadb_source.url)
+    with pytest.raises(TerminalLoadError) as raised:
+        batches(url, "SELECT carrier FROM no_such_table", [ArrowColumn("carrier", pa.string())], 10,
+                "source `src`, resource `gone`")
+    assert "resource `gone`" in str(raised.value) and "no_such_table" in str(raised.value)
+    assert url.password not in str(raised.value)
