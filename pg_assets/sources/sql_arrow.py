@@ -30,8 +30,11 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from pg_assets.normalize.arrow_types import column_type
 from pg_assets.normalize.encode import json_text
+from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.sql_types import Hint, column_hint, hints_by_name, keeps_reflected_types
+from pg_assets.sources.sql_result_types import described
 
 # Arrow's decimal128 holds 38 digits; pgpq (the binary COPY encoder) has no decimal256
 MAX_DECIMAL_DIGITS = 38
@@ -45,13 +48,14 @@ class ArrowColumn:
 
     Attributes:
         name: the source column name (the batch's field name).
-        type: the Arrow type of the array.
+        type: the Arrow type of the array; None: as pyarrow infers it from each chunk's values
+            (a query's column whose type nothing told).
         convert: applied to each non-null value first, for the types pyarrow has no
             conversion for (JSON values, uuids); None for every other column.
     """
 
     name: str
-    type: pa.DataType
+    type: pa.DataType | None
     convert: Callable[[Any], Any] | None = None
 
 
@@ -100,17 +104,19 @@ def _converter(sql_type: Any) -> Callable[[Any], Any] | None:
     return next((convert for sql_class, convert in CONVERTERS if isinstance(sql_type, sql_class)), None)
 
 
-def arrow_column(column: sa.Column, dialect: str) -> ArrowColumn | None:
-    """The Arrow reading of one reflected column; None when Arrow cannot carry its values."""
-    hint = column_hint(column.type, dialect)
+def from_hint(name: str, hint: Hint | None, convert: Callable[[Any], Any] | None) -> ArrowColumn | None:
+    """The Arrow reading of a column with the source type `hint`; None when Arrow cannot carry it."""
     make = ARROW_OF_HINT.get(hint["data_type"]) if hint else None
     arrow_type = make(hint) if make else None
-    if arrow_type is None:
-        return None
+    return None if arrow_type is None else ArrowColumn(name, arrow_type, convert)
+
+
+def arrow_column(column: sa.Column, dialect: str) -> ArrowColumn | None:
+    """The Arrow reading of one reflected column; None when Arrow cannot carry its values."""
     convert = _converter(column.type)
     if convert is str and not _uuid_objects(column.type):
         convert = None  # the dialect hands back the uuid's text already
-    return ArrowColumn(column.name, arrow_type, convert)
+    return from_hint(column.name, column_hint(column.type, dialect), convert)
 
 
 def _uuid_objects(sql_type: Any) -> bool:
@@ -126,6 +132,38 @@ def arrow_columns(table: sa.Table, dialect: str, resource: Any) -> tuple[ArrowCo
     return None if any(c is None for c in columns) else columns  # type: ignore[return-value]
 
 
+def query_columns(driver: str, description: Sequence[Sequence[Any]], first: Sequence[Sequence[Any]],
+                  resource: Any) -> tuple[ArrowColumn, ...] | None:
+    """The Arrow reading of a query's result (`sql_result_types`; undescribed columns as the first
+    chunk's values say); None for the dict path: a hint changes a column's type, or a value has
+    no column type."""
+    found, hints = described(driver, description), hints_by_name(resource)
+    values = list(zip(*first)) if first else [()] * len(description)
+    columns = []
+    for entry, column_values in zip(description, values):
+        name, used = entry[0], hints.get(normalize_identifier(entry[0]))
+        hint, convert = found.get(name, (None, None))
+        if used is not None and used.data_type and used.data_type != (hint or {}).get("data_type"):
+            return None
+        column = from_hint(name, hint, convert) if hint else _inferred(name, column_values)
+        if column is None:
+            return None
+        columns.append(column)
+    return tuple(columns)
+
+
+def _inferred(name: str, values: Sequence[Any]) -> ArrowColumn | None:
+    """The type pyarrow infers from a first chunk, kept for the later ones (inferred chunk by chunk
+    while the column holds no value); None when the values have no column type (a duration...)."""
+    try:
+        arrow_type = pa.array(values).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if pa.types.is_null(arrow_type):
+        return ArrowColumn(name, None)
+    return ArrowColumn(name, arrow_type) if column_type(arrow_type) is not None else None
+
+
 def record_batch(columns: Sequence[ArrowColumn], rows: Sequence[Sequence[Any]]) -> pa.RecordBatch | None:
     """One fetched chunk as a record batch of `columns`' types; None when a value fits neither its
     column's type nor a cast to it (an integer beyond 64 bits, a decimal beyond its scale)."""
@@ -134,7 +172,7 @@ def record_batch(columns: Sequence[ArrowColumn], rows: Sequence[Sequence[Any]]) 
         arrays = [_array(column, column_values) for column, column_values in zip(columns, values)]
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
         return None
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([pa.field(c.name, c.type) for c in columns]))
+    return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
 
 
 def _array(column: ArrowColumn, values: Sequence[Any]) -> pa.Array:
@@ -144,5 +182,7 @@ def _array(column: ArrowColumn, values: Sequence[Any]) -> pa.Array:
     try:
         return pa.array(values, type=column.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
+        if column.type is None:
+            raise
         # values of another Python type than the column's (ints for booleans, Decimals for floats)
         return pa.array(values).cast(column.type)

@@ -12,7 +12,7 @@ import pytest
 from pg_assets import runner
 from pg_assets.sources import SourceContext, get_kind
 from sql_sources import SourceDb
-from test_sql_database import TYPED, VALUES, Query, _insert, spec_for, unique
+from test_sql_database import TYPED, VALUES, Query, _insert, columns_of, spec_for, unique
 
 # the Arrow type of each column of `TYPED`, per dialect
 ARROW = {"id": pa.int32(), "amount": pa.decimal128(12, 2), "name": pa.string(), "note": pa.string(),
@@ -138,3 +138,43 @@ def test_a_connectorx_failure_names_the_resource_without_the_password(
                 "source `src`, resource `gone`")
     assert "resource `gone`" in str(raised.value) and "no_such_table" in str(raised.value)
     assert url.password not in str(raised.value)
+
+
+# ---------------------------------------------------------------- query resources
+
+
+def test_a_query_resource_lands_with_the_types_of_its_table(source_db: SourceDb, dataset: str, query: Query,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = unique("typed")
+    source_db.execute(TYPED[source_db.dialect].format(t=table))
+    _insert(source_db, table, {**VALUES, "doc": '{"a": [1, 2]}'} if source_db.dialect == "mysql" else VALUES)
+    spec = spec_for(tmp_path, monkeypatch, source_db, dataset,
+                    f"typed: {{table: {table}}}\nasked: {{query: 'select * from {table}'}}\n")
+    runner.run_source(spec, "src")
+
+    from_table, from_query = columns_of(query, dataset, "typed"), columns_of(query, dataset, "asked")
+    assert set(from_query) == set(from_table)
+    differs = {c: (from_table[c][:4], from_query[c][:4]) for c in from_table if from_table[c][:4] != from_query[c][:4]}
+    assert differs == QUERY_DIFFERS[source_db.dialect]
+    names = ", ".join(c for c in VALUES if c in from_table)
+    rows = [query(f'SELECT {names} FROM "{dataset}".{t}') for t in ("typed", "asked")]
+    if source_db.dialect != "sqlite":
+        assert rows[0] == rows[1]
+
+
+# what a query's result cannot tell of its table's types
+VARCHAR = ("character varying", None, None, None)
+QUERY_DIFFERS = {
+    "postgresql": {},
+    # pymysql gives a decimal's display length (digits, point and sign) and one field type for every text
+    "mysql": {"amount": (("numeric", None, 12, 2), ("numeric", None, 13, 2)),
+              "name": (("character varying", 40, None, None), VARCHAR),
+              "uid": (("character varying", 36, None, None), VARCHAR)},
+    # sqlite3 describes no types: they come from the values, which SQLite keeps as text, REAL and INTEGER
+    "sqlite": {"amount": (("numeric", None, 12, 2), ("double precision", None, 53, None)),
+               "name": (("character varying", 40, None, None), VARCHAR),
+               **{c: ((kind, None, None, None), VARCHAR) for c, kind in (
+                   ("happened", "timestamp without time zone"), ("local_ts", "timestamp without time zone"),
+                   ("day", "date"), ("at_time", "time without time zone"), ("doc", "jsonb"))},
+               "flag": (("boolean", None, None, None), ("bigint", None, 64, 0))},
+}
