@@ -13,13 +13,16 @@ runs in its own process, so its peak RSS is its own:
 - `pg_assets`: a `sql_database` source into a fresh dataset (`file_format: copy`);
 - `pg_assets_insert`: the same with the default `insert_values`;
 - `pg_assets_noidx`: the fast path with `create_indexes: false` (no unique index on `_dlt_id`);
-- `pg_assets_rows`: the row path (tuples as dicts through the normalizer), which other databases take;
-- `dlt`: dlt's `sql_table(backend="pyarrow")` into the same server (needs pyarrow; skipped without it).
+- `pg_assets_rows`: the row path (a `schema_contract` turns the fast path off): rows fetched through
+  SQLAlchemy as Arrow batches, the path MySQL and SQLite sources take;
+- `dlt`: dlt's `sql_table(backend="pyarrow")` into the same server (needs pyarrow; skipped without it);
+- `sling`: Sling's own database-to-database copy (`pip install sling sling-linux-amd64`, offline).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -160,6 +163,29 @@ def run_dlt(schema: str) -> int:
     return _count(config, schema)
 
 
+def run_sling(schema: str) -> int:
+    """Sling's database-to-database copy, its offline binary (`pip install sling sling-linux-amd64`)."""
+    import sling_linux_amd64
+
+    config = _config()
+    binary = Path(sling_linux_amd64.__file__).parent / "bin" / "sling-linux-amd64"
+
+    def url(database: str) -> str:  # Sling reaches a unix socket as `?host=DIR`
+        socket = config.host.startswith("/")
+        where = f"/{database}?host={config.host}&" if socket else f"{config.host}:{config.port}/{database}?"
+        return f"postgresql://{config.username}@{where}sslmode=disable"
+
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "PG_SOURCE": url(SOURCE_DB), "PG_TARGET": url(config.database),
+               "SLING_HOME_DIR": home, "DISABLE_TELEMETRY": "1"}
+        if config.password:
+            env["PGPASSWORD"] = config.password
+        subprocess.run([str(binary), "run", "--src-conn", "PG_SOURCE", "--src-stream", f"public.{TABLE}",
+                        "--tgt-conn", "PG_TARGET", "--tgt-object", f"{schema}.{TABLE}"], env=env, check=True,
+                       capture_output=True)
+    return _count(config, schema)
+
+
 def _count(config: Any, schema: str) -> int:
     conn = config.connect()
     conn.autocommit = True
@@ -175,7 +201,8 @@ VARIANTS = {"pipe": run_pipe, "pg_assets": lambda s: run_pg_assets(s, "copy"),
             "pg_assets_insert": lambda s: run_pg_assets(s, "insert_values"),
             # any `schema_contract` takes the row path: Python values through the normalizer
             "pg_assets_rows": lambda s: run_pg_assets(s, "copy", "schema_contract: evolve"),
-            "pg_assets_noidx": lambda s: run_pg_assets(s, "copy", indexes=False), "dlt": run_dlt}
+            "pg_assets_noidx": lambda s: run_pg_assets(s, "copy", indexes=False), "dlt": run_dlt,
+            "sling": run_sling}
 
 
 def child(variant: str) -> None:
@@ -193,6 +220,8 @@ def child(variant: str) -> None:
 
 
 def _available(variant: str) -> str | None:
+    if variant == "sling" and importlib.util.find_spec("sling_linux_amd64") is None:
+        return "not run: pip install sling sling-linux-amd64"
     if variant == "dlt":
         try:
             import pyarrow  # noqa: F401
@@ -205,7 +234,7 @@ def _available(variant: str) -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--variants", default="pipe,pg_assets,pg_assets_insert,dlt")
+    parser.add_argument("--variants", default="pipe,pg_assets,pg_assets_rows,dlt,sling")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
