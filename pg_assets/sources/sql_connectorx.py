@@ -2,7 +2,7 @@
 
 ConnectorX reads a query's result straight into Arrow in native code: no Python value
 is made per cell, where SQLAlchemy and the DB-API driver make one for each. It is used
-for whole-table reads of the dialects it speaks (Postgres over TCP, MySQL/MariaDB,
+for whole-table reads of the dialects it speaks (Postgres, MySQL/MariaDB over TCP,
 SQLite) whose statement has no bound parameters (no incremental window: ConnectorX takes
 SQL text only, and values never enter SQL text). Everything else reads through
 SQLAlchemy, and so does everything when `PG_ASSETS_CONNECTORX=0` is set.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -41,10 +42,14 @@ def installed() -> bool:
 def connection_string(url: URL) -> str | None:
     """The URL as ConnectorX reads it, or None when ConnectorX cannot reach this source."""
     scheme = SCHEMES.get(dialect_of(url))
-    if scheme is None or (scheme != "sqlite" and not url.host):  # a unix socket: ConnectorX needs a host
-        return None
     if scheme == "sqlite":
         return f"sqlite://{url.database}" if url.database and url.database != ":memory:" else None
+    socket = str(url.query.get("host") or "") if scheme == "postgresql" else ""
+    if scheme is None or not (url.host or socket.startswith("/")):  # MySQL over a socket: not ConnectorX
+        return None
+    if socket.startswith("/"):  # ConnectorX's Postgres client takes a socket directory as `?host=`
+        url = url.set(host="localhost", port=url.port or int(str(url.query.get("port") or 5432)))
+        return url.set(drivername=scheme, query={"host": socket}).render_as_string(hide_password=False)
     return url.set(drivername=scheme, query={}).render_as_string(hide_password=False)
 
 
@@ -71,8 +76,17 @@ def _reader(url: URL, sql_text: str, chunk_size: int, where: str) -> Iterator[pa
     try:
         yield from connectorx.read_sql(connection_string(url), sql_text, return_type="arrow_stream",
                                        batch_size=chunk_size, pre_execution_query=PRE_QUERIES.get(dialect_of(url)))
-    except (RuntimeError, ValueError, OSError) as exc:  # ConnectorX reports every failure as one of these
-        raise TerminalLoadError(f"{where}: reading failed: {scrub(' '.join(str(exc).split()), url)}") from None
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: B036 - a failure mid-stream is a Rust panic, not an Exception
+        raise TerminalLoadError(f"{where}: reading failed: {scrub(_message(exc), url)}") from None
+
+
+def _message(exc: BaseException) -> str:
+    """The server's own words when ConnectorX wraps a database error, else its message on one line."""
+    text = str(exc)
+    found = re.search(r'message: "((?:[^"\\]|\\.)*)"', text)
+    return found.group(1) if found else " ".join(text.split()) or type(exc).__name__
 
 
 def _rest(first: pa.RecordBatch, reader: Iterator[pa.RecordBatch], columns: Sequence[ArrowColumn],

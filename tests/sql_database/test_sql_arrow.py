@@ -115,9 +115,10 @@ def test_connectorx_reads_the_same_batches_as_sqlalchemy(dialect: str, request: 
     ("mysql+pymysql://u:pw@127.0.0.1:3306/shop", "mysql://u:pw@127.0.0.1:3306/shop"),
     ("sqlite:////data/app.db", "sqlite:///data/app.db"),
     ("postgresql://u:pw@db:5432/crm", "postgresql://u:pw@db:5432/crm"),
-    ("postgresql+psycopg2://u:@/crm?host=/run/postgresql", None),  # a unix socket
+    ("postgresql+psycopg2://u:@/crm?host=/run/postgresql", "postgresql://u:@localhost:5432/crm?host=%2Frun%2Fpostgresql"),
+    ("mysql+pymysql://u:pw@/shop?unix_socket=/run/mysqld.sock", None),  # ConnectorX needs a host
     ("sqlite://", None),  # in memory: another process cannot see it
-], ids=["mysql", "sqlite", "postgres-tcp", "postgres-socket", "sqlite-memory"])
+], ids=["mysql", "sqlite", "postgres-tcp", "postgres-socket", "mysql-socket", "sqlite-memory"])
 def test_connectorx_connection_strings(url: str, reachable: str | None) -> None:
     from pg_assets.sources.sql_connect import parse_url
     from pg_assets.sources.sql_connectorx import connection_string
