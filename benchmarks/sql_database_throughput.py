@@ -13,8 +13,10 @@ runs in its own process, so its peak RSS is its own:
 - `pg_assets`: a `sql_database` source into a fresh dataset (`file_format: copy`);
 - `pg_assets_insert`: the same with the default `insert_values`;
 - `pg_assets_noidx`: the fast path with `create_indexes: false` (no unique index on `_dlt_id`);
-- `pg_assets_rows`: the row path (a `schema_contract` turns the fast path off): rows fetched through
-  SQLAlchemy as Arrow batches, the path MySQL and SQLite sources take;
+- `pg_assets_rows`: the row path (a `schema_contract` turns the fast path off): Arrow batches, read by
+  ConnectorX when it is installed, the path MySQL and SQLite sources take;
+- `pg_assets_rows_sqlalchemy`: the same with `PG_ASSETS_CONNECTORX=0`: rows fetched by psycopg2 through
+  SQLAlchemy, made into Arrow batches;
 - `dlt`: dlt's `sql_table(backend="pyarrow")` into the same server (needs pyarrow; skipped without it);
 - `sling`: Sling's own database-to-database copy (`pip install sling sling-linux-amd64`, offline).
 """
@@ -197,11 +199,17 @@ def _count(config: Any, schema: str) -> int:
         conn.close()
 
 
+def _through_sqlalchemy(schema: str) -> int:
+    os.environ["PG_ASSETS_CONNECTORX"] = "0"  # the Arrow path, rows fetched by psycopg2
+    return run_pg_assets(schema, "copy", "schema_contract: evolve")
+
+
 VARIANTS = {"pipe": run_pipe, "pg_assets": lambda s: run_pg_assets(s, "copy"),
             "pg_assets_insert": lambda s: run_pg_assets(s, "insert_values"),
             # any `schema_contract` takes the row path: Python values through the normalizer
             "pg_assets_rows": lambda s: run_pg_assets(s, "copy", "schema_contract: evolve"),
-            "pg_assets_noidx": lambda s: run_pg_assets(s, "copy", indexes=False), "dlt": run_dlt,
+            "pg_assets_noidx": lambda s: run_pg_assets(s, "copy", indexes=False),
+            "pg_assets_rows_sqlalchemy": _through_sqlalchemy, "dlt": run_dlt,
             "sling": run_sling}
 
 
@@ -259,15 +267,15 @@ def _report(results: dict[str, dict[str, Any]], rows: int) -> None:
     base = results.get("pipe", {}).get("seconds")
     dlt_seconds = results.get("dlt", {}).get("seconds")
     print(f"{rows:,} rows x 10 columns, one table, source database on the destination's server")
-    print(f"{'variant':<18} {'seconds':>8} {'rows/s':>10} {'vs pipe':>8} {'vs dlt':>7} {'peak RSS':>9}")
+    print(f"{'variant':<26} {'seconds':>8} {'rows/s':>10} {'vs pipe':>8} {'vs dlt':>7} {'peak RSS':>9}")
     for name, r in results.items():
         if "skipped" in r:
-            print(f"{name:<18} {r['skipped']}")
+            print(f"{name:<26} {r['skipped']}")
             continue
         ratio = f"{base / r['seconds']:.2f}x" if base else "-"
         vs_dlt = f"{dlt_seconds / r['seconds']:.2f}x" if dlt_seconds else "-"
         assert r["rows"] == rows, f"{name} loaded {r['rows']} rows, not {rows}"
-        print(f"{name:<18} {r['seconds']:>8.1f} {rows / r['seconds']:>10,.0f} {ratio:>8} {vs_dlt:>7} "
+        print(f"{name:<26} {r['seconds']:>8.1f} {rows / r['seconds']:>10,.0f} {ratio:>8} {vs_dlt:>7} "
               f"{r['peak_rss_mb']:>7.0f} MB")
 
 
