@@ -90,15 +90,17 @@ def test_a_hint_that_changes_a_type_keeps_the_dict_path(sqlite_source: SourceDb,
 # ---------------------------------------------------------------- ConnectorX
 
 
-@pytest.mark.parametrize("dialect", ["mysql", "sqlite"])
+@pytest.mark.parametrize("dialect", ["postgresql", "mysql", "sqlite"])
 def test_connectorx_reads_the_same_batches_as_sqlalchemy(dialect: str, request: pytest.FixtureRequest,
                                                          dataset: str, query: Query, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    db = request.getfixturevalue({"mysql": "mariadb_source", "sqlite": "sqlite_source"}[dialect])
+    fixture = {"postgresql": "postgres_source", "mysql": "mariadb_source", "sqlite": "sqlite_source"}[dialect]
+    db = request.getfixturevalue(fixture)
     table = unique("typed")
     db.execute(TYPED[dialect].format(t=table))
     _insert(db, table, {**VALUES, "doc": '{"a": [1, 2]}'} if dialect == "mysql" else VALUES)
-    resources = f"typed: {{table: {table}}}\n"
+    merge = ", write_disposition: merge" if dialect == "postgresql" else ""  # not the COPY fast path
+    resources = f"typed: {{table: {table}{merge}}}\n"
     native = _batches(db, tmp_path, monkeypatch, resources, connectorx=True)
     [through_sqlalchemy] = _batches(db, tmp_path, monkeypatch, resources)
     assert [b.schema for b in native] == [through_sqlalchemy.schema]
@@ -108,6 +110,8 @@ def test_connectorx_reads_the_same_batches_as_sqlalchemy(dialect: str, request: 
     monkeypatch.setenv("PG_ASSETS_CONNECTORX", "1")
     runner.run_source(spec_for(tmp_path, monkeypatch, db, dataset, resources), "src")
     stored = '{"a": [1, 2]}' if dialect == "mysql" else VALUES["doc"]  # MariaDB's JSON is text
+    if dialect == "postgresql":
+        assert query(f'SELECT tags, uid FROM "{dataset}".typed') == [(VALUES["tags"], VALUES["uid"])]
     assert query(f'SELECT doc FROM "{dataset}".typed') == [(stored,)]
 
 
