@@ -13,13 +13,18 @@ runs in its own process, so its peak RSS is its own:
 - `pg_assets`: a `sql_database` source into a fresh dataset (`file_format: copy`);
 - `pg_assets_insert`: the same with the default `insert_values`;
 - `pg_assets_noidx`: the fast path with `create_indexes: false` (no unique index on `_dlt_id`);
-- `pg_assets_rows`: the row path (tuples as dicts through the normalizer), which other databases take;
-- `dlt`: dlt's `sql_table(backend="pyarrow")` into the same server (needs pyarrow; skipped without it).
+- `pg_assets_rows`: the row path (a `schema_contract` turns the fast path off): Arrow batches, read by
+  ConnectorX when it is installed, the path MySQL and SQLite sources take;
+- `pg_assets_rows_sqlalchemy`: the same with `PG_ASSETS_CONNECTORX=0`: rows fetched by psycopg2 through
+  SQLAlchemy, made into Arrow batches;
+- `dlt`: dlt's `sql_table(backend="pyarrow")` into the same server (needs pyarrow; skipped without it);
+- `sling`: Sling's own database-to-database copy (`pip install sling sling-linux-amd64`, offline).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -160,6 +165,29 @@ def run_dlt(schema: str) -> int:
     return _count(config, schema)
 
 
+def run_sling(schema: str) -> int:
+    """Sling's database-to-database copy, its offline binary (`pip install sling sling-linux-amd64`)."""
+    import sling_linux_amd64
+
+    config = _config()
+    binary = Path(sling_linux_amd64.__file__).parent / "bin" / "sling-linux-amd64"
+
+    def url(database: str) -> str:  # Sling reaches a unix socket as `?host=DIR`
+        socket = config.host.startswith("/")
+        where = f"/{database}?host={config.host}&" if socket else f"{config.host}:{config.port}/{database}?"
+        return f"postgresql://{config.username}@{where}sslmode=disable"
+
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "PG_SOURCE": url(SOURCE_DB), "PG_TARGET": url(config.database),
+               "SLING_HOME_DIR": home, "DISABLE_TELEMETRY": "1"}
+        if config.password:
+            env["PGPASSWORD"] = config.password
+        subprocess.run([str(binary), "run", "--src-conn", "PG_SOURCE", "--src-stream", f"public.{TABLE}",
+                        "--tgt-conn", "PG_TARGET", "--tgt-object", f"{schema}.{TABLE}"], env=env, check=True,
+                       capture_output=True)
+    return _count(config, schema)
+
+
 def _count(config: Any, schema: str) -> int:
     conn = config.connect()
     conn.autocommit = True
@@ -171,11 +199,18 @@ def _count(config: Any, schema: str) -> int:
         conn.close()
 
 
+def _through_sqlalchemy(schema: str) -> int:
+    os.environ["PG_ASSETS_CONNECTORX"] = "0"  # the Arrow path, rows fetched by psycopg2
+    return run_pg_assets(schema, "copy", "schema_contract: evolve")
+
+
 VARIANTS = {"pipe": run_pipe, "pg_assets": lambda s: run_pg_assets(s, "copy"),
             "pg_assets_insert": lambda s: run_pg_assets(s, "insert_values"),
             # any `schema_contract` takes the row path: Python values through the normalizer
             "pg_assets_rows": lambda s: run_pg_assets(s, "copy", "schema_contract: evolve"),
-            "pg_assets_noidx": lambda s: run_pg_assets(s, "copy", indexes=False), "dlt": run_dlt}
+            "pg_assets_noidx": lambda s: run_pg_assets(s, "copy", indexes=False),
+            "pg_assets_rows_sqlalchemy": _through_sqlalchemy, "dlt": run_dlt,
+            "sling": run_sling}
 
 
 def child(variant: str) -> None:
@@ -193,6 +228,8 @@ def child(variant: str) -> None:
 
 
 def _available(variant: str) -> str | None:
+    if variant == "sling" and importlib.util.find_spec("sling_linux_amd64") is None:
+        return "not run: pip install sling sling-linux-amd64"
     if variant == "dlt":
         try:
             import pyarrow  # noqa: F401
@@ -205,7 +242,7 @@ def _available(variant: str) -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--variants", default="pipe,pg_assets,pg_assets_insert,dlt")
+    parser.add_argument("--variants", default="pipe,pg_assets,pg_assets_rows,dlt,sling")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -230,15 +267,15 @@ def _report(results: dict[str, dict[str, Any]], rows: int) -> None:
     base = results.get("pipe", {}).get("seconds")
     dlt_seconds = results.get("dlt", {}).get("seconds")
     print(f"{rows:,} rows x 10 columns, one table, source database on the destination's server")
-    print(f"{'variant':<18} {'seconds':>8} {'rows/s':>10} {'vs pipe':>8} {'vs dlt':>7} {'peak RSS':>9}")
+    print(f"{'variant':<26} {'seconds':>8} {'rows/s':>10} {'vs pipe':>8} {'vs dlt':>7} {'peak RSS':>9}")
     for name, r in results.items():
         if "skipped" in r:
-            print(f"{name:<18} {r['skipped']}")
+            print(f"{name:<26} {r['skipped']}")
             continue
         ratio = f"{base / r['seconds']:.2f}x" if base else "-"
         vs_dlt = f"{dlt_seconds / r['seconds']:.2f}x" if dlt_seconds else "-"
         assert r["rows"] == rows, f"{name} loaded {r['rows']} rows, not {rows}"
-        print(f"{name:<18} {r['seconds']:>8.1f} {rows / r['seconds']:>10,.0f} {ratio:>8} {vs_dlt:>7} "
+        print(f"{name:<26} {r['seconds']:>8.1f} {rows / r['seconds']:>10,.0f} {ratio:>8} {vs_dlt:>7} "
               f"{r['peak_rss_mb']:>7.0f} MB")
 
 

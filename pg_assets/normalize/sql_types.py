@@ -12,11 +12,13 @@ SQLAlchemy is imported here only; the engine itself never needs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import types as sa
 from sqlalchemy.dialects import mysql, postgresql
+
+from pg_assets.normalize.naming import normalize_identifier
 
 Hint = dict[str, Any]
 
@@ -118,3 +120,22 @@ def type_name(sql_type: Any, dialect: Any = None) -> str:
         return str(sql_type.compile(dialect=dialect))
     except Exception:  # a type the generic compiler cannot render (NullType, dialect-only types)
         return type(sql_type).__name__
+
+
+def keeps_reflected_types(sql_columns: Any, hints: Mapping[str, Any], dialect: str) -> bool:
+    """Whether every column is loaded as its reflected type: each has a hint (`hints`, by
+    normalised name, as `prepare` completed them) whose `data_type` is the reflected one.
+
+    A user's hint that changes a type sends the values through the dict path, where a
+    value the hinted type cannot hold gets a variant column.
+    """
+    for column in sql_columns:
+        reflected, used = column_hint(column.type, dialect), hints.get(normalize_identifier(column.name))
+        if reflected is None or used is None or used.data_type != reflected["data_type"]:
+            return False
+    return True
+
+
+def hints_by_name(resource: Any) -> dict[str, Any]:
+    """A resource's column hints keyed by normalised column name."""
+    return {normalize_identifier(k): h for k, h in (resource.columns or {}).items()}

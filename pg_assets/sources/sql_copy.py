@@ -24,7 +24,7 @@ from pg_assets import sql
 from pg_assets.errors import CredentialsError, TerminalLoadError
 from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.naming import normalize_identifier
-from pg_assets.normalize.sql_types import column_hint
+from pg_assets.normalize.sql_types import hints_by_name, keeps_reflected_types
 from pg_assets.sources.sql_connect import create_engine, dialect_of, driver_message, scrub
 
 _DONE = object()
@@ -37,12 +37,7 @@ def eligible(url: URL, table: sa.Table, resource: Any, has_cursor: bool) -> bool
         return False
     if resource.query or has_cursor or resource.disposition == "merge" or resource.schema_contract is not None:
         return False
-    hints = {normalize_identifier(k): h for k, h in (resource.columns or {}).items()}
-    for column in table.columns:
-        reflected, used = column_hint(column.type, "postgresql"), hints.get(normalize_identifier(column.name))
-        if reflected is None or used is None or used.data_type != reflected["data_type"]:
-            return False
-    return True
+    return keeps_reflected_types(table.columns, hints_by_name(resource), "postgresql")
 
 
 def copy_rows(url: URL, table: sa.Table, where: str) -> CopyRows:

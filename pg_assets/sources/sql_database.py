@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import ConfigDict, Field, PositiveInt
@@ -45,7 +45,11 @@ from pg_assets.sources import sql_copy
 from pg_assets.sources.base import CheckContext, Problem, SourceContext, SourceKind
 from pg_assets.sources.sql_connect import (create_engine, display_location, driver_message, parse_url, scrub,
                                            table_uri)
+from pg_assets.sources.sql_result_types import described
 from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
+
+if TYPE_CHECKING:
+    from pg_assets.sources.sql_arrow import ArrowColumn
 
 DEFAULT_CHUNK_SIZE = 50_000
 Row = Sequence[Any]
@@ -172,11 +176,14 @@ def reflected_hints(table: sa.Table, dialect: Any, resource: SqlDatabaseResource
     return hints
 
 
-def _check_query(conn: Connection, url: URL, resource: SqlDatabaseResource, context: SourceContext) -> list[str]:
-    """Run the query for no rows: a bad query fails before anything is written. Returns its columns."""
+def _check_query(conn: Connection, url: URL, resource: SqlDatabaseResource, context: SourceContext
+                 ) -> tuple[list[str], Any]:
+    """Run the query for no rows: a bad query fails before anything is written. Returns its columns
+    and the driver's description of them."""
     probe = sa.select(sa.literal_column("*")).select_from(_query_subquery(resource.query or "")).where(sa.false())
     try:
-        return list(conn.execute(probe).keys())
+        result = conn.execute(probe)
+        return list(result.keys()), result.cursor.description
     except DBAPIError as exc:
         raise ConfigError(f"{_where(context)}: the query fails: {scrub(driver_message(exc), url)}") from None
 
@@ -185,9 +192,9 @@ def prepare(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: S
     """The resource's options completed from the source: reflected column hints and primary key."""
     with connected(source, context) as (conn, url):
         if resource.query:
-            columns = _check_query(conn, url, resource, context)
+            columns, description = _check_query(conn, url, resource, context)
             _check_cursor(resource, columns, context, "the query's columns")
-            return resource
+            return _with_described(resource, described(conn.dialect.driver, description))
         table = reflect_table(conn, url, source, resource, context)
         dialect = conn.dialect
     _check_cursor(resource, [c.name for c in table.columns], context, f"the columns of `{table.fullname}`")
@@ -196,6 +203,17 @@ def prepare(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: S
     if not resource.primary_key_columns() and table.primary_key.columns:
         options["primary_key"] = [c.name for c in table.primary_key.columns]
     return type(resource).model_validate(options)
+
+
+def _with_described(resource: SqlDatabaseResource, found: dict[str, Any]) -> SqlDatabaseResource:
+    """A query resource with the hints its result's description gives, its own hints on top."""
+    own = {normalize_identifier(k): (k, h.model_dump(exclude_none=True)) for k, h in (resource.columns or {}).items()}
+    hints = {}
+    for name, (hint, _) in found.items():
+        key, given = own.pop(normalize_identifier(name), (name, {}))
+        hints[key] = given if "data_type" in given else {**hint, **given}
+    hints.update({k: h for k, h in own.values()})
+    return type(resource).model_validate({**resource.model_dump(exclude_unset=True), "columns": hints})
 
 
 def _check_cursor(resource: SqlDatabaseResource, columns: list[str], context: SourceContext, where: str) -> None:
@@ -264,7 +282,7 @@ def statement(conn: Connection, url: URL, source: SqlDatabaseSource, resource: S
 
 
 def as_items(keys: Sequence[str], rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """One fetched chunk as the engine's items (the one place to switch to Arrow batches)."""
+    """One fetched chunk as dict items, for the columns Arrow cannot carry."""
     return [dict(zip(keys, row)) for row in rows]
 
 
@@ -273,20 +291,50 @@ def read(source: SqlDatabaseSource, resource: SqlDatabaseResource, context: Sour
         table = None if resource.query else reflect_table(conn, url, source, resource, context)
         fast = table is not None and sql_copy.eligible(url, table, resource, context.incremental is not None)
         if not fast:
-            yield from _rows(conn, url, statement(conn, url, source, resource, context, table), source, resource,
-                             context)
+            from pg_assets.sources import sql_arrow  # pyarrow when rows are read, never at definition time
+
+            columns = None if table is None else sql_arrow.arrow_columns(table, conn.dialect.name, resource)
+            select = statement(conn, url, source, resource, context, table)
+            native = None if columns is None else _connectorx(conn, url, select, columns, source, context)
+            yield from native if native is not None else _rows(conn, url, select, source, resource, context,
+                                                                columns)
             return
     yield sql_copy.copy_rows(url, table, _where(context))
 
 
+def _connectorx(conn: Connection, url: URL, select: Any, columns: tuple[ArrowColumn, ...],
+                source: SqlDatabaseSource, context: SourceContext) -> Iterator[Any] | None:
+    """The batches ConnectorX reads, when it is installed and can read this statement (`sql_connectorx`)."""
+    from pg_assets.sources import sql_connectorx
+
+    compiled = select.compile(dialect=conn.dialect)
+    if not sql_connectorx.usable(url, compiled):
+        return None
+    return sql_connectorx.batches(url, str(compiled), columns, source.chunk_size, _where(context))
+
+
+def _result_columns(conn: Connection, description: Any, rows: Sequence[Row], resource: SqlDatabaseResource
+                    ) -> tuple[ArrowColumn, ...] | None:
+    """A query's Arrow reading, from the driver's description of the result and the first chunk."""
+    from pg_assets.sources.sql_arrow import query_columns
+
+    return query_columns(conn.dialect.driver, description, rows, resource)
+
+
 def _rows(conn: Connection, url: URL, select: Any, source: SqlDatabaseSource, resource: SqlDatabaseResource,
-          context: SourceContext) -> Iterator[list[dict[str, Any]]]:
-    """The rows of `select` through a server-side cursor, `chunk_size` at a time."""
+          context: SourceContext, columns: tuple[ArrowColumn, ...] | None) -> Iterator[Any]:
+    """The rows of `select` through a server-side cursor, `chunk_size` at a time: record batches of
+    `columns` when given, dict items otherwise."""
+    from pg_assets.sources import sql_arrow
+
     try:
         result = conn.execution_options(yield_per=source.chunk_size).execute(select)
-        keys = tuple(result.keys())
+        keys, description = tuple(result.keys()), result.cursor.description  # before the cursor closes
         for rows in result.partitions():
-            yield as_items(keys, rows)
+            if columns is None and resource.query:  # a query's types: from the first chunk, once
+                columns = _result_columns(conn, description, rows, resource) or ()
+            batch = sql_arrow.record_batch(columns, rows) if columns else None
+            yield as_items(keys, rows) if batch is None else batch
     except DBAPIError as exc:
         error = TransientLoadError if exc.connection_invalidated else TerminalLoadError
         raise error(f"{_where(context)}: reading failed: {scrub(driver_message(exc), url)}",
