@@ -159,7 +159,7 @@ class Normalizer:
         self._seq += 1
         try:
             self._flatten(item, "", 0, plan.max_nesting, flat, lists, self._json_columns(plan, plan.root),
-                          self.names_of(plan, plan.root))
+                          self._names.get(plan.root) or self.names_of(plan, plan.root))
         except KeyRefused as refused:
             raise self._bad(plan.root, refused) from None
         given = flat.get(ROW_ID)
