@@ -49,6 +49,7 @@ def test_keys_of_a_child_table_collide_too(dataset: str, query) -> None:
     with pytest.raises(BadDataError) as caught:
         _run(dataset, [{"id": 1, "kids": [{"Some Key": 1}, {"someKey": 2}]}])
     assert caught.value.table == "t__kids" and caught.value.column == "some_key"
+    assert "name:" not in str(caught.value)  # `name` hints rename the resource's own table's keys only
     assert _absent(query, dataset)
 
 

@@ -187,7 +187,7 @@ class Normalizer:
         """The key-to-column lookups of `table`; a resource's `name` hints rename its root table's keys."""
         names = self._names.get(table)
         if names is None:
-            names = self._names[table] = _Names(plan.renames if table == plan.root else {})
+            names = self._names[table] = _Names(plan.renames if table == plan.root else None)
         return names
 
     def _key(self, key: str) -> str:
@@ -207,7 +207,7 @@ class Normalizer:
         if name is None:
             renamed = names.renames.get(key)
             name = self._key(renamed if renamed is not None else key)
-            names.top[key] = names.claim(name, key, f"`{key}`")
+            names.top[key] = names.claim(name, f"`{key}`", key)
         return name
 
     def _bad(self, table: str, refused: KeyRefused) -> BadDataError:
@@ -223,7 +223,7 @@ class Normalizer:
         found = names.nested.get((path, key))
         if found is None:
             full = make_path(path, self._key(key))
-            found = names.nested[(path, key)] = (full, names.claim(join_path(full), key, f"`{key}` in `{path}`"))
+            found = names.nested[(path, key)] = (full, names.claim(join_path(full), f"`{key}` in `{path}`"))
         return found
 
     def _flatten(self, item: Mapping[str, Any], path: str, depth: int, max_nesting: int,
@@ -529,21 +529,26 @@ class _Names:
     whether they meet in one item or in two, so no value silently overwrites another.
     """
 
-    __slots__ = ("top", "nested", "sources", "renames")
+    __slots__ = ("top", "nested", "sources", "renamable", "renames")
 
-    def __init__(self, renames: Mapping[str, str]) -> None:
+    def __init__(self, renames: Mapping[str, str] | None) -> None:
         self.top: dict[str, str] = {}
         self.nested: dict[tuple[str, str], tuple[str, str]] = {}
         self.sources: dict[str, str] = {}  # column -> the key (and where) that became it first
-        self.renames = renames
+        self.renamable = renames is not None  # a root table: `name` hints apply to its top-level keys
+        self.renames = renames or {}
 
-    def claim(self, column: str, key: str, source: str) -> str:
-        """`column` for the key described by `source`, refused when another key already became it."""
+    def claim(self, column: str, source: str, key: str | None = None) -> str:
+        """`column` for the key described by `source`, refused when another key already became it.
+
+        `key` is given for a top-level key, which a `name` hint can rename: the message shows how.
+        """
         first = self.sources.setdefault(column, source)
         if first != source:
+            fix = (f", or give it a column of its own with a hint such as `columns: {{{key!r}: {{name: "
+                   f"{column}_2}}}}`" if key is not None and self.renamable else "")
             raise KeyRefused(column, f"the keys {first} and {source} both become column `{column}` once "
-                                   f"normalised; rename one of them, or give it a column of its own with a "
-                                   f"hint such as `columns: {{{key!r}: {{name: {column}_2}}}}`")
+                                     f"normalised; rename one of them{fix}")
         return column
 
 
