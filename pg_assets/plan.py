@@ -54,23 +54,51 @@ def parse_disposition(value: str | Mapping[str, Any], replace_strategy: str, whe
     return disposition, strategy
 
 
-def _keys(value: str | Sequence[str] | None) -> tuple[str, ...]:
+def _keys(value: str | Sequence[str] | None, renames: Mapping[str, str]) -> tuple[str, ...]:
+    """Key columns by their column names: a key the source spells as a renamed one takes the new name."""
     if value is None:
         return ()
     names = [value] if isinstance(value, str) else list(value)
-    return tuple(normalize_identifier(n) for n in names)
+    return tuple(renames.get(n) or normalize_identifier(n) for n in names)
 
 
-def _hints(columns: Mapping[str, Mapping[str, Any]] | None, where: str) -> dict[str, dict[str, Any]]:
+RENAME_HINT = "name"  # `columns: {"Foo Bar": {name: foo_bar_2}}`: the key's column is called this instead
+
+
+def _hints(columns: Mapping[str, Mapping[str, Any]] | None, where: str
+           ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The hints by column name, and the renames: source key -> the column it becomes.
+
+    A hint's key is the source's own spelling; with `name` its column is that name
+    (normalised) instead, so keys that would collide once normalised can be told apart.
+    """
     out: dict[str, dict[str, Any]] = {}
+    renames: dict[str, str] = {}
+    hinted: dict[str, str] = {}  # column -> the key whose hint names it, for the message
     for raw, hint in (columns or {}).items():
         for key in hint:
-            if key not in HINT_KEYS:
-                raise _unknown("column hint", key, HINT_KEYS, f"{where}, column `{raw}`")
+            if key not in HINT_KEYS and key != RENAME_HINT:
+                raise _unknown("column hint", key, (*HINT_KEYS, RENAME_HINT), f"{where}, column `{raw}`")
         if hint.get("data_type") is not None and hint["data_type"] not in DATA_TYPES:
             raise _unknown("data_type", hint["data_type"], sorted(DATA_TYPES), f"{where}, column `{raw}`")
-        out[normalize_identifier(raw)] = dict(hint)
-    return out
+        name = _renamed(raw, hint.get(RENAME_HINT), where)
+        if name in hinted:
+            raise ConfigError(f"{where}: the column hints `{hinted[name]}` and `{raw}` both name column "
+                              f"`{name}`; give one of them another `name`")
+        hinted[name] = raw
+        if name != normalize_identifier(raw):
+            renames[raw] = name
+        out[name] = {k: v for k, v in hint.items() if k != RENAME_HINT}
+    return out, renames
+
+
+def _renamed(raw: str, name: Any, where: str) -> str:
+    """The column a hinted key becomes: its own normal form, or the normal form of its `name` hint."""
+    if name is None:
+        return normalize_identifier(raw)
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}, column `{raw}`: `name` must be a non-empty column name (got {name!r})")
+    return normalize_identifier(name)
 
 
 def parse_contract(value: str | Mapping[str, str] | None, where: str) -> dict[str, str]:
@@ -96,8 +124,8 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
     """
     where = f"resource `{res.name}`"
     disposition, strategy = parse_disposition(res.write_disposition, replace_strategy, where)
-    hints = _hints(res.columns, where)
-    pk, mk = _keys(res.primary_key), _keys(res.merge_key)
+    hints, renames = _hints(res.columns, where)
+    pk, mk = _keys(res.primary_key, renames), _keys(res.merge_key, renames)
     pk = pk or tuple(n for n, h in hints.items() if h.get("primary_key"))
     mk = mk or tuple(n for n, h in hints.items() if h.get("merge_key"))
     for name in pk:
@@ -119,7 +147,7 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
                                                                **parse_contract(override_contract, "run()")},
                      row_key=row_key, root_id_in_children=disposition == "merge", resource=res.name,
                      primary_key=pk, merge_key=mk, scd2=scd2, add_dlt_load_id=res.add_dlt_load_id,
-                     add_dlt_id=res.add_dlt_id)
+                     add_dlt_id=res.add_dlt_id, renames=renames)
 
 
 def _row_key(strategy: str | None, pk: tuple[str, ...], scd2: Scd2Options | None

@@ -59,7 +59,8 @@ NON_FINITE: dict[str, str | None] = {
     "NaN": "NaN", "-NaN": "NaN", "sNaN": "NaN", "-sNaN": "NaN",  # Decimal
     "Infinity": "Infinity", "-Infinity": "-Infinity",
 }
-_NON_FINITE_LITERALS = {k: "NULL" if v is None else f"'{v}'" for k, v in NON_FINITE.items()}
+# and, in SQL only, a quoted -0.0: bare, Postgres reads it as a numeric, which has no negative zero
+_NUMBER_LITERALS = {**{k: "NULL" if v is None else f"'{v}'" for k, v in NON_FINITE.items()}, "-0.0": "'-0'"}
 
 
 def float_literal(value: float) -> str:
@@ -70,7 +71,7 @@ def float_literal(value: float) -> str:
         ('1.5', "'-Infinity'", 'NULL')
     """
     text = repr(float(value))
-    return _NON_FINITE_LITERALS.get(text, text)
+    return _NUMBER_LITERALS.get(text, text)
 
 
 def decimal_literal(value: decimal.Decimal | int) -> str:
@@ -81,7 +82,7 @@ def decimal_literal(value: decimal.Decimal | int) -> str:
         ("'NaN'", "'Infinity'")
     """
     text = str(value)
-    return _NON_FINITE_LITERALS.get(text, text)
+    return _NUMBER_LITERALS.get(text, text)
 
 
 def literal(value: Any) -> str:

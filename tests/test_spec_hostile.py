@@ -88,3 +88,26 @@ def test_a_function_module_that_fails_to_import(tmp_path: Path, capsys: pytest.C
     assert status == 2, output
     assert "pipelines.yaml:6:" in output and message in output
     assert "Traceback" not in output
+
+
+def test_an_unknown_kind_is_reported_with_its_resources_shared_problems(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    resources = ("r: {path: nope.csv, write_disposition: mergee, primary_key: [], colour: red}\n"
+                 "      q: {write_disposition: {disposition: merge, strategy: scd3}}")
+    content = GOOD.replace("kind: files", "kind: filez").replace("r: {path: data.csv}", resources)
+    status, output, _ = _validate(tmp_path, content.encode(), capsys)
+    lines = [line for line in output.splitlines() if "pipelines.yaml:" in line]
+    assert status == 2
+    assert any(":3:" in line and "filez" in line for line in lines), output
+    assert any("resources.r.write_disposition" in line for line in lines), output
+    assert any("resources.q.write_disposition" in line and "scd3" in line for line in lines), output
+
+
+def test_a_missing_file_is_reported_with_an_unknown_key_and_a_bad_option(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    resource = "r: {path: nope.csv, colour: red, write_disposition: {disposition: merge, strategy: upsert}}"
+    content = GOOD.replace("r: {path: data.csv}", resource)
+    status, output, _ = _validate(tmp_path, content.encode(), capsys)
+    assert status == 2
+    for part in ("resources.r.colour", "no file at `nope.csv`", "needs a `primary_key`"):
+        assert part in output, output

@@ -59,7 +59,7 @@ def _check_name(*parts: str) -> str:
 
 
 def _hinted(columns: Mapping[str, Any] | None, hint: str, value: bool) -> list[str]:
-    return [normalize_identifier(name) for name, hints in (columns or {}).items() if getattr(hints, hint) is value]
+    return [hints.column(name) for name, hints in (columns or {}).items() if getattr(hints, hint) is value]
 
 
 def _valid_to(resource: Any) -> str | None:

@@ -112,7 +112,7 @@ def hinted_schema(columns: Mapping[str, Any] | None) -> dg.TableSchema | None:
     if not columns:
         return None
     return dg.TableSchema(columns=[
-        dg.TableColumn(normalize_identifier(name), hints.data_type or "unknown",
+        dg.TableColumn(hints.column(name), hints.data_type or "unknown",
                        constraints=dg.TableColumnConstraints(nullable=hints.nullable is not False,
                                                              unique=bool(hints.unique or hints.primary_key)))
         for name, hints in columns.items()

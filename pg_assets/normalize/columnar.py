@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 from pg_assets.errors import ConfigError, SchemaContractError, TerminalLoadError
 from pg_assets.normalize import arrow_wire
 from pg_assets.normalize.arrow_types import column_type, unmapped
-from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.row_keys import ID_BYTES
+from pg_assets.normalize.rows import KeyRefused
 from pg_assets.schema import Column, Table
 
 if TYPE_CHECKING:
@@ -74,7 +74,6 @@ class ColumnarWriter:
 
     def __init__(self, normalizer: "Normalizer") -> None:
         self.n = normalizer
-        self._names: dict[str, str] = {}
 
     def add(self, plan: "TablePlan", batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
@@ -82,7 +81,7 @@ class ColumnarWriter:
         table = self._table(plan)
         if table is None:
             return
-        batch = self._named(plan.root, batch)
+        batch = self._named(plan, batch)
         columns: list[Column] = []
         arrays: list[pa.Array] = []
         own = self._own_columns(plan)
@@ -109,14 +108,19 @@ class ColumnarWriter:
         buf = self.n.buffers.get(plan.root) or self.n._open(plan, plan.root, None)
         return None if buf is None else buf.table
 
-    def _named(self, table: str, batch: pa.RecordBatch) -> pa.RecordBatch:
-        names = [self._names.get(c) or self._names.setdefault(c, normalize_identifier(str(c)))
-                 for c in batch.schema.names]
-        if len(set(names)) != len(names):
-            double = next(n for n in names if names.count(n) > 1)
-            raise TerminalLoadError(f"Table `{table}`: two columns of the data are both named `{double}` once "
-                                    "normalised; rename one of them.", table=table, column=double)
-        return batch.rename_columns(names) if names != batch.schema.names else batch
+    def _named(self, plan: "TablePlan", batch: pa.RecordBatch) -> pa.RecordBatch:
+        """`batch` with its columns' names as dict keys would get them, collisions refused alike."""
+        table, names = plan.root, self.n.names_of(plan, plan.root)
+        try:
+            named = [names.top.get(c) or self.n.column_name(names, c) for c in batch.schema.names]
+        except KeyRefused as refused:
+            raise TerminalLoadError(f"Table `{table}`, column `{refused.column}`: {refused.reason}.",
+                                    table=table, column=refused.column) from None
+        if len(set(named)) != len(named):
+            double = next(n for n in named if named.count(n) > 1)
+            raise TerminalLoadError(f"Table `{table}`: the data has two columns named `{double}`; rename one of "
+                                    "them.", table=table, column=double)
+        return batch.rename_columns(named) if named != batch.schema.names else batch
 
     def _column_for(self, plan: "TablePlan", table: Table, name: str, arr: pa.Array) -> Any:
         """The live column for `arr` (added when new), None to leave it out, `_DROP_ROWS` to drop its rows."""

@@ -42,6 +42,8 @@ _LEADING_DIGIT = re.compile(r"^\d")
 _CAMEL_WORD = re.compile(r"([^_])([A-Z][a-z]+)")
 _CAMEL_TAIL = re.compile(r"([a-z0-9])([A-Z])")
 _UNDERSCORES = re.compile(r"__+")
+# already snake_case: no rule below changes it (the common case, checked in one match)
+_ALREADY_SNAKE = re.compile(r"(?:[a-z]|_[a-z0-9])[a-z0-9]*(?:_[a-z0-9]+)*")
 
 
 def _snake_case(trimmed: str) -> str:
@@ -50,6 +52,8 @@ def _snake_case(trimmed: str) -> str:
     Runs of `_` collapse to one so a fragment can never contain the path separator,
     and trailing `_` become `x` so a fragment never ends where a separator starts.
     """
+    if _ALREADY_SNAKE.fullmatch(trimmed):
+        return trimmed
     s = _NOT_ALPHANUMERIC.sub("_", trimmed.translate(_REDUCE_ALPHABET))
     s = _CAMEL_TAIL.sub(r"\1_\2", _CAMEL_WORD.sub(r"\1_\2", s)).lower()
     if _LEADING_DIGIT.match(s):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pg_assets.errors import BadDataError, SchemaContractError, TerminalLoadError
@@ -82,6 +82,7 @@ class TablePlan:
     scd2: "Scd2Options | None" = None
     add_dlt_load_id: bool = True  # columnar items: whether rows get `_dlt_load_id` (dict rows always do)
     add_dlt_id: bool = True  # columnar items: whether rows get a random `_dlt_id` (merge needs one)
+    renames: Mapping[str, str] = field(default_factory=dict)  # top-level source key -> its column (`name` hints)
 
     @property
     def sequenced(self) -> bool:
@@ -132,8 +133,8 @@ class Normalizer:
         self.rows: dict[str, int] = {}
         self._ids = random_ids()
         self._seq = 0
-        self._names: dict[str, str] = {}
-        self._paths: dict[tuple[str, str], tuple[str, str]] = {}
+        self._keys: dict[str, str] = {}  # a key -> its normal form, in any table
+        self._names: dict[str, _Names] = {}  # table -> the columns its keys became
         self._json: dict[str, set[str]] = {}
         self.warnings: list[str] = []
         self._columnar: Any = None
@@ -157,8 +158,9 @@ class Normalizer:
         lists: list[tuple[str, list[Any], int]] = []
         self._seq += 1
         try:
-            self._flatten(item, "", 0, plan.max_nesting, flat, lists, self._json_columns(plan, plan.root))
-        except _Refused as refused:
+            self._flatten(item, "", 0, plan.max_nesting, flat, lists, self._json_columns(plan, plan.root),
+                          self._names.get(plan.root) or self.names_of(plan, plan.root))
+        except KeyRefused as refused:
             raise self._bad(plan.root, refused) from None
         given = flat.get(ROW_ID)
         row_id = str(given) if given is not None else plan.row_key(item, flat) if plan.row_key else next(self._ids)
@@ -181,57 +183,73 @@ class Normalizer:
             self._json[table] = cols
         return cols
 
-    def _name(self, key: str) -> str:
-        name = self._names.get(key)
+    def names_of(self, plan: TablePlan, table: str) -> "_Names":
+        """The key-to-column lookups of `table`; a resource's `name` hints rename its root table's keys."""
+        names = self._names.get(table)
+        if names is None:
+            names = self._names[table] = _Names(plan.renames if table == plan.root else None)
+        return names
+
+    def _key(self, key: str) -> str:
+        """The normal form of one key, refused when it would be one of pg_assets' own columns."""
+        name = self._keys.get(key)
         if name is None:
             name = normalize_identifier(str(key))
             if name.startswith(RESERVED_PREFIX):
-                raise _Refused(name, f"the key `{key}` names a column `{name}`, and names starting with "
+                raise KeyRefused(name, f"the key `{key}` names a column `{name}`, and names starting with "
                                      f"`{RESERVED_PREFIX}` are pg_assets' own: rename the key")
-            self._names[key] = name
+            self._keys[key] = name
         return name
 
-    def _bad(self, table: str, refused: _Refused) -> BadDataError:
+    def column_name(self, names: "_Names", key: str) -> str:
+        """The column of a top-level `key` in the table of `names` (a `name` hint's, else its normal form)."""
+        name = names.top.get(key)
+        if name is None:
+            renamed = names.renames.get(key)
+            name = self._key(renamed if renamed is not None else key)
+            names.top[key] = names.claim(name, f"`{key}`", key)
+        return name
+
+    def _bad(self, table: str, refused: KeyRefused) -> BadDataError:
         return BadDataError(f"item {self._seq} of the load, table `{table}`, column `{refused.column}`: "
                             f"{refused.reason}", table=table, column=refused.column, row=self._seq)
 
-    def _nested_name(self, path: str, key: str) -> tuple[str, str]:
+    def _nested_name(self, names: "_Names", path: str, key: str) -> tuple[str, str]:
         """The full path and the column name of `key` inside the dict at `path` of a row.
 
         The full path joins normalised keys and is never shortened itself: deeper
         columns and child tables are shortened from it, with a tag of that full path.
         """
-        names = self._paths.get((path, key))
-        if names is None:
-            full = make_path(path, self._name(key))
-            names = self._paths[(path, key)] = (full, join_path(full))
-        return names
+        found = names.nested.get((path, key))
+        if found is None:
+            full = make_path(path, self._key(key))
+            found = names.nested[(path, key)] = (full, names.claim(join_path(full), f"`{key}` in `{path}`"))
+        return found
 
     def _flatten(self, item: Mapping[str, Any], path: str, depth: int, max_nesting: int,
-                 flat: dict[str, Any], lists: list[tuple[str, list[Any], int]], json_cols: set[str]) -> None:
+                 flat: dict[str, Any], lists: list[tuple[str, list[Any], int]], json_cols: set[str],
+                 names: "_Names") -> None:
         """Put the scalars of `item` in `flat` and its lists in `lists`, keyed by their full paths.
 
         `path` is the full, unshortened path of `item` within the row ("" at the top).
+        `names` refuses two keys of the table that become one column, in one item or across items.
         """
-        names = self._names
+        top = names.top
         for key, value in item.items():
             if value is None:
                 continue
             if path:
-                full, name = self._nested_name(path, key)
+                full, name = self._nested_name(names, path, key)
             else:  # a top-level key's name is its full path: normalize_identifier already fit it
-                full = name = names.get(key) or self._name(key)
+                full = name = top.get(key) or self.column_name(names, key)
             kind = type(value)
-            if name in flat:  # two keys of one item, one column: refuse rather than keep the last
-                raise _Refused(name, f"the keys `{_first_key(item, name, key)}` and `{key}` both become column "
-                                     f"`{name}` once normalised; rename one of them")
             if kind not in _CONTAINERS:
                 flat[name] = value
             elif depth >= max_nesting or name in json_cols:
                 if value:
                     flat[name] = value
             elif kind is dict:
-                self._flatten(value, full, depth + 1, max_nesting, flat, lists, json_cols)
+                self._flatten(value, full, depth + 1, max_nesting, flat, lists, json_cols, names)
             elif value:
                 lists.append((full, value, depth + 1))
 
@@ -245,14 +263,15 @@ class Normalizer:
         path = make_path(parent_path, field)
         table = join_path(path)
         json_cols = self._json_columns(plan, table)
+        names = self.names_of(plan, table)
         for idx, value in enumerate(values):
             row_id = digest_id(f"{parent_id}_{table}_{idx}")
             flat: dict[str, Any] = {}
             lists: list[tuple[str, list[Any], int]] = []
             if type(value) is dict:
                 try:
-                    self._flatten(value, "", depth, plan.max_nesting, flat, lists, json_cols)
-                except _Refused as refused:
+                    self._flatten(value, "", depth, plan.max_nesting, flat, lists, json_cols, names)
+                except KeyRefused as refused:
                     raise self._bad(table, refused) from None
             elif value is not None:
                 if type(value) in (list, tuple) and depth < plan.max_nesting:
@@ -494,7 +513,7 @@ class Normalizer:
 RESERVED_PREFIX = "_pg_assets_"
 
 
-class _Refused(Exception):
+class KeyRefused(Exception):
     """A key of an item cannot become a column; the caller names the table and the row."""
 
     def __init__(self, column: str, reason: str) -> None:
@@ -503,9 +522,34 @@ class _Refused(Exception):
         self.reason = reason
 
 
-def _first_key(item: Mapping[str, Any], name: str, other: str) -> str:
-    """The key of `item` that already became column `name` (for the message)."""
-    return next((str(k) for k in item if k != other and normalize_identifier(str(k)) == name), name)
+class _Names:
+    """The columns one table's keys became, and which key took each column first.
+
+    Two keys that become one column (`Foo Bar`, `foo_bar`, `fooBar`) are refused
+    whether they meet in one item or in two, so no value silently overwrites another.
+    """
+
+    __slots__ = ("top", "nested", "sources", "renamable", "renames")
+
+    def __init__(self, renames: Mapping[str, str] | None) -> None:
+        self.top: dict[str, str] = {}
+        self.nested: dict[tuple[str, str], tuple[str, str]] = {}
+        self.sources: dict[str, str] = {}  # column -> the key (and where) that became it first
+        self.renamable = renames is not None  # a root table: `name` hints apply to its top-level keys
+        self.renames = renames or {}
+
+    def claim(self, column: str, source: str, key: str | None = None) -> str:
+        """`column` for the key described by `source`, refused when another key already became it.
+
+        `key` is given for a top-level key, which a `name` hint can rename: the message shows how.
+        """
+        first = self.sources.setdefault(column, source)
+        if first != source:
+            fix = (f", or give it a column of its own with a hint such as `columns: {{{key!r}: {{name: "
+                   f"{column}_2}}}}`" if key is not None and self.renamable else "")
+            raise KeyRefused(column, f"the keys {first} and {source} both become column `{column}` once "
+                                     f"normalised; rename one of them{fix}")
+        return column
 
 
 def _cell_index(line: str, position: int, fmt: str) -> int:

@@ -26,7 +26,9 @@ import csv
 import glob
 import io
 import json
+import os
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
@@ -86,10 +88,13 @@ class FilesSource(SourceSpec):
 
 def file_format(resource: FilesResource) -> Format | None:
     """The declared format, else the one the extension implies (`.gz` looked through)."""
-    if resource.format:
-        return resource.format
-    name = strip_compression((resource.path or "").lower())
-    return EXTENSIONS.get(Path(name).suffix)
+    return resource.format or _implied_format(resource.path or "")
+
+
+@lru_cache(maxsize=4096)
+def _implied_format(path: str) -> Format | None:
+    """The format a path's extension implies; cached, as a large spec repeats a few patterns."""
+    return EXTENSIONS.get(os.path.splitext(strip_compression(path.lower()))[1])
 
 
 # ---------------------------------------------------------------- checks
@@ -110,7 +115,7 @@ def check(source: FilesSource, name: str, resource: FilesResource, context: Chec
     if resource.storage_options and not is_url(resource.path):
         yield ("storage_options",), "`storage_options` applies to URL paths (`s3://...`) only"
     literal = not glob.has_magic(resource.path) and "${" not in resource.path and not is_url(resource.path)
-    if literal and not (context.base_dir / resource.path).expanduser().exists():
+    if literal and not os.path.exists(os.path.expanduser(os.path.join(context.base_dir, resource.path))):
         yield ("path",), f"no file at `{resource.path}` (relative paths start at {context.base_dir})"
 
 

@@ -20,6 +20,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt,
                       field_validator, model_validator)
 
 from pg_assets.errors import did_you_mean
+from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.spec.cron import cron_problem
 from pg_assets.vocabulary import (DEFAULT_FILE_FORMAT, DEFAULT_REPLACE_STRATEGY, STRATEGIES, ContractMode,
                                   DataType, FileFormat, PartitionMode, ReplaceStrategy, Strategy,
@@ -106,6 +107,8 @@ class WriteDispositionSpec(Strict):
 class ColumnHint(Strict):
     """Hints for one column; unset hints leave the inferred behaviour alone."""
 
+    name: str | None = Field(default=None, min_length=1)
+    """The column this source key becomes instead of its normalised self (keys that collide once normalised)."""
     data_type: DataType | None = None
     nullable: bool | None = None
     unique: bool | None = None
@@ -116,6 +119,10 @@ class ColumnHint(Strict):
     timezone: bool | None = None
     dedup_sort: Literal["asc", "desc"] | None = None
     hard_delete: bool | None = None
+
+    def column(self, key: str) -> str:
+        """The column the source key `key` of this hint becomes: its `name`, else the key, normalised."""
+        return normalize_identifier(self.name or key)
 
 
 class IncrementalSpec(Strict):

@@ -165,6 +165,12 @@ def _refused_shape(text: str, path: Path) -> SpecIssue | None:
     sizes: dict[str, int] = {}
     expanded = 0
     for event in yaml.parse(text, Loader=_Loader):
+        if type(event) is yaml.ScalarEvent:  # most events: counted without the checks below
+            if event.anchor:
+                sizes[event.anchor] = 1
+            if open_nodes:
+                open_nodes[-1][1] += 1
+            continue
         problem, size = None, 0
         if isinstance(event, yaml.CollectionStartEvent):
             open_nodes.append([event.anchor, 1])
@@ -174,10 +180,6 @@ def _refused_shape(text: str, path: Path) -> SpecIssue | None:
             anchor, size = open_nodes.pop()
             if anchor:
                 sizes[anchor] = size
-        elif isinstance(event, yaml.ScalarEvent):
-            size = 1
-            if event.anchor:
-                sizes[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
             if any(anchor == event.anchor for anchor, _ in open_nodes):
                 problem = f"the alias `*{event.anchor}` refers to the node that contains it"
