@@ -12,8 +12,9 @@ flattens it. So a first streaming pass (`plan`) reads the file with pyarrow and 
 it on this path only when every column is flat (bool, bigint, double, text, or all
 null) and typed as the dict path would type it; any other file returns `None` and is
 read as dicts, which also gives malformed lines their line and column in the error.
-The second pass (`batches`) converts timestamp columns and drops all-null columns,
-as the dict path creates no column for a key that was only ever null.
+The second pass (`batches`) converts timestamp columns, drops all-null columns (the
+dict path creates no column for a key that was only ever null) and orders the columns
+as the dict path adds them, by the row of their first non-null value.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ _FLAT = (pa.bool_(), pa.int64(), pa.float64(), pa.string(), pa.null())
 
 @dataclass(frozen=True)
 class Plan:
-    """How the file is read (`schema`) and what each column becomes: `keep`, `timestamp` or `drop`."""
+    """How the file is read (`schema`) and what each kept column becomes (`keep` or `timestamp`), in the
+    order the dict path creates them: by the row of their first non-null value."""
 
     schema: pa.Schema
     columns: dict[str, str]
@@ -59,17 +61,28 @@ def plan(open_file: Opener) -> Plan | None:
         schema = _text_schema(open_file)
         if any(field.type not in _FLAT for field in schema):
             return None
-        found: dict[str, str | None] = {name: None for name in schema.names}
-        for batch in _reader(open_file, schema):
-            for name, arr in zip(batch.schema.names, batch.columns):
-                found[name] = _narrow(found[name], arr)
-                if found[name] == "dict":
-                    return None
+        found = _scan(_reader(open_file, schema))
     except pa.ArrowInvalid:
         return None
-    if all(kind is None for kind in found.values()):
-        return None  # rows of nulls only: the dict path still loads them, as rows of `_dlt` columns
-    return Plan(schema, {name: kind or "drop" for name, kind in found.items()})
+    if not found:
+        return None  # rows of nulls only, or a column pyarrow would type otherwise: the dict path decides
+    order = sorted(found, key=lambda name: (found[name][1], schema.get_field_index(name)))
+    return Plan(schema, {name: found[name][0] for name in order})
+
+
+def _scan(reader: pa_json.JSONStreamingReader) -> dict[str, tuple[str, int]] | None:
+    """Each column with a non-null value: its kind and the row of that first value; `None` for dicts."""
+    found: dict[str, tuple[str, int]] = {}
+    done = 0
+    for batch in reader:
+        for name, arr in zip(batch.schema.names, batch.columns):
+            kind = _narrow(found[name][0] if name in found else None, arr)
+            if kind == "dict":
+                return None
+            if kind is not None and name not in found:
+                found[name] = (kind, done + pc.index(arr.is_valid(), True).as_py())
+        done += batch.num_rows
+    return found
 
 
 def _narrow(kind: str | None, arr: pa.Array) -> str | None:
@@ -103,14 +116,8 @@ def _all_timestamps(values: pa.Array) -> bool:
 
 
 def batches(open_file: Opener, how: Plan) -> Iterator[pa.RecordBatch]:
-    """The file's rows as record batches, converted as `how` says."""
-    columns = how.columns
+    """The file's rows as record batches, converted as `how` says; columns only ever null left out."""
     for batch in _reader(open_file, how.schema):
-        names, arrays = [], []
-        for name, arr in zip(batch.schema.names, batch.columns):
-            if columns[name] == "drop":
-                continue
-            names.append(name)
-            arrays.append(to_timestamp(arr) if columns[name] == "timestamp" else arr)
-        if names:
-            yield pa.RecordBatch.from_arrays(arrays, names=names)
+        arrays = [to_timestamp(batch.column(name)) if kind == "timestamp" else batch.column(name)
+                  for name, kind in how.columns.items()]
+        yield pa.RecordBatch.from_arrays(arrays, names=list(how.columns))
