@@ -105,3 +105,17 @@ def test_a_malformed_line_names_file_line_and_column(tmp_path: Path, dataset: st
     with pytest.raises(TerminalLoadError, match=r"d.jsonl` line 2, column 10: not JSON .*\{\"id\": 2,,\}"):
         load(tmp_path, dataset, "r: {path: d.jsonl}\n")
     assert query("SELECT to_regclass(%s)", (f'"{dataset}".r',)) == [(None,)]
+
+
+def test_a_glob_of_flat_and_nested_files_keeps_one_timestamp_cursor(tmp_path: Path, dataset: str, query) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "1.jsonl").write_bytes(jsonl([{"id": 1, "at": "2024-01-01T00:00:00Z"},
+                                                     {"id": 2, "at": "2024-01-02T00:00:00Z"}]))
+    (tmp_path / "in" / "2.jsonl").write_bytes(jsonl([{"id": 3, "at": "2024-01-03T00:00:00Z", "tags": [1]}]))
+    resource = 'r: {path: "in/*.jsonl", incremental: {cursor_path: at}}\n'
+    load(tmp_path, dataset, resource)
+    (tmp_path / "in" / "3.jsonl").write_bytes(jsonl([{"id": 4, "at": "2024-01-04T00:00:00Z"},
+                                                     {"id": 0, "at": "2023-01-04T00:00:00Z"}]))  # before the cursor
+    load(tmp_path, dataset, resource)
+    assert query(f'SELECT id FROM "{dataset}".r ORDER BY id') == [(1,), (2,), (3,), (4,)]
+    assert types_of(query, dataset, "r")["at"] == "timestamp with time zone"

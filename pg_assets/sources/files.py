@@ -29,6 +29,7 @@ import glob
 import io
 import json
 from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
@@ -130,11 +131,12 @@ def read(source: FilesSource, resource: FilesResource, context: SourceContext) -
             yield from _read_file(ref, resource)
         return
     loaded = context.state.setdefault("files", {})
+    cursor = context.incremental.cursor_path
     for ref in files:
         known = loaded.get(ref.state_key)
         now = fingerprint(ref, known)
         if not same_content(now, known):
-            yield from _read_file(ref, resource)
+            yield from _read_file(ref, resource, cursor)
         loaded[ref.state_key] = now  # recorded only once the file was read to its end
 
 
@@ -144,8 +146,9 @@ def _open(ref: FileRef, encoding: str) -> IO[str]:
     return io.TextIOWrapper(open_binary(ref), encoding=encoding, newline="")
 
 
-def _read_file(ref: FileRef, resource: FilesResource) -> Iterator[Any]:
-    readers = {"csv": _read_csv, "jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet}
+def _read_file(ref: FileRef, resource: FilesResource, cursor: str | None = None) -> Iterator[Any]:
+    readers = {"csv": _read_csv, "jsonl": partial(_read_jsonl, cursor=cursor), "json": _read_json,
+               "parquet": _read_parquet}
     try:
         yield from readers[file_format(resource) or "csv"](ref, resource)
     except UnicodeDecodeError as exc:
@@ -169,15 +172,19 @@ def _read_parquet(ref: FileRef, resource: FilesResource) -> Iterator[pa.RecordBa
             raise TerminalLoadError(f"`{ref}` row group {group}: cannot be read: {exc}") from None
 
 
-def _read_jsonl(ref: FileRef, resource: FilesResource) -> Iterator[Any]:
+def _read_jsonl(ref: FileRef, resource: FilesResource, cursor: str | None = None) -> Iterator[Any]:
     """Record batches through pyarrow where they give the dict path's tables (see `jsonl_columns`), else dicts.
 
     pyarrow reads UTF-8 only, and a `columns` hint's `data_type` coerces value by value on the dict path, so
-    files in another encoding or with such hints stay dicts.
+    files in another encoding or with such hints stay dicts. So does a file whose incremental `cursor`
+    column pyarrow would turn into timestamps: the cursor keeps the ISO text the dict path compares, so a
+    glob of flat and nested files keeps one cursor type.
     """
     hinted = any(hint.data_type for hint in (resource.columns or {}).values())
     utf8 = codecs.lookup(resource.encoding).name == "utf-8"
     columns = jsonl_columns.plan(lambda: open_binary(ref)) if utf8 and not hinted else None
+    if columns is not None and columns.columns.get(cursor or "") == "timestamp":
+        columns = None
     if columns is None:
         yield from _read_jsonl_items(ref, resource)
     else:
