@@ -1,4 +1,4 @@
-"""`pg-assets discover SOURCE [--tables PATTERN] [--write]`: the resources of a database source.
+"""The resources of a database source, for `pg-assets discover SOURCE [--tables PATTERN] [--write]`.
 
 Definitions never connect to a database, so the tables of a `kind: sql_database`
 source are not listed at definition time. `discover` connects once, lists the tables
