@@ -51,7 +51,7 @@ def selection() -> list[list[str]]:
     import dagster as dg
 
     from pg_assets.dagster.materialize import _keys_of_sources
-    from pg_assets.definitions import project_definitions
+    from pg_assets.dagster.project import project_definitions
     from pg_assets.spec import load_spec
 
     skipped = set(_keys_of_sources(load_spec(REPO / "pipelines.yaml"), [EXCLUDED]))

@@ -10,63 +10,17 @@ any directory that holds a `pipelines.yaml`:
 
 The YAML is read when Dagster loads the definitions, so "Reload definitions" picks up
 edits, and an invalid file fails the code location with the located validation text.
+How a folder becomes definitions is `pg_assets.dagster.project`'s; this module only
+builds `defs`.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
 import dagster as dg
 
-from pg_assets.errors import ConfigError, SpecError
-
-SPEC_ENV = "PG_ASSETS_SPEC"
-DBT_PROJECT_DIR = "dbt_project"
-
-
-def spec_path(directory: Path) -> Path:
-    """`$PG_ASSETS_SPEC`, else `pipelines.yaml` in `directory`."""
-    named = os.environ.get(SPEC_ENV)
-    return Path(named).expanduser().absolute() if named else directory / "pipelines.yaml"
-
-
-def _dbt_definitions(project_dir: Path, spec: Path, translator: Any) -> dg.Definitions | None:
-    if not (project_dir / "dbt_project.yml").is_file():
-        return None
-    from pg_assets.dagster.dbt import build_dbt_definitions
-
-    return build_dbt_definitions(project_dir, spec_path=spec, translator=translator)
-
-
-def _spec_definitions(path: Path, translator: Any) -> dg.Definitions:
-    from pg_assets.dagster.factory import definitions_from_spec
-
-    return definitions_from_spec(path, translator=translator)
-
-
-def project_definitions(spec: Path, *, spec_required: bool = True, translator: Any = None) -> dg.Definitions:
-    """The loads of `spec` and the dbt project beside it (`dbt_project/` in the spec's folder).
-
-    `translator` (a `PgAssetsTranslator`) keys the loads; the dbt sources follow its keys.
-    """
-    parts = [_spec_definitions(spec, translator)] if spec_required or spec.is_file() else []
-    dbt = _dbt_definitions(spec.parent / DBT_PROJECT_DIR, spec, translator)
-    parts += [dbt] if dbt is not None else []
-    if not parts:
-        raise ConfigError(
-            f"no `{spec.name}` in `{spec.parent}`: run `dagster dev` where it is, or point `{SPEC_ENV}` at it"
-        )
-    return dg.Definitions.merge(*parts)
-
-
-def load_definitions(directory: Path | None = None) -> dg.Definitions:
-    """The definitions of `directory` (default: the working directory), or of `$PG_ASSETS_SPEC`'s folder."""
-    directory = Path(directory).absolute() if directory is not None else Path.cwd()
-    # A spec named in the environment must exist; the default one is optional next to a dbt project.
-    return project_definitions(spec_path(directory), spec_required=bool(os.environ.get(SPEC_ENV)))
-
+from pg_assets.dagster.project import load_definitions
+from pg_assets.dagster.project import project_definitions  # noqa: F401 - public here since it was first offered
+from pg_assets.errors import SpecError
 
 # Steps run in the run's own process: the loads use their own worker threads and dbt its own
 # processes, so a process per step bought no parallelism, only seconds of start-up each.

@@ -1,4 +1,4 @@
-"""`pg-assets discover SOURCE [--tables PATTERN] [--write]`: the resources of a database source.
+"""The resources of a database source, for `pg-assets discover SOURCE [--tables PATTERN] [--write]`.
 
 Definitions never connect to a database, so the tables of a `kind: sql_database`
 source are not listed at definition time. `discover` connects once, lists the tables
@@ -13,10 +13,8 @@ its `resources` may still be missing, which the full spec would refuse.
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import io
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +104,7 @@ def discover_tables(credentials: str, *, schema: str | None = None, patterns: li
 # ---------------------------------------------------------------- the spec file
 
 
-def _source_of(path: Path, name: str) -> Mapping[str, Any]:
+def source_of(path: Path, name: str) -> Mapping[str, Any]:
     """The raw source `name` of the spec, `${VAR}` filled; only `kind` and `credentials` are needed."""
     loaded = read_yaml(path)
     if loaded.data is None:
@@ -182,43 +180,3 @@ def write_block(path: Path, source: str, block: dict[str, dict[str, Any]]) -> li
     yaml.dump(document, out)
     path.write_text(out.getvalue(), encoding="utf-8")
     return added
-
-
-# ---------------------------------------------------------------- the command
-
-
-def _listing(tables: list[TableInfo]) -> str:
-    lines: list[str] = []
-    for t in tables:
-        key = ", ".join(t.primary_key) or "none"
-        lines.append(f"{t.name}  (primary key: {key}; suggested cursor: {t.cursor or 'none'})")
-        width = max((len(c.name) for c in t.columns), default=0)
-        for c in t.columns:
-            hint = c.hint["data_type"] if c.hint else "NO MAPPING: set a `columns` data_type"
-            lines.append(f"    {c.name.ljust(width)}  {c.source_type} -> {hint}{'' if c.nullable else ', not null'}")
-    return "\n".join(lines)
-
-
-def cmd_discover(args: argparse.Namespace) -> int:
-    """List the tables of a sql_database source and print (or `--write`) its resources block."""
-    path = Path(args.file).resolve()
-    source = _source_of(path, args.source)
-    patterns = [p.strip() for p in (args.tables or "").split(",") if p.strip()]
-    location, tables = discover_tables(source["credentials"], schema=source.get("schema"), patterns=patterns,
-                                       base_dir=path.parent, where=f"source `{args.source}`")
-    schema = f" (schema {source['schema']})" if source.get("schema") else ""
-    if not tables:
-        print(f"{args.source}: no tables{' match ' + args.tables if patterns else ''} in {location}{schema}",
-              file=sys.stderr)
-        return 1
-    print(f"# {args.source}: {len(tables)} table{'s' if len(tables) != 1 else ''} in {location}{schema}")
-    print("\n".join(f"# {line}" for line in _listing(tables).splitlines()))
-    block = resources_block(tables)
-    sys.stdout.write(render_block(block))
-    if args.write:
-        added = write_block(path, args.source, block)
-        kept = len(block) - len(added)
-        note = f"; {kept} already declared, left as they are" if kept else ""
-        print(f"# wrote {len(added)} resource{'s' if len(added) != 1 else ''} to {path.name}{note}",
-              file=sys.stderr)
-    return 0

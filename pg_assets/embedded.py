@@ -18,11 +18,9 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import os
 import signal
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -233,36 +231,8 @@ def _shutdown(pgdata: Path, pid: int) -> None:
         time.sleep(0.02)
 
 
-def _print_status(info: dict[str, Any]) -> int:
-    if not info["running"]:
-        print(f"embedded Postgres: not running (pgdata {info['pgdata']})")
-        return 3  # like `pg_ctl status`, so scripts can test for it
-    print(f"embedded Postgres: running, pid {info['pid']}\n  uri:    {info['uri']}\n  pgdata: {info['pgdata']}")
-    return 0
-
-
 def in_project(directory: Path | None = None) -> bool:
     """Whether `directory` (default the cwd) is a pg_assets project: a `pipelines.yaml` or a
     `.pg_assets/` folder there, or any folder once `$PG_ASSETS_HOME` names the server's home."""
     here = Path(directory) if directory is not None else Path.cwd()
     return bool(os.environ.get(HOME_ENV)) or (here / "pipelines.yaml").is_file() or (here / ".pg_assets").is_dir()
-
-
-def cmd_embedded(args: argparse.Namespace) -> int:
-    """`pg-assets embedded uri|status|start|stop`, in a project only (never a new empty server elsewhere)."""
-    if not in_project():
-        print(f"error: `{Path.cwd()}` is not a pg_assets project (no `pipelines.yaml`, no `.pg_assets/`), "
-              f"so it has no embedded Postgres. Run `pg-assets embedded {args.action}` in your project's folder, "
-              f"or set `{HOME_ENV}` to the folder that holds the server's `pgdata/`.", file=sys.stderr)
-        return 2
-    if args.action == "uri":
-        print(uri())
-        return 0
-    if args.action == "status":
-        return _print_status(status())
-    if args.action == "start":
-        ensure_running()
-        return _print_status(status())
-    was_running = stop()
-    print("embedded Postgres: stopped" if was_running else "embedded Postgres: was not running")
-    return 0

@@ -36,7 +36,7 @@ def test_an_error_in_user_code_names_its_file_and_line(tmp_path: Path, dataset: 
 
 def test_an_unexpected_error_is_one_line_with_where_it_was_raised(tmp_path: Path, capsys,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import pg_assets.spec.commands as commands
+    import pg_assets.cli.validate as commands
 
     def broken(args):
         raise KeyError("surprise")
@@ -49,7 +49,7 @@ def test_an_unexpected_error_is_one_line_with_where_it_was_raised(tmp_path: Path
 
 
 def test_a_driver_error_that_escapes_is_mapped(capsys, monkeypatch: pytest.MonkeyPatch, pg_credentials) -> None:
-    import pg_assets.spec.commands as commands
+    import pg_assets.cli.validate as commands
 
     def query_a_missing_table(args):
         with pg_credentials.connect() as conn, conn.cursor() as cur:

@@ -14,7 +14,7 @@ import pytest
 
 from pg_assets import ProgressEvent
 from pg_assets.cli import main
-from pg_assets.spec.commands import LiveProgress
+from pg_assets.cli.run import LiveProgress
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -195,7 +195,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_repository_root_needs_no_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pg_assets.definitions import load_definitions
+    from pg_assets.dagster.project import load_definitions
 
     monkeypatch.delenv("PG_ASSETS_SPEC", raising=False)
     graph = load_definitions(REPO).resolve_asset_graph()
@@ -206,7 +206,7 @@ def test_the_repository_root_needs_no_set_up(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_pg_assets_spec_names_the_spec_and_it_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pg_assets.definitions import load_definitions
+    from pg_assets.dagster.project import load_definitions
 
     monkeypatch.setenv("PG_ASSETS_SPEC", str(write_project(tmp_path / "elsewhere", SHOP)))
     assert CUSTOMERS in load_definitions(tmp_path).resolve_all_asset_keys()
@@ -216,7 +216,7 @@ def test_pg_assets_spec_names_the_spec_and_it_must_exist(tmp_path: Path, monkeyp
 
 
 def test_a_folder_without_a_spec_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pg_assets.definitions import load_definitions
+    from pg_assets.dagster.project import load_definitions
     from pg_assets.errors import ConfigError
 
     monkeypatch.delenv("PG_ASSETS_SPEC", raising=False)

@@ -34,7 +34,7 @@ JOB = "every_table"
 
 def every_table_job() -> dg.JobDefinition:
     """Rebuilt in each step process from `PG_ASSETS_SPEC`, as `dagster dev` would."""
-    from pg_assets.definitions import load_definitions
+    from pg_assets.dagster.project import load_definitions
 
     job = dg.define_asset_job(JOB, executor_def=dg.multiprocess_executor)
     return dg.Definitions.merge(load_definitions(), dg.Definitions(jobs=[job])).resolve_job_def(JOB)

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from pg_assets.dagster import PgAssetsTranslator, PgAssetsTranslatorData, PipelinesComponent, build_definitions
-from pg_assets.definitions import project_definitions
+from pg_assets.dagster.project import project_definitions
 from pg_assets.spec import load_spec
 from dagster_projects import SHOP, write_project
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pg_assets.dagster.dbt import DBT_RESOURCE_KEY, OP_NAME, TRANSLATOR, prepared_project
-from pg_assets.definitions import project_definitions
+from pg_assets.dagster.project import project_definitions
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = yaml.safe_load((REPO / "dbt_project" / "models" / "sources.yml").read_text())["sources"]

@@ -157,7 +157,7 @@ def test_report_says_where_the_data_is(built: Outcome, fresh_db: ConnectionConfi
 
 def test_a_failing_dbt_test_on_bad_loaded_data_is_a_failed_check(built: Outcome, fresh_db: ConnectionConfig) -> None:
     from pg_assets import runner
-    from pg_assets.definitions import project_definitions
+    from pg_assets.dagster.project import project_definitions
     from pg_assets.spec import load_spec
 
     # An order in a status the shop does not have, loaded by the engine like any other.
@@ -199,7 +199,7 @@ def test_dbt_models_carry_dagster_dbts_column_schema_and_lineage(built: Outcome)
 
 def test_column_lineage_follows_the_keys_a_translator_gives(built: Outcome) -> None:
     from pg_assets.dagster import PgAssetsTranslator
-    from pg_assets.definitions import project_definitions
+    from pg_assets.dagster.project import project_definitions
 
     class Warehouse(PgAssetsTranslator):
         def get_asset_spec(self, props: Any) -> dg.AssetSpec:

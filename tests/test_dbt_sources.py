@@ -20,8 +20,8 @@ import yaml
 
 from pg_assets.cli import main
 from pg_assets.credentials import ConnectionConfig
-from pg_assets.dbt_env import dbt_executable
-from pg_assets.dbt_sources import (
+from pg_assets.dbt.env import dbt_executable
+from pg_assets.dbt.sources import (
     LoadedTable,
     build_sources,
     child_tables,

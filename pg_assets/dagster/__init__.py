@@ -3,6 +3,7 @@
 - `PgAssetsResource` (run time): runs loads, streams progress, yields materializations and checks;
 - `build_definitions` / `build_assets` / `definitions_from_spec` (definition time): a spec becomes
   one multi-asset per source, asset checks, schedules and an automation sensor;
+  `project_definitions`: a spec and the `dbt_project/` beside it;
 - `PgAssetsTranslator`: the naming policy (keys, groups, metadata), to subclass;
 - `PipelinesComponent`: the same for `dg` projects (`type: pg_assets.PipelinesComponent`).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pg_assets.dagster import cron as _cron  # noqa: F401  # isort: skip
 from pg_assets.dagster.component import PipelinesComponent
 from pg_assets.dagster.factory import RESOURCE_KEY, build_assets, build_definitions, definitions_from_spec
+from pg_assets.dagster.project import project_definitions
 from pg_assets.dagster.resource import PgAssetsResource
 from pg_assets.dagster.translator import PgAssetsTranslator, PgAssetsTranslatorData
 
@@ -29,4 +31,5 @@ __all__ = [
     "build_assets",
     "build_definitions",
     "definitions_from_spec",
+    "project_definitions",
 ]

@@ -3,7 +3,7 @@
 - Every dbt model is an asset and every dbt test an asset check; one op runs
   `dbt build`, streams its events and adds each model's row count and column
   schema, read from the Postgres catalog.
-- dbt sources are named after datasets (see `pg_assets.dbt_sources`), so their
+- dbt sources are named after datasets (see `pg_assets.dbt.sources`), so their
   default keys `[dataset, table]` are the keys of the pg_assets assets that load them:
   lineage with no stub assets. A child table's source names its root's key, so
   several sources share one key (`enable_duplicate_source_asset_keys`).
@@ -46,7 +46,7 @@ from packaging import version
 
 from pg_assets.dagster import introspect
 from pg_assets.dagster.factory import RESOURCE_KEY
-from pg_assets.dbt_env import PASSWORD_VAR, PREFIX, dbt_environment, dbt_executable, profile_env, scoped_environ
+from pg_assets.dbt.env import PASSWORD_VAR, PREFIX, dbt_environment, dbt_executable, profile_env, scoped_environ
 
 DBT_RESOURCE_KEY = "dbt"
 OP_NAME = "dbt_build"
@@ -338,7 +338,7 @@ def build_dbt_definitions(project_dir: Path, *, spec_path: Path | None = None,
     Args:
         project_dir: the directory with `dbt_project.yml` and `profiles.yml`.
         spec_path: the `pipelines.yaml` whose loads dbt builds on; default the spec that
-            `pg_assets.definitions` would read for the directory above the dbt project.
+            `pg_assets.dagster.project.spec_path` reads for the directory above the dbt project.
         resource_key: where the loads' `PgAssetsResource` is bound.
         translator: the `PgAssetsTranslator` the loads were built with; dbt lineage follows its keys.
 
@@ -348,7 +348,7 @@ def build_dbt_definitions(project_dir: Path, *, spec_path: Path | None = None,
         >>> defs = dg.Definitions.merge(definitions_from_spec("pipelines.yaml"),
         ...                             build_dbt_definitions(Path("dbt_project")))      # doctest: +SKIP
     """
-    from pg_assets.definitions import spec_path as default_spec_path
+    from pg_assets.dagster.project import spec_path as default_spec_path
 
     project_dir = Path(project_dir).absolute()
     spec = _spec(spec_path if spec_path is not None else default_spec_path(project_dir.parent))

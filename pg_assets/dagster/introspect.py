@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 from psycopg2 import sql
 
-from pg_assets.dbt_sources import owning_root
+from pg_assets.dbt.sources import owning_root
 
 _CHILD_TABLES = """
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

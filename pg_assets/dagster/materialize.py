@@ -15,7 +15,6 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
@@ -96,7 +95,7 @@ def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outc
     The dbt project is `dbt_project/` next to the spec, as `dagster dev` finds it.
     """
     from pg_assets import runner
-    from pg_assets.definitions import project_definitions
+    from pg_assets.dagster.project import project_definitions
     from pg_assets.spec import load_spec
 
     spec_file = Path(spec_file).absolute()
@@ -172,14 +171,3 @@ def report(outcome: Outcome) -> str:
         lines.append("  (the password is not shown: psql asks for it, or set PGPASSWORD)")
     lines += ["", "See the same assets, their lineage and checks in the UI: `dagster dev`, then http://localhost:3000"]
     return "\n".join(lines)
-
-
-def cmd_materialize(args: argparse.Namespace) -> int:
-    """`pg-assets materialize [-f FILE] [--exclude SOURCE ...]`; exit 1 when a step or an ERROR check failed."""
-    exclude = [name.strip() for item in (args.exclude or []) for name in item.split(",") if name.strip()]
-    outcome = materialize_project(Path(args.file), exclude=exclude)
-    print(report(outcome))
-    ok = outcome.success and not outcome.checks_failed
-    if not ok:
-        print("error: not everything materialized cleanly (see above)", file=sys.stderr)
-    return 0 if ok else 1

@@ -62,7 +62,7 @@ def _embedded_home(project_dir: Path) -> Path | None:
 def _destination_is_embedded(project_dir: Path) -> bool:
     """Whether the project's loads go to the embedded Postgres (no credentials anywhere), read without connecting."""
     from pg_assets.dagster.translator import configured_credentials
-    from pg_assets.definitions import spec_path
+    from pg_assets.dagster.project import spec_path
     from pg_assets.errors import PgAssetsError
     from pg_assets.spec import load_spec
 
@@ -142,7 +142,7 @@ def project_instance(project_dir: Path) -> dg.DagsterInstance:
         return dg.DagsterInstance.get()
     from dagster._core.instance.ref import InstanceRef
 
-    from pg_assets.dbt_env import scoped_environ
+    from pg_assets.dbt.env import scoped_environ
 
     project_dir = Path(project_dir).absolute()
     home = project_dagster_dir(project_dir)

@@ -1,7 +1,8 @@
-"""`pg-assets validate`, `pg-assets run` and `pg-assets schema`.
+"""`pg-assets run` and `pg-assets materialize`: the loads, alone or with dbt under Dagster.
 
-Each returns the exit status: 0 on success, 1 when a load failed, 2 when the spec
-(or a target on the command line) is wrong. `pg_assets.cli` parses the arguments.
+Each returns the exit status: 0 on success, 1 when a load (or a step, or an ERROR
+check) failed, 2 when the spec (or a target on the command line) is wrong.
+`pg_assets.cli.parser` parses the arguments.
 """
 
 from __future__ import annotations
@@ -11,38 +12,12 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import IO, Any
 
 from pg_assets.masking import mask_secrets
 from pg_assets.errors import ConfigError, PgAssetsError
 from pg_assets.info import LoadInfo, ProgressEvent
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    """Print every problem of the spec file; exit 2 when there is any.
-
-    Cron strings are judged by Dagster's own constructors, as the definitions will be.
-    """
-    import pg_assets.dagster.cron  # noqa: F401 - registers Dagster's cron judge
-    from pg_assets.spec.document import read_spec
-
-    spec, issues = read_spec(args.file)
-    for issue in issues:
-        print(issue, file=sys.stderr)
-    if issues:
-        print(f"{args.file}: {len(issues)} error{'s' if len(issues) != 1 else ''}", file=sys.stderr)
-        return 2
-    resources = sum(len(source.resources) for source in spec.sources.values())
-    print(f"{args.file}: valid ({len(spec.sources)} sources, {resources} resources)")
-    return 0
-
-
-def cmd_schema(args: argparse.Namespace) -> int:
-    """Print the JSON Schema of pipelines.yaml."""
-    from pg_assets.spec.document import json_schema_text
-
-    sys.stdout.write(json_schema_text())
-    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -134,3 +109,16 @@ def _columns() -> int:
     import shutil
 
     return shutil.get_terminal_size((100, 20)).columns
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """`pg-assets materialize [-f FILE] [--exclude SOURCE ...]`; exit 1 when a step or an ERROR check failed."""
+    from pg_assets.dagster.materialize import materialize_project, report
+
+    exclude = [name.strip() for item in (args.exclude or []) for name in item.split(",") if name.strip()]
+    outcome = materialize_project(Path(args.file), exclude=exclude)
+    print(report(outcome))
+    ok = outcome.success and not outcome.checks_failed
+    if not ok:
+        print("error: not everything materialized cleanly (see above)", file=sys.stderr)
+    return 0 if ok else 1

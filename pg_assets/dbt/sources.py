@@ -26,9 +26,7 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -370,18 +368,3 @@ def _try_discover(spec: Any, credentials: Any,
 def default_output(spec_path: Path) -> Path:
     """`dbt_project/models/sources.yml` next to the spec file."""
     return spec_path.parent / DEFAULT_OUTPUT
-
-
-def cmd_dbt_sources(args: argparse.Namespace) -> int:
-    """`pg-assets dbt-sources [-f FILE] [-o PATH]`."""
-    from pg_assets.spec import load_spec
-
-    spec_path = Path(args.file)
-    output = Path(args.output) if args.output else default_output(spec_path)
-    result = write_dbt_sources(load_spec(spec_path), output)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    found = sum(len(kids) for kids in result.children.values())
-    state = "written" if result.changed else "already up to date"
-    print(f"{output}: {state} ({found} child table(s) found in the destination)")
-    return 0

@@ -20,9 +20,7 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import os
-import shlex
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -128,32 +126,3 @@ def dbt_executable() -> str:
         f"cannot find the `dbt` executable next to `{sys.executable}` or on PATH; "
         "install it into this environment with `pip install dbt-postgres`"
     )
-
-
-def _export_lines(env: Mapping[str, str]) -> list[str]:
-    # The password is never printed: say how to pass it instead.
-    lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items() if name != PASSWORD_VAR]
-    if env.get(PASSWORD_VAR):
-        lines.append(f"# the destination has a password: export {PASSWORD_VAR}=... yourself")
-    return lines
-
-
-def cmd_dbt_env(args: argparse.Namespace) -> int:
-    """`pg-assets dbt-env [-f FILE]`: shell `export` lines that point plain `dbt` at the destination.
-
-    Use as `eval "$(pg-assets dbt-env)"`. The destination is the one the loads of the
-    spec use (its `destination.credentials`, `PG_ASSETS_CREDENTIALS`,
-    `.pg_assets/secrets.toml`, else the embedded server, started if needed).
-    """
-    from pg_assets.credentials import resolve_credentials
-
-    spec_file = Path(getattr(args, "file", None) or "pipelines.yaml")
-    if spec_file.is_file():
-        from pg_assets.runner import credentials_for
-        from pg_assets.spec import load_spec
-
-        config = credentials_for(load_spec(spec_file))
-    else:
-        config = resolve_credentials()
-    print("\n".join(_export_lines(profile_env(config))))
-    return 0
