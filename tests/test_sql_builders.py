@@ -3,7 +3,9 @@
 The case table below names each public function and statement constant of `sql.ddl`,
 `sql.dml`, `sql.reads` and `sql.merge`; `test_every_builder_has_a_case` fails when a new
 builder arrives without one. The merge strategies are parsed whole, as `merge_sql` emits
-them, with child tables, hard deletes, dedup sort, merge keys and scd2 options.
+them, with child tables, hard deletes, dedup sort, merge keys and scd2 options. The
+statements outside the merge then run on the server with the same hostile names (the
+merge's run in `test_merge.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pg_assets.schema import Column, Table
 from pg_assets.sql import ddl, dml, reads
 
 # identifiers that break hand-written quoting: inner quotes, a statement terminator, a comment
-S, T, C = 'sch"ema; --', 'ta"ble', 'co"l; DROP TABLE x'
+S, T, C, V = 'sch"ema; --', 'ta"ble', 'co"l; DROP TABLE x', 'v"al'
 SM = sql.merge
 
 CASES: dict[str, list[str]] = {
@@ -161,9 +163,11 @@ def _chain(hints: dict[str, dict[str, object]]) -> tuple[list[Table], dict[str, 
 HINTS = {"none": {}, "hard_delete": {"deleted": {"hard_delete": True}},
          "dedup_sort": {"updated": {"dedup_sort": "desc"}},
          "both": {"deleted": {"hard_delete": True}, "updated": {"dedup_sort": "asc"}}}
-KEYS = {"pk": {"primary_key": (C,)}, "mk": {"merge_key": (C,)}, "pk+mk": {"primary_key": (C,), "merge_key": ("updated",)}}
-SCD2 = {"default": None, "options": Scd2Options(valid_from='fr"om', valid_to='t"o', active_record_timestamp="9999-12-31",
-                                                boundary_timestamp="2024-01-01", row_version_column="updated")}
+KEYS = {"pk": {"primary_key": (C,)}, "mk": {"merge_key": (C,)},
+        "pk+mk": {"primary_key": (C,), "merge_key": ("updated",)}}
+SCD2 = {"default": None,
+        "options": Scd2Options(valid_from='fr"om', valid_to='t"o', active_record_timestamp="9999-12-31",
+                               boundary_timestamp="2024-01-01", row_version_column="updated")}
 
 
 def _merge(strategy: str, hints: str, keys: dict[str, tuple[str, ...]], scd2: Scd2Options | None = None,
@@ -205,3 +209,77 @@ def test_merge_without_a_key_appends_parseable_inserts() -> None:
     assert statements and all(re.match(r"INSERT INTO ", s) for s in statements)
     for statement in statements:
         _parse(statement)
+
+
+def test_the_package_re_exports_every_builder() -> None:
+    """`from pg_assets import sql; sql.create_table(...)` reaches every builder but the merge's."""
+    assert set().union(*map(_public, (ddl, dml, reads))) <= set(sql.__all__)
+
+
+# ---- and on the server --------------------------------------------------------------------------------
+
+
+def test_ddl_and_dml_run_with_hostile_names(dataset: str, query) -> None:
+    query(ddl.create_schema_locked(dataset, 42))
+    query(ddl.create_table(dataset, T, [ddl.column_def(C, "bigint", nullable=False),
+                                        ddl.column_def("_dlt_id", "text")]))
+    query(ddl.add_columns(dataset, T, [ddl.column_def(V, "text")]))
+    query(ddl.create_index(dataset, T, 'i"x', [C], unique=True))
+    query(dml.insert_row(dataset, T, {C: 1, "_dlt_id": "a", V: "it's"}))
+    query(dml.insert_values_head(dataset, T, [C, "_dlt_id", V]) + "(2, 'b', NULL)")
+    query(ddl.create_table(dataset, "copy", [ddl.column_def(C, "bigint"), ddl.column_def("_dlt_id", "text"),
+                                             ddl.column_def(V, "text")]))
+    query(dml.insert_select(dataset, "copy", sql.qualified(dataset, T), [C, "_dlt_id", V], "s._dlt_id = 'a'",
+                            alias="s"))
+    assert query(f"SELECT {sql.ident_list([C, V])} FROM {sql.qualified(dataset, 'copy')}") == [(1, "it's")]
+    assert query(reads.count_rows(dataset, T)) == [(2,)]
+    assert query(reads.count_nulls(dataset, T, V)) == [(1,)]
+    query(ddl.comment_on_table(dataset, T, "marker; it's"))
+    assert query(reads.MARKED_TABLES, (dataset, "marker; it's")) == [(T,)]
+    query(ddl.rename_table(dataset, "copy", 'co"py'))
+    query(dml.delete_all(dataset, 'co"py'))
+    query(ddl.truncate(dataset, [T]))
+    assert query(reads.count_rows(dataset, T)) == [(0,)] == query(reads.count_rows(dataset, 'co"py'))
+    query(ddl.drop_table(dataset, 'co"py'))
+    assert query(reads.REGCLASS, (sql.qualified(dataset, 'co"py'),)) == [(None,)]
+
+
+def test_reads_find_child_tables_columns_and_duplicates(dataset: str, query) -> None:
+    query(ddl.create_schema(dataset))
+    kid = T + "__kids"
+    query(ddl.create_table(dataset, T, [ddl.column_def(C, "bigint"), ddl.column_def("_dlt_id", "text"),
+                                        ddl.column_def("_dlt_valid_to", "text")]))
+    query(ddl.create_table(dataset, kid, [ddl.column_def("_dlt_id", "text"), ddl.column_def("_dlt_parent_id", "text"),
+                                          ddl.column_def("_dlt_root_id", "text")]))
+    query(ddl.add_unique(dataset, kid, ["_dlt_id"]))
+    for row in ({C: 1, "_dlt_id": "a", "_dlt_valid_to": "x"}, {C: 1, "_dlt_id": "b", "_dlt_valid_to": None},
+                {C: 2, "_dlt_id": "c", "_dlt_valid_to": None}):
+        query(dml.insert_row(dataset, T, row))
+    assert query(reads.count_duplicates(dataset, T, [C])) == [(2,)]
+    assert query(reads.count_duplicates(dataset, T, [C], current="_dlt_valid_to")) == [(0,)]
+    query(dml.insert_row(dataset, kid, {"_dlt_id": "k", "_dlt_parent_id": "a", "_dlt_root_id": None}))
+    query(dml.backfill_root_ids(dataset, kid, T, parent_is_root=True))
+    assert query(f"SELECT _dlt_root_id FROM {sql.qualified(dataset, kid)}") == [("a",)]
+    assert query(reads.CHILD_TABLES, (dataset, T + "__")) == [(kid,)]
+    assert query(reads.CHILD_TABLES_OF_SCHEMAS, ([dataset],)) == [(dataset, kid)]
+    columns = query(reads.TABLE_COLUMNS, (dataset, [kid]))
+    assert [(c[1], c[4]) for c in columns] == [("_dlt_id", True), ("_dlt_parent_id", False), ("_dlt_root_id", False)]
+    assert [r[:2] for r in query(reads.INFORMATION_SCHEMA_COLUMNS, (dataset,))][:3] == [
+        (T, C), (T, "_dlt_id"), (T, "_dlt_valid_to")]
+    assert query(reads.newest_per_group(dataset, T, [C, "_dlt_id"], group=C, newest_first=["_dlt_id"])) == [
+        (1, "b"), (2, "c")]
+
+
+def test_the_ledger_and_locks_run(dataset: str, query) -> None:
+    query(ddl.create_schema(dataset))
+    query(ddl.create_ledger(dataset, T))
+    ledger = sql.qualified(dataset, T)
+    assert query(dml.ledger_has(ledger), (7,)) == []
+    query(dml.ledger_add(ledger), (7,))
+    assert query(dml.ledger_has(ledger), (7,)) == [(1,)]
+    assert query(reads.TRY_ADVISORY_LOCK, (5, 6)) == [(True,)]
+    assert query(reads.HOLDS_ADVISORY_LOCK, (5, 6)) == [(True,)]
+    assert query(reads.LOCK_HOLDER, (5, 6))[0][1] == query("SELECT pg_backend_pid()")[0][0]
+    query("SELECT pg_advisory_unlock(5, 6)")
+    assert query(reads.HOLDS_ADVISORY_LOCK, (5, 6)) == [(False,)]
+    assert query(reads.LOCK_HOLDER, (5, 6)) == []

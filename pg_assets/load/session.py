@@ -92,7 +92,8 @@ class LoadSession:
         self._pool: WorkerPool | None = None
         self._batches = 0
         # no table name has a dash, so the ledger never shares a name with a staged table
-        self.ledger = Staged(dest.staging_schema, dest.staging_name("pg_assets-batches", load_id), (sql.names.LEDGER_BATCH,))
+        self.ledger = Staged(dest.staging_schema, dest.staging_name("pg_assets-batches", load_id),
+                             (sql.names.LEDGER_BATCH,))
 
     def _open_main(self) -> Any:
         return open_connection(self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}",

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 from pg_assets.sql.ddl import drop_table
 from pg_assets.sql.dml import insert_select
-from pg_assets.sql.names import DOOMED, DOOMED_TABLE, KEEP, KEEP_TABLE, ROOT_ID, ROW_ID, ROW_NUMBER, SEQ, TEMP_SCHEMA
+from pg_assets.sql.names import (
+    DOOMED, DOOMED_TABLE, KEEP, KEEP_TABLE, ROOT_ID, ROW_ID, ROW_NUMBER, SEQ, TEMP_SCHEMA,
+)
 from pg_assets.sql.quoting import ident, ident_list, qualified
 
 # For the rest of the commit transaction only: Postgres' default random_page_cost (4) prices
@@ -175,7 +177,8 @@ def forget_current_twins(schema: str, table: str, *, version: str, keys: Sequenc
     values, which lets a key index find the twin."""
     v = ident(version)
     same_key = "".join(f" AND {match([k])}" for k in keys)
-    return f"DELETE FROM {KEEP} AS s USING {qualified(schema, table)} AS d WHERE d.{v} = s.{v}{same_key} AND {is_current}"
+    return (f"DELETE FROM {KEEP} AS s USING {qualified(schema, table)} AS d "
+            f"WHERE d.{v} = s.{v}{same_key} AND {is_current}")
 
 
 def insert_versions(schema: str, table: str, columns: Sequence[str], *, valid_from: str, valid_to: str,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pg_assets.sql.quoting import qualified
 
 ROW_ID, PARENT_ID, ROOT_ID = "_dlt_id", "_dlt_parent_id", "_dlt_root_id"
-LOAD_ID = "_dlt_load_id"
+LOAD_ID, LIST_IDX = "_dlt_load_id", "_dlt_list_idx"
 SEQ = "_pg_assets_seq"
 """The staged row's load order: which duplicate is last, and which root version a child belongs to."""
 ROW_NUMBER = "_pg_assets_rn"
