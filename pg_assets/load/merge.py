@@ -29,7 +29,7 @@ from pg_assets.normalize.rows import Scd2Options, TablePlan
 from pg_assets.schema import Table
 from pg_assets.sql import merge as m
 from pg_assets.sql.merge import RANDOM_PAGE_COST
-from pg_assets.sql.names import KEEP
+from pg_assets.sql.names import DOOMED, KEEP, ROW_ID
 from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
 __all__ = ["RANDOM_PAGE_COST", "key_warning", "merge_sql"]
@@ -103,7 +103,7 @@ def _delete_insert(ds: str, plan: TablePlan, root: Table, children: Sequence[Tab
         if plan.merge_key:
             matches.append(m.matched_by_merge_key(ds, root.name, plan.merge_key, staged[root.name].ref))
         out.append(m.create_doomed(matches))
-        out.append(sql.analyze(sql.names.DOOMED))  # else 1,000,000 doomed rows are deleted by as many index lookups
+        out.append(sql.analyze(DOOMED))  # else 1,000,000 doomed rows are deleted by as many index lookups
         out.extend(_delete_children(ds, children, existing, m.DOOMED_IDS))
         out.extend([m.delete_doomed(ds, root.name), m.DROP_DOOMED])
     alive = m.alive(_deleted(plan, root))
@@ -146,7 +146,7 @@ def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
     active = sql.literal(opts.active_record_timestamp) if opts.active_record_timestamp else "NULL"
     is_current = m.current(opts.valid_to, active)
     # a row changed when its version differs: the content hash, or the user's version column
-    version = opts.row_version_column or sql.names.ROW_ID
+    version = opts.row_version_column or ROW_ID
     out: list[str] = [m.drop_repeated_versions(version)]
     if root.name in existing:
         out.append(m.retire(ds, root.name, valid_to=opts.valid_to, at=at, is_current=is_current, version=version,
