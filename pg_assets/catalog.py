@@ -104,12 +104,7 @@ def read_catalog(cursor: Any, dataset: str) -> Catalog:
 
 def read_columns(cursor: Any, dataset: str) -> dict[str, dict[str, CatalogColumn]]:
     """Every table's columns in `dataset`, in ordinal order, mapped back to column types."""
-    cursor.execute(
-        "SELECT table_name, column_name, data_type, is_nullable, numeric_precision, numeric_scale "
-        "FROM information_schema.columns "
-        "WHERE table_schema = %s ORDER BY table_name, ordinal_position",
-        (dataset,),
-    )
+    cursor.execute(sql.INFORMATION_SCHEMA_COLUMNS, (dataset,))
     out: dict[str, dict[str, CatalogColumn]] = {}
     for table, column, pg_type, nullable, precision, scale in cursor.fetchall():
         data_type = from_postgres(pg_type, precision, scale)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pg_assets import sql
+from pg_assets.sql.names import PARENT_ID, ROOT_ID, ROW_ID
 from pg_assets.normalize.naming import shorten
 from pg_assets.normalize.types import postgres_type
 from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
@@ -20,8 +21,7 @@ HINT_KEYS = ("data_type", "nullable", "unique", "primary_key", "merge_key", "pre
              "dedup_sort", "hard_delete")
 
 
-# system columns and the dlt hints their names carry
-ROW_ID, PARENT_ID, ROOT_ID = "_dlt_id", "_dlt_parent_id", "_dlt_root_id"
+# system columns (named once, in `sql.names`) and the dlt hints their names carry
 _KEY_HINTS = {PARENT_ID: "parent_key", ROOT_ID: "root_key"}
 
 
@@ -171,17 +171,11 @@ def backfill_root_ids(schema: str, tables: Mapping[str, Table], stored: Mapping[
     out = []
     for name in sorted(tables, key=lambda n: len(chain_up(tables, n))):
         t = tables[name]
-        if not t.parent or name not in stored or "_dlt_root_id" not in t.columns:
+        if not t.parent or name not in stored or ROOT_ID not in t.columns:
             continue
-        if "_dlt_root_id" in stored[name].columns:
+        if ROOT_ID in stored[name].columns:
             continue
-        child = sql.qualified(schema, name)
-        if tables[t.parent].parent is None:
-            out.append(f'UPDATE {child} SET "_dlt_root_id" = "_dlt_parent_id" WHERE "_dlt_root_id" IS NULL')
-        else:
-            out.append(f'UPDATE {child} AS c SET "_dlt_root_id" = p."_dlt_root_id" FROM '
-                       f'{sql.qualified(schema, t.parent)} AS p WHERE c."_dlt_parent_id" = p."_dlt_id" '
-                       f'AND c."_dlt_root_id" IS NULL')
+        out.append(sql.backfill_root_ids(schema, name, t.parent, parent_is_root=tables[t.parent].parent is None))
     return out
 
 

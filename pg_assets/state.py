@@ -87,18 +87,10 @@ def bump(state: dict[str, Any], previous_hash: str | None) -> bool:
 
 def read_state(cursor: Any, dataset: str, pipeline_name: str) -> dict[str, Any] | None:
     """The newest state written by a completed load of `pipeline_name`, or None."""
-    cursor.execute(
-        "SELECT to_regclass(%s), to_regclass(%s)",
-        (sql.qualified(dataset, STATE_TABLE), sql.qualified(dataset, LOADS_TABLE)),
-    )
+    cursor.execute(sql.REGCLASSES, (sql.qualified(dataset, STATE_TABLE), sql.qualified(dataset, LOADS_TABLE)))
     if None in cursor.fetchone():
         return None
-    cursor.execute(
-        f"SELECT s.state FROM {sql.qualified(dataset, STATE_TABLE)} AS s "
-        f"JOIN {sql.qualified(dataset, LOADS_TABLE)} AS l ON l.load_id = s._dlt_load_id "
-        "WHERE s.pipeline_name = %s AND l.status = 0 ORDER BY s.version DESC, l.load_id DESC LIMIT 1",
-        (pipeline_name,),
-    )
+    cursor.execute(sql.newest_state(dataset, STATE_TABLE, LOADS_TABLE), (pipeline_name,))
     row = cursor.fetchone()
     return decode_state(row[0]) if row else None
 
@@ -183,7 +175,7 @@ def acquire_lock(cursor: Any, dataset: str, pipeline_name: str, timeout: float) 
     deadline = time.monotonic() + timeout
     waiting = False
     while True:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", keys)
+        cursor.execute(sql.TRY_ADVISORY_LOCK, keys)
         if cursor.fetchone()[0]:
             return
         if not waiting:
@@ -199,14 +191,8 @@ def acquire_lock(cursor: Any, dataset: str, pipeline_name: str, timeout: float) 
 
 def lock_holder(cursor: Any, keys: tuple[int, int]) -> str:
     """Who holds the lock, from the holder's `application_name`, pid and start time."""
-    # pg_locks shows the int4 keys as oids, i.e. unsigned; `-1::int4` would also parse as -(1::int4),
-    # which overflows for the smallest key, so the conversion happens here
-    cursor.execute(
-        "SELECT a.application_name, a.pid, a.backend_start, a.client_addr FROM pg_locks l "
-        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-        "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid AND l.objsubid = 2",
-        tuple(k & 0xFFFFFFFF for k in keys),
-    )
+    # pg_locks shows the int4 keys as oids, i.e. unsigned (see `sql.LOCK_HOLDER`)
+    cursor.execute(sql.LOCK_HOLDER, tuple(k & 0xFFFFFFFF for k in keys))
     row = cursor.fetchone()
     if row is None:
         return "the holder has just released it"

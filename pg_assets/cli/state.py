@@ -125,7 +125,6 @@ def _write_reset(pipeline: Pipeline, resource: str | None) -> int:
 
 def _schema_hash(cur: Any, pipeline: Pipeline) -> str | None:
     """The schema version of the pipeline's newest load: a reset does not change the schema."""
-    cur.execute(f"SELECT schema_version_hash FROM {sql.qualified(pipeline.dataset, state_store.LOADS_TABLE)} "
-                "WHERE schema_name = %s AND status = 0 ORDER BY load_id DESC LIMIT 1", (pipeline.name,))
+    cur.execute(sql.newest_schema_hash(pipeline.dataset, state_store.LOADS_TABLE), (pipeline.name,))
     row = cur.fetchone()
     return row[0] if row else None

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import dagster as dg
-from psycopg2 import sql
 
-from pg_assets import normalize_identifier
+from pg_assets import normalize_identifier, sql
 
 CheckKind = Literal["unique", "not_null", "schema_change"]
 SCHEMA_CHANGE = "column_schema_change"
@@ -96,19 +95,12 @@ def check_specs(key: dg.AssetKey, plans: Iterable[CheckPlan]) -> list[dg.AssetCh
     return [dg.AssetCheckSpec(p.name, asset=key, description=p.description) for p in plans]
 
 
-def _violations_sql(dataset: str, table: str, check: CheckPlan) -> sql.Composed:
-    target = sql.Identifier(dataset, table)
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in check.columns)
+def _violations_sql(dataset: str, table: str, check: CheckPlan) -> str:
     if check.kind == "not_null":
-        return sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(target, cols)
-    # Rows whose key value occurs more than once; NULL keys are the not-null check's business.
-    conditions = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in check.columns]
-    if check.current_rows:  # an scd2 table keeps every version of a key: only current ones must be unique
-        conditions.append(sql.SQL("{} IS NULL").format(sql.Identifier(check.current_rows)))
-    not_null = sql.SQL(" AND ").join(conditions)
-    return sql.SQL(
-        "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d"
-    ).format(target, not_null, cols)
+        return sql.count_nulls(dataset, table, *check.columns)
+    # Rows whose key value occurs more than once; NULL keys are the not-null check's business. An
+    # scd2 table keeps every version of a key: only current ones must be unique.
+    return sql.count_duplicates(dataset, table, check.columns, current=check.current_rows)
 
 
 def _sql_result(cursor: Any, key: dg.AssetKey, dataset: str, table: str, check: CheckPlan) -> dg.AssetCheckResult:

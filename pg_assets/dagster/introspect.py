@@ -14,54 +14,30 @@ from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
-from psycopg2 import sql
 
+from pg_assets import sql
 from pg_assets.dbt.sources import owning_root
-
-_CHILD_TABLES = """
-SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND starts_with(c.relname, %s)
-  AND EXISTS (SELECT 1 FROM pg_attribute a
-              WHERE a.attrelid = c.oid AND a.attname = '_dlt_parent_id' AND NOT a.attisdropped)
-ORDER BY c.relname
-"""
-
-# One row per column; `uniq` is true when a single-column unique index covers it.
-_COLUMNS = """
-SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique
-               AND i.indnatts = 1 AND i.indkey[0] = a.attnum) AS uniq
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY c.relname, a.attnum
-"""
 
 
 def child_tables(cursor: Any, dataset: str, root: str, roots: Sequence[str] = ()) -> list[str]:
     """Child tables of `root` that exist in `dataset` (they carry `_dlt_parent_id`)."""
-    cursor.execute(_CHILD_TABLES, (dataset, f"{root}__"))
+    cursor.execute(sql.CHILD_TABLES, (dataset, f"{root}__"))
     names = [row[0] for row in cursor.fetchall()]
     return [n for n in names if owning_root(n, {root, *roots}) == root]
 
-
-# `reltuples` is -1 for a table never vacuumed or analysed (Postgres 14+).
-_ESTIMATE = """
-SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND c.relname = %s
-"""
 
 EXACT_COUNT_BELOW = 1_000_000
 """Tables the planner estimates below this many rows (or has never analysed) are counted exactly."""
 
 
 def row_count(cursor: Any, dataset: str, table: str) -> int:
-    cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(dataset, table)))
+    cursor.execute(sql.count_rows(dataset, table))
     return int(cursor.fetchone()[0])
 
 
 def planner_estimate(cursor: Any, dataset: str, table: str) -> int | None:
     """The planner's row estimate, None for a table never analysed (or missing)."""
-    cursor.execute(_ESTIMATE, (dataset, table))
+    cursor.execute(sql.ROW_ESTIMATE, (dataset, table))
     row = cursor.fetchone()
     return int(row[0]) if row is not None and row[0] >= 0 else None
 
@@ -81,7 +57,7 @@ def row_count_metadata(cursor: Any, dataset: str, table: str, loaded: int = 0) -
 
 def column_schemas(cursor: Any, dataset: str, tables: Sequence[str]) -> dict[str, dg.TableSchema]:
     """The column schema of each table that exists, in column order."""
-    cursor.execute(_COLUMNS, (dataset, list(tables)))
+    cursor.execute(sql.TABLE_COLUMNS, (dataset, list(tables)))
     columns: dict[str, list[dg.TableColumn]] = {}
     for table, name, type_, not_null, unique in cursor.fetchall():
         constraints = dg.TableColumnConstraints(nullable=not not_null, unique=bool(unique))

@@ -31,6 +31,8 @@ import dagster as dg
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
+from pg_assets import sql
+
 DAGSTER_DATABASE = "dagster"
 PROJECT_ENV = "PG_ASSETS_PROJECT_DIR"  # set while `project_instance` opens a project away from the cwd
 STORAGE_YAML = """\
@@ -86,9 +88,9 @@ def _embedded_url(project_dir: Path) -> str:
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DAGSTER_DATABASE,))
+            cursor.execute(sql.DATABASE_EXISTS, (DAGSTER_DATABASE,))
             if cursor.fetchone() is None:
-                cursor.execute(f"CREATE DATABASE {DAGSTER_DATABASE}")  # a fixed, plain identifier
+                cursor.execute(sql.create_database(DAGSTER_DATABASE))
     except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
         pass  # a process starting at the same moment created it
     finally:

@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from pg_assets import sql
 from pg_assets.errors import ConfigError, PgAssetsError
 from pg_assets.normalize.naming import normalize_dataset_name, normalize_identifier
 
@@ -50,13 +51,6 @@ _HEADER = """\
 _SYSTEM_PREFIX = "_dlt"
 
 # Child tables carry `_dlt_parent_id`; the name tells whose child they are.
-_DISCOVER_SQL = """
-SELECT table_schema, table_name FROM information_schema.columns
-WHERE table_schema = ANY(%s) AND column_name = '_dlt_parent_id'
-ORDER BY table_schema, table_name
-"""
-
-
 @dataclass(frozen=True)
 class LoadedTable:
     """A root table one resource of the spec loads into a dataset."""
@@ -146,7 +140,7 @@ def discover_child_tables(config: Any, tables: Sequence[LoadedTable]) -> dict[st
     conn = config.connect()
     try:
         with conn.cursor() as cur:
-            cur.execute(_DISCOVER_SQL, (datasets,))
+            cur.execute(sql.CHILD_TABLES_OF_SCHEMAS, (datasets,))
             rows = cur.fetchall()
     finally:
         conn.close()

@@ -68,14 +68,10 @@ def create_schema_safely(schema: str) -> str:
     one would fail on `pg_namespace_nspname_index`. Sent as one string in autocommit
     mode, the lock is held until the statement list ends.
     """
-    return f"{sql.advisory_xact_lock(dataset_key(schema))}; {sql.create_schema(schema)}"
+    return sql.create_schema_locked(schema, dataset_key(schema))
 
 
 def holds_run_lock(cursor: Any, dataset: str, pipeline_name: str) -> bool:
     """Whether this session still holds the run lock of (dataset, pipeline) (see `state.acquire_lock`)."""
-    cursor.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
-        "AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 2)",
-        tuple(k & 0xFFFFFFFF for k in lock_keys(dataset, pipeline_name)),
-    )
+    cursor.execute(sql.HOLDS_ADVISORY_LOCK, tuple(k & 0xFFFFFFFF for k in lock_keys(dataset, pipeline_name)))
     return bool(cursor.fetchone()[0])

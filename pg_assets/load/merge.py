@@ -16,8 +16,7 @@ so the children of a discarded duplicate never leak in.
   as its retired twin, whose child rows are already there.
 
 Without any key, `delete-insert` cannot replace anything and appends (`key_warning`).
-Temporary tables are always named `pg_temp.<name>`: an unqualified DROP could
-otherwise reach a user's table of the same name on the search path.
+The statements themselves are built by `sql.merge`; this module decides which run.
 """
 
 from __future__ import annotations
@@ -26,18 +25,14 @@ from collections.abc import Mapping, Sequence
 
 from pg_assets import sql
 from pg_assets.load.dispositions import Staged, append_sql
-from pg_assets.normalize.rows import ROOT_ID, ROW_ID, SEQ, Scd2Options, TablePlan
+from pg_assets.normalize.rows import Scd2Options, TablePlan
 from pg_assets.schema import Table
+from pg_assets.sql import merge as m
+from pg_assets.sql.merge import RANDOM_PAGE_COST
+from pg_assets.sql.names import DOOMED, KEEP, ROW_ID
 from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
-KEEP = "pg_temp.pg_assets_keep"
-DOOMED = "pg_temp.pg_assets_doomed"
-# For the rest of the commit transaction only: Postgres' default random_page_cost (4) prices
-# an index lookup for spinning disks, so it scans a table of 1,000,000 rows rather than look up
-# 10,000 keys in the primary key index. 1.1 is the usual setting for SSDs and cached data; a
-# server already set lower keeps its own value.
-RANDOM_PAGE_COST = ("SELECT set_config('random_page_cost', "
-                    "least(current_setting('random_page_cost')::float8, 1.1)::text, true)")
+__all__ = ["RANDOM_PAGE_COST", "key_warning", "merge_sql"]
 
 
 def key_warning(plan: TablePlan) -> str | None:
@@ -65,27 +60,16 @@ def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping
     body = build[plan.strategy or DEFAULT_MERGE_STRATEGY](ds, plan, root, children, staged, existing, boundary)
     # ANALYZE: the planner then knows how many rows are kept and picks index lookups for a few
     # rows, hash joins for many
-    return [RANDOM_PAGE_COST, f"DROP TABLE IF EXISTS {KEEP}", _keep(plan, root, staged[root.name]),
-            f"ANALYZE {KEEP}", *body, f"DROP TABLE {KEEP}"]
+    return [RANDOM_PAGE_COST, m.DROP_STALE_KEEP, _keep(plan, root, staged[root.name]), sql.analyze(KEEP),
+            *body, m.DROP_KEEP]
 
 
-def _deleted(plan: TablePlan, root: Table, alias: str = "") -> str | None:
-    """SQL true for rows flagged by a `hard_delete` column, or None without one."""
+def _deleted(plan: TablePlan, root: Table) -> str | None:
+    """SQL true for kept rows flagged by a `hard_delete` column, or None without one."""
     for name in plan.hints:
         if plan.hints[name].get("hard_delete") and name in root.columns:
-            col = f"{alias}{sql.ident(name)}"
-            return f"{col} IS TRUE" if root.columns[name].data_type == "bool" else f"{col} IS NOT NULL"
+            return m.deleted(name, is_bool=root.columns[name].data_type == "bool")
     return None
-
-
-def _order(plan: TablePlan, root: Table, last_wins: bool = True) -> str:
-    """Which duplicate survives: the `dedup_sort` column's max (`desc`) or min (`asc`), ties and
-    everything else by load order."""
-    seq = f"{sql.ident(SEQ.name)} {'DESC' if last_wins else 'ASC'}"
-    for name, hint in plan.hints.items():
-        if hint.get("dedup_sort") in ("asc", "desc") and name in root.columns:
-            return f"{sql.ident(name)} {hint['dedup_sort'].upper()} NULLS LAST, {seq}"
-    return seq
 
 
 def _keep(plan: TablePlan, root: Table, staged: Staged) -> str:
@@ -94,142 +78,83 @@ def _keep(plan: TablePlan, root: Table, staged: Staged) -> str:
     `insert-only` keeps the first of duplicates: like inserting them one by one, where
     the later ones find their key taken.
     """
-    if not plan.primary_key:
-        return f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM {staged.ref}"
-    partition = sql.ident_list(plan.primary_key)
-    last_wins = plan.strategy != "insert-only"
-    return (f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM (SELECT *, row_number() OVER "
-            f"(PARTITION BY {partition} ORDER BY {_order(plan, root, last_wins)}) AS _pg_assets_rn "
-            f"FROM {staged.ref}) AS numbered WHERE _pg_assets_rn = 1")
+    sort = next(((n, h["dedup_sort"]) for n, h in plan.hints.items()
+                 if h.get("dedup_sort") in ("asc", "desc") and n in root.columns), (None, None))
+    order = m.dedup_order(*sort, last_wins=plan.strategy != "insert-only")
+    return m.keep(staged.ref, plan.primary_key, order)
 
 
-def _match(keys: Sequence[str], left: str, right: str) -> str:
-    return " AND ".join(f"{left}.{sql.ident(k)} = {right}.{sql.ident(k)}" for k in keys)
-
-
-def _insert_root(ds: str, root: Table, staged: Staged, where: str) -> str:
-    cols = sql.ident_list(staged.final_columns)
-    return f"INSERT INTO {sql.qualified(ds, root.name)} ({cols}) SELECT {cols} FROM {KEEP} AS s WHERE {where}"
-
-
-def _kept_roots(where: str) -> str:
-    """(root id, sequence) of the kept root rows that `where` lets through: their children follow them."""
-    return f"SELECT {sql.ident(ROW_ID)}, {sql.ident(SEQ.name)} FROM {KEEP} AS s WHERE {where}"
-
-
-def _insert_children(ds: str, children: Sequence[Table], staged: Mapping[str, Staged], roots: str,
+def _insert_children(ds: str, children: Sequence[Table], staged: Mapping[str, Staged], where: str,
                      *, new_only: bool = False) -> list[str]:
-    """Children whose root row (and its exact version, by sequence) is in `roots`; with
-    `new_only`, only child rows whose `_dlt_id` the child table does not hold yet."""
-    out = []
-    for child in children:
-        s = staged.get(child.name)
-        if s is None:
-            continue
-        cols = sql.ident_list(s.final_columns)
-        target = sql.qualified(ds, child.name)
-        new = (f" AND NOT EXISTS (SELECT 1 FROM {target} AS c WHERE c.{sql.ident(ROW_ID)} = s.{sql.ident(ROW_ID)})"
-               if new_only else "")
-        out.append(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {s.ref} AS s "
-                   f"WHERE (s.{sql.ident(ROOT_ID)}, s.{sql.ident(SEQ.name)}) IN ({roots}){new}")
-    return out
+    """Children of the kept roots that `where` lets through (their exact version, by sequence)."""
+    return [m.insert_children(ds, c.name, staged[c.name].ref, staged[c.name].final_columns, m.kept_roots(where),
+                              new_only=new_only) for c in children if c.name in staged]
 
 
 def _delete_children(ds: str, children: Sequence[Table], existing: set[str], root_ids: str) -> list[str]:
-    return [f"DELETE FROM {sql.qualified(ds, c.name)} WHERE {sql.ident(ROOT_ID)} IN ({root_ids})"
-            for c in children if c.name in existing]
+    return [m.delete_children(ds, c.name, root_ids) for c in children if c.name in existing]
 
 
 def _delete_insert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
                    staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
-    final = sql.qualified(ds, root.name)
     out: list[str] = []
     if root.name in existing:
-        matches = []
-        if plan.primary_key:
-            matches.append(f"SELECT d.{sql.ident(ROW_ID)} FROM {final} AS d JOIN {KEEP} AS s ON "
-                           f"{_match(plan.primary_key, 'd', 's')}")
+        matches = [m.matched_by_primary_key(ds, root.name, plan.primary_key)] if plan.primary_key else []
         if plan.merge_key:
-            mk = sql.ident_list(plan.merge_key)
-            matches.append(f"SELECT d.{sql.ident(ROW_ID)} FROM {final} AS d WHERE ({mk}) IN "
-                           f"(SELECT {mk} FROM {staged[root.name].ref})")
-        doomed = " UNION ".join(matches)
-        out.append(f"CREATE TEMP TABLE {DOOMED} AS {doomed}")
-        out.append(f"ANALYZE {DOOMED}")  # else 1,000,000 doomed rows are deleted by as many index lookups
-        out.extend(_delete_children(ds, children, existing, f"SELECT * FROM {DOOMED}"))
-        out.append(f"DELETE FROM {final} WHERE {sql.ident(ROW_ID)} IN (SELECT * FROM {DOOMED})")
-        out.append(f"DROP TABLE {DOOMED}")
-    deleted = _deleted(plan, root, "s.")
-    alive = f"NOT ({deleted})" if deleted else "TRUE"
-    out.append(_insert_root(ds, root, staged[root.name], alive))
-    out.extend(_insert_children(ds, children, staged, _kept_roots(alive)))
+            matches.append(m.matched_by_merge_key(ds, root.name, plan.merge_key, staged[root.name].ref))
+        out.append(m.create_doomed(matches))
+        out.append(sql.analyze(DOOMED))  # else 1,000,000 doomed rows are deleted by as many index lookups
+        out.extend(_delete_children(ds, children, existing, m.DOOMED_IDS))
+        out.extend([m.delete_doomed(ds, root.name), m.DROP_DOOMED])
+    alive = m.alive(_deleted(plan, root))
+    out.append(m.insert_kept(ds, root.name, staged[root.name].final_columns, alive))
+    out.extend(_insert_children(ds, children, staged, alive))
     return out
 
 
 def _upsert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
             staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
-    final = sql.qualified(ds, root.name)
-    cols = staged[root.name].final_columns
-    deleted = _deleted(plan, root, "s.")
-    alive = f"NOT ({deleted})" if deleted else "TRUE"
+    cols, key = staged[root.name].final_columns, plan.primary_key
+    deleted = _deleted(plan, root)
+    alive = new = m.alive(deleted)
     out: list[str] = []
     if root.name in existing:
-        # the destination's own root ids: rows loaded before the table was upserted have other ids
-        matched = (f"SELECT d.{sql.ident(ROW_ID)} FROM {final} AS d JOIN {KEEP} AS s "
-                   f"ON {_match(plan.primary_key, 'd', 's')}")
-        out.extend(_delete_children(ds, children, existing, matched))
+        out.extend(_delete_children(ds, children, existing, m.matched_by_primary_key(ds, root.name, key)))
         if deleted:
-            out.append(f"DELETE FROM {final} AS d USING {KEEP} AS s WHERE {_match(plan.primary_key, 'd', 's')} "
-                       f"AND {deleted}")
-        sets = ", ".join(f"{sql.ident(c)} = s.{sql.ident(c)}" for c in cols)
-        out.append(f"UPDATE {final} AS d SET {sets} FROM {KEEP} AS s WHERE {_match(plan.primary_key, 'd', 's')} "
-                   f"AND {alive}")
-        alive += (f" AND NOT EXISTS (SELECT 1 FROM {final} AS d WHERE {_match(plan.primary_key, 'd', 's')})")
-    out.append(_insert_root(ds, root, staged[root.name], alive))
-    out.extend(_insert_children(ds, children, staged, _kept_roots(f"NOT ({deleted})" if deleted else "TRUE")))
+            out.append(m.delete_matched(ds, root.name, key, deleted))
+        out.append(m.update_matched(ds, root.name, cols, key, alive))
+        new = m.both(alive, m.not_in_destination(ds, root.name, key))
+    out.append(m.insert_kept(ds, root.name, cols, new))
+    out.extend(_insert_children(ds, children, staged, alive))
     return out
 
 
 def _insert_only(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
                  staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
-    final = sql.qualified(ds, root.name)
-    new = "TRUE"
     out: list[str] = []
     if root.name in existing:
-        out.append(f"DELETE FROM {KEEP} AS s USING {final} AS d WHERE {_match(plan.primary_key, 'd', 's')}")
-    out.append(_insert_root(ds, root, staged[root.name], new))
-    out.extend(_insert_children(ds, children, staged, _kept_roots("TRUE")))
+        out.append(m.forget_kept_in_destination(ds, root.name, plan.primary_key))
+    out.append(m.insert_kept(ds, root.name, staged[root.name].final_columns, "TRUE"))
+    out.extend(_insert_children(ds, children, staged, "TRUE"))
     return out
 
 
 def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
           staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
     opts = plan.scd2 or Scd2Options()
-    final = sql.qualified(ds, root.name)
-    ts = sql.literal(opts.boundary_timestamp or boundary)
+    at = sql.literal(opts.boundary_timestamp or boundary)
     active = sql.literal(opts.active_record_timestamp) if opts.active_record_timestamp else "NULL"
-    rid, seq = sql.ident(ROW_ID), sql.ident(SEQ.name)
-    vto = sql.ident(opts.valid_to)
-    is_current = f"d.{vto} IS NULL" if active == "NULL" else f"d.{vto} = {active}"
+    is_current = m.current(opts.valid_to, active)
     # a row changed when its version differs: the content hash, or the user's version column
-    version = sql.ident(opts.row_version_column) if opts.row_version_column else rid
-    # the same content twice in one batch is one version
-    out: list[str] = [f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{version} = b.{version} "
-                      f"AND a.{seq} < b.{seq}"]
+    version = opts.row_version_column or ROW_ID
+    out: list[str] = [m.drop_repeated_versions(version)]
     if root.name in existing:
-        scope = ""
-        if plan.merge_key:
-            mk = sql.ident_list(plan.merge_key)
-            scope = f" AND ({', '.join(f'd.{sql.ident(k)}' for k in plan.merge_key)}) IN (SELECT {mk} FROM {KEEP})"
-        # NOT EXISTS, not NOT IN: NOT IN over a large batch degrades to a nested loop
-        out.append(f"UPDATE {final} AS d SET {vto} = {ts} WHERE {is_current} AND NOT EXISTS "
-                   f"(SELECT 1 FROM {KEEP} AS s WHERE s.{version} = d.{version}){scope}")
-        # the same version means the same key values, which lets a key index find the twin
-        same_key = "".join(f" AND d.{sql.ident(k)} = s.{sql.ident(k)}" for k in plan.merge_key or plan.primary_key)
-        out.append(f"DELETE FROM {KEEP} AS s USING {final} AS d WHERE d.{version} = s.{version}{same_key} "
-                   f"AND {is_current}")
+        out.append(m.retire(ds, root.name, valid_to=opts.valid_to, at=at, is_current=is_current, version=version,
+                            merge_key=plan.merge_key or ()))
+        out.append(m.forget_current_twins(ds, root.name, version=version,
+                                          keys=plan.merge_key or plan.primary_key, is_current=is_current))
     cols = [c for c in staged[root.name].final_columns if c not in (opts.valid_from, opts.valid_to)]
-    names = sql.ident_list([*cols, opts.valid_from, opts.valid_to])
-    out.append(f"INSERT INTO {final} ({names}) SELECT {sql.ident_list(cols)}, {ts}, {active} FROM {KEEP}")
-    out.extend(_insert_children(ds, children, staged, _kept_roots("TRUE"), new_only=True))
+    out.append(m.insert_versions(ds, root.name, cols, valid_from=opts.valid_from, valid_to=opts.valid_to, at=at,
+                                 active=active))
+    out.extend(_insert_children(ds, children, staged, "TRUE", new_only=True))
     return out

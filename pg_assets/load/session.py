@@ -92,7 +92,8 @@ class LoadSession:
         self._pool: WorkerPool | None = None
         self._batches = 0
         # no table name has a dash, so the ledger never shares a name with a staged table
-        self.ledger = Staged(dest.staging_schema, dest.staging_name("pg_assets-batches", load_id), ("batch",))
+        self.ledger = Staged(dest.staging_schema, dest.staging_name("pg_assets-batches", load_id),
+                             (sql.names.LEDGER_BATCH,))
 
     def _open_main(self) -> Any:
         return open_connection(self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}",
@@ -134,15 +135,10 @@ class LoadSession:
         schema, ledger = self.ledger.schema, self.ledger.name
         cur.execute(create_schema_safely(schema))
         cur.execute(sql.drop_table(schema, ledger))
-        cur.execute(self._marked([sql.create_table(schema, ledger, [sql.column_def("batch", "bigint PRIMARY KEY")],
-                                                   unlogged=True)], ledger))
+        cur.execute(self._marked([sql.create_ledger(schema, ledger)], ledger))
 
     def _drop_stale_staging(self, cur: Any) -> None:
-        cur.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') = %s",
-            (self.dest.staging_schema, self.dest.staging_marker),
-        )
+        cur.execute(sql.MARKED_TABLES, (self.dest.staging_schema, self.dest.staging_marker))
         for (name,) in cur.fetchall():
             cur.execute(sql.drop_table(self.dest.staging_schema, name))
 
@@ -292,14 +288,13 @@ class LoadSession:
         self.conn = self._open_main()
         with self.conn.cursor() as cur:
             state_store.acquire_lock(cur, self.dest.dataset, self.dest.pipeline_name, self.dest.lock_timeout)
-            loads = sql.qualified(self.dest.dataset, state_store.LOADS_TABLE)
-            cur.execute("SELECT to_regclass(%s)", (loads,))
+            cur.execute(sql.REGCLASS, (sql.qualified(self.dest.dataset, state_store.LOADS_TABLE),))
             if cur.fetchone()[0] is not None:
-                cur.execute(f"SELECT 1 FROM {loads} WHERE load_id = %s", (self.load_id,))
+                cur.execute(sql.load_committed(self.dest.dataset, state_store.LOADS_TABLE), (self.load_id,))
                 if cur.fetchone() is not None:
                     return True
             refs = [self.ledger.ref, *(s.ref for s in self.staged.values())]
-            cur.execute("SELECT count(to_regclass(r)) = count(*) FROM unnest(%s::text[]) AS r", (refs,))
+            cur.execute(sql.ALL_REGCLASSES, (refs,))
             if not cur.fetchone()[0]:
                 raise TransientLoadError(
                     f"Load {self.load_id} of pipeline `{self.dest.pipeline_name}` lost its connection, and its "
@@ -342,11 +337,11 @@ def _once(ledger: str, batch: int, write: Callable[[Any], None]) -> Callable[[An
     """Write a batch and record it in the ledger, in one transaction; a retry skips a recorded batch."""
     def run(cur: Any, retry: bool) -> None:
         if retry:
-            cur.execute(f"SELECT 1 FROM {ledger} WHERE batch = %s", (batch,))
+            cur.execute(sql.ledger_has(ledger), (batch,))
             if cur.fetchone() is not None:
                 return  # the earlier attempt committed; only its reply was lost
         write(cur)
-        cur.execute(f"INSERT INTO {ledger} (batch) VALUES (%s)", (batch,))
+        cur.execute(sql.ledger_add(ledger), (batch,))
 
     return run
 

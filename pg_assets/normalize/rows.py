@@ -23,6 +23,8 @@ from pg_assets.normalize.naming import join_path, make_path, normalize_identifie
 from pg_assets.normalize.row_keys import digest_id, random_ids
 from pg_assets.normalize.types import COERCE, NoFit, infer_type
 from pg_assets.schema import Column, Table
+from pg_assets.sql.names import LIST_IDX, LOAD_ID, PARENT_ID, ROOT_ID, ROW_ID
+from pg_assets.sql.names import SEQ as SEQ_NAME
 
 # exact Python types each column type stores without coercion
 NATIVE: dict[str, frozenset[type]] = {
@@ -39,10 +41,9 @@ NATIVE: dict[str, frozenset[type]] = {
     "json": frozenset({dict, list, tuple, str, int, float, bool}),
 }
 
-LOAD_ID, ROW_ID, PARENT_ID, LIST_IDX, ROOT_ID = "_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_list_idx", "_dlt_root_id"
 SYSTEM_TYPES = {LOAD_ID: "text", ROW_ID: "text", PARENT_ID: "text", LIST_IDX: "bigint", ROOT_ID: "text"}
 # staging-only column: the position of the item in the load, for de-duplicating merges
-SEQ = Column("_pg_assets_seq", "bigint", nullable=False)
+SEQ = Column(SEQ_NAME, "bigint", nullable=False)
 _DROP_ROW = object()
 _CONTAINERS = frozenset({dict, list, tuple})
 

@@ -100,13 +100,18 @@ def driver_message(exc: BaseException) -> str:
     return " ".join(str(original).split()) or type(original).__name__
 
 
+# the MySQL/MariaDB session setting that makes TIMESTAMP read in UTC: a driver's `init_command`
+# (and ConnectorX's pre-query) take plain text, not a SQLAlchemy construct
+MYSQL_UTC = "SET time_zone = '+00:00'"
+
+
 def create_engine(url: URL) -> Engine:
     """An engine for one load or one `discover`: no pool kept between runs, UTC sessions on Postgres."""
     connect_args: dict[str, Any] = {}
     if dialect_of(url) == "postgresql" and url.get_driver_name() == "psycopg2":
         connect_args["options"] = " ".join(o for o in (url.query.get("options"), SESSION_OPTIONS) if o)
     elif dialect_of(url) in ("mysql", "mariadb"):
-        connect_args["init_command"] = "SET time_zone = '+00:00'"
+        connect_args["init_command"] = MYSQL_UTC
     try:
         return sqlalchemy.create_engine(url, poolclass=sqlalchemy.NullPool, connect_args=connect_args)
     except NoSuchModuleError:

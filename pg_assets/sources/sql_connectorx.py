@@ -26,12 +26,12 @@ from sqlalchemy.engine import URL
 
 from pg_assets.errors import TerminalLoadError
 from pg_assets.sources.sql_arrow import ArrowColumn
-from pg_assets.sources.sql_connect import dialect_of, scrub
+from pg_assets.sources.sql_connect import MYSQL_UTC, dialect_of, scrub
 
 # SQLAlchemy dialect -> ConnectorX's URL scheme
 SCHEMES = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
 # run first on every connection: MySQL sessions read TIMESTAMP in UTC, as `sql_connect.create_engine` sets
-PRE_QUERIES = {"mysql": "SET time_zone = '+00:00'"}
+PRE_QUERIES = {"mysql": MYSQL_UTC}
 
 
 def installed() -> bool:

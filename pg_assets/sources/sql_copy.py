@@ -43,8 +43,7 @@ def eligible(url: URL, table: sa.Table, resource: Any, has_cursor: bool) -> bool
 def copy_rows(url: URL, table: sa.Table, where: str) -> CopyRows:
     """The table's rows as COPY text, read when the engine asks for them."""
     names = tuple(normalize_identifier(c.name) for c in table.columns)
-    expressions = [f"to_jsonb({sql.ident(c.name)})" if isinstance(c.type, sa.ARRAY) else sql.ident(c.name)
-                   for c in table.columns]
+    expressions = [sql.as_jsonb(c.name) if isinstance(c.type, sa.ARRAY) else sql.ident(c.name) for c in table.columns]
 
     def chunks(load_id: str, batch_bytes: int) -> Iterator[bytes]:
         statement = sql.copy_select_out(table.schema, table.name,

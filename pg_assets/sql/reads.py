@@ -1,0 +1,125 @@
+"""Reads: state, loads, the catalog, locks and checks.
+
+Values the caller knows only at run time are bound as `%s` parameters by the driver;
+the builders here place identifiers only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pg_assets.sql.names import PARENT_ID
+from pg_assets.sql.quoting import ident, ident_list, literal, qualified
+
+# ---- existence and locks -----------------------------------------------------------------
+
+REGCLASS = "SELECT to_regclass(%s)"
+REGCLASSES = "SELECT to_regclass(%s), to_regclass(%s)"
+ALL_REGCLASSES = "SELECT count(to_regclass(r)) = count(*) FROM unnest(%s::text[]) AS r"
+"""Whether every table of the `%s` array of qualified names exists."""
+DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
+MARKED_TABLES = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname = %s AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') = %s")
+"""Tables of schema `%s` whose comment is the marker `%s`."""
+TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(%s, %s)"
+# pg_locks shows the int4 keys as oids, i.e. unsigned; `-1::int4` would also parse as -(1::int4),
+# which overflows for the smallest key, so callers pass the keys unsigned
+LOCK_HOLDER = ("SELECT a.application_name, a.pid, a.backend_start, a.client_addr FROM pg_locks l "
+               "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+               "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid AND l.objsubid = 2")
+HOLDS_ADVISORY_LOCK = ("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                       "AND pid = pg_backend_pid() AND classid = %s::bigint::oid AND objid = %s::bigint::oid "
+                       "AND objsubid = 2)")
+
+
+def advisory_xact_lock(key: int, *, shared: bool = False) -> str:
+    """Wait for a transaction-scoped advisory lock on a 64-bit key (released at COMMIT or ROLLBACK)."""
+    kind = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    return f"SELECT {kind}({literal(int(key))})"
+
+
+# ---- state and loads ---------------------------------------------------------------------
+
+
+def load_committed(schema: str, loads: str) -> str:
+    """A row when load `%s` is in the `_dlt_loads` table."""
+    return f"SELECT 1 FROM {qualified(schema, loads)} WHERE load_id = %s"
+
+
+def newest_state(schema: str, state: str, loads: str) -> str:
+    """The newest state of pipeline `%s` written by a completed load."""
+    return (f"SELECT s.state FROM {qualified(schema, state)} AS s "
+            f"JOIN {qualified(schema, loads)} AS l ON l.load_id = s._dlt_load_id "
+            "WHERE s.pipeline_name = %s AND l.status = 0 ORDER BY s.version DESC, l.load_id DESC LIMIT 1")
+
+
+def newest_schema_hash(schema: str, loads: str) -> str:
+    """The schema version hash of the newest completed load of schema `%s`."""
+    return (f"SELECT schema_version_hash FROM {qualified(schema, loads)} "
+            "WHERE schema_name = %s AND status = 0 ORDER BY load_id DESC LIMIT 1")
+
+
+def newest_per_group(schema: str, table: str, columns: Sequence[str], *, group: str,
+                     newest_first: Sequence[str]) -> str:
+    """The newest row of each `group` value, newest by `newest_first` (descending, in order)."""
+    order = ", ".join(f"{ident(c)} DESC" for c in newest_first)
+    return (f"SELECT DISTINCT ON ({ident(group)}) {ident_list(columns)} FROM {qualified(schema, table)} "
+            f"ORDER BY {ident(group)}, {order}")
+
+
+# ---- the catalog -------------------------------------------------------------------------
+
+INFORMATION_SCHEMA_COLUMNS = (
+    "SELECT table_name, column_name, data_type, is_nullable, numeric_precision, numeric_scale "
+    "FROM information_schema.columns WHERE table_schema = %s ORDER BY table_name, ordinal_position")
+"""Every column of schema `%s`, in ordinal order."""
+CHILD_TABLES = f"""
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND starts_with(c.relname, %s)
+  AND EXISTS (SELECT 1 FROM pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attname = {literal(PARENT_ID)} AND NOT a.attisdropped)
+ORDER BY c.relname
+"""
+"""Tables of schema `%s` named with prefix `%s` that carry `_dlt_parent_id`."""
+CHILD_TABLES_OF_SCHEMAS = f"""
+SELECT table_schema, table_name FROM information_schema.columns
+WHERE table_schema = ANY(%s) AND column_name = {literal(PARENT_ID)}
+ORDER BY table_schema, table_name
+"""
+"""(schema, table) of every table in the `%s` array of schemas that carries `_dlt_parent_id`."""
+# One row per column; `uniq` is true when a single-column unique index covers it.
+TABLE_COLUMNS = """
+SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique
+               AND i.indnatts = 1 AND i.indkey[0] = a.attnum) AS uniq
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY c.relname, a.attnum
+"""
+# `reltuples` is -1 for a table never vacuumed or analysed (Postgres 14+).
+ROW_ESTIMATE = """
+SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s
+"""
+
+
+def count_rows(schema: str, table: str) -> str:
+    return f"SELECT count(*) FROM {qualified(schema, table)}"
+
+
+# ---- checks ------------------------------------------------------------------------------
+
+
+def count_nulls(schema: str, table: str, column: str) -> str:
+    """How many rows hold NULL in `column`."""
+    return f"SELECT count(*) FROM {qualified(schema, table)} WHERE {ident(column)} IS NULL"
+
+
+def count_duplicates(schema: str, table: str, columns: Sequence[str], *, current: str | None = None) -> str:
+    """How many rows share their (non-NULL) value of `columns` with another; with `current`,
+    among the rows whose `current` column is NULL only (an scd2 table's current versions)."""
+    conditions = [f"{ident(c)} IS NOT NULL" for c in columns]
+    if current:
+        conditions.append(f"{ident(current)} IS NULL")
+    return (f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {qualified(schema, table)} "
+            f"WHERE {' AND '.join(conditions)} GROUP BY {ident_list(columns)} HAVING count(*) > 1) d")

@@ -1,0 +1,285 @@
+"""Every public builder of the `sql` package, with hostile identifiers, parsed by sqlglot (postgres).
+
+The case table below names each public function and statement constant of `sql.ddl`,
+`sql.dml`, `sql.reads` and `sql.merge`; `test_every_builder_has_a_case` fails when a new
+builder arrives without one. The merge strategies are parsed whole, as `merge_sql` emits
+them, with child tables, hard deletes, dedup sort, merge keys and scd2 options. The
+statements outside the merge then run on the server with the same hostile names (the
+merge's run in `test_merge.py`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from types import ModuleType
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from pg_assets import sql
+from pg_assets.load import merge
+from pg_assets.load.dispositions import Staged
+from pg_assets.normalize.rows import Scd2Options, TablePlan
+from pg_assets.schema import Column, Table
+from pg_assets.sql import ddl, dml, reads
+
+# identifiers that break hand-written quoting: inner quotes, a statement terminator, a comment
+S, T, C, V = 'sch"ema; --', 'ta"ble', 'co"l; DROP TABLE x', 'v"al'
+SM = sql.merge
+
+CASES: dict[str, list[str]] = {
+    # ddl
+    "create_schema": [ddl.create_schema(S)],
+    "create_schema_locked": [ddl.create_schema_locked(S, -(2**63))],
+    "column_def": [ddl.create_table(S, T, [ddl.column_def(C, "bigint", nullable=False)])],
+    "create_table": [ddl.create_table(S, T, [ddl.column_def(C, "text")], unlogged=True)],
+    "create_ledger": [ddl.create_ledger(S, T)],
+    "add_columns": [ddl.add_columns(S, T, [ddl.column_def(C, "jsonb"), ddl.column_def("b", "numeric(38,9)")])],
+    "create_index": [ddl.create_index(S, T, 'i"x', [C, "b"], unique=True), ddl.create_index(S, T, "i", [C],
+                                                                                             unique=False)],
+    "add_unique": [ddl.add_unique(S, T, [C])],
+    "drop_table": [ddl.drop_table(S, T), ddl.drop_table(S, T, if_exists=False)],
+    "truncate": [ddl.truncate(S, [T, T + "__kids"])],
+    "set_schema": [ddl.set_schema(S, T, 'new"schema')],
+    "rename_table": [ddl.rename_table(S, T, 'new"name')],
+    "comment_on_table": [ddl.comment_on_table(S, T, "it's; -- a marker")],
+    "create_database": [ddl.create_database('da"ta')],
+    "analyze": [ddl.analyze(sql.qualified(S, T)), ddl.analyze(sql.names.KEEP)],
+    # dml
+    "delete_all": [dml.delete_all(S, T)],
+    "insert_select": [dml.insert_select(S, T, sql.qualified(S, "stg"), [C, "b"]),
+                      dml.insert_select(S, T, sql.names.KEEP, [C], f"s.{sql.ident(C)} > 1", alias="s")],
+    "copy_from_stdin": [dml.copy_from_stdin(S, T, [C]), dml.copy_from_stdin(S, T, [C], binary=True)],
+    "insert_values_head": [dml.insert_values_head(S, T, [C, "b"]) + "(1, 'x')"],
+    "insert_row": [dml.insert_row(S, T, {C: "it's", "n": float("nan"), "b": b"\x00", "j": {"k": [1]}})],
+    "copy_select_out": [dml.copy_select_out(S, T, [sql.ident(C), dml.as_jsonb(C), sql.text_literal("1.5"),
+                                                   dml.RANDOM_ROW_ID]), dml.copy_select_out(None, T, ["1"])],
+    "as_jsonb": [f"SELECT {dml.as_jsonb(C)} FROM {sql.qualified(S, T)}"],
+    "ledger_has": [dml.ledger_has(sql.qualified(S, T))],
+    "ledger_add": [dml.ledger_add(sql.qualified(S, T))],
+    "backfill_root_ids": [dml.backfill_root_ids(S, T + "__a", T, parent_is_root=True),
+                          dml.backfill_root_ids(S, T + "__a__b", T + "__a", parent_is_root=False)],
+    "RANDOM_ROW_ID": [f"SELECT {dml.RANDOM_ROW_ID}"],
+    # reads
+    **{name: [getattr(reads, name)] for name in (
+        "REGCLASS", "REGCLASSES", "ALL_REGCLASSES", "DATABASE_EXISTS", "MARKED_TABLES", "TRY_ADVISORY_LOCK",
+        "LOCK_HOLDER", "HOLDS_ADVISORY_LOCK", "INFORMATION_SCHEMA_COLUMNS", "CHILD_TABLES",
+        "CHILD_TABLES_OF_SCHEMAS", "TABLE_COLUMNS", "ROW_ESTIMATE")},
+    "advisory_xact_lock": [reads.advisory_xact_lock(2**63 - 1), reads.advisory_xact_lock(-1, shared=True)],
+    "load_committed": [reads.load_committed(S, T)],
+    "newest_state": [reads.newest_state(S, T, "_dlt_loads")],
+    "newest_schema_hash": [reads.newest_schema_hash(S, T)],
+    "newest_per_group": [reads.newest_per_group(S, T, [C, "b"], group=C, newest_first=["b", "c"])],
+    "count_rows": [reads.count_rows(S, T)],
+    "count_nulls": [reads.count_nulls(S, T, C)],
+    "count_duplicates": [reads.count_duplicates(S, T, [C, "b"]), reads.count_duplicates(S, T, [C], current="v")],
+    # merge: each builder alone (the strategies as a whole follow below)
+    **{name: [getattr(SM, name)] for name in ("RANDOM_PAGE_COST", "DROP_STALE_KEEP", "DROP_KEEP", "DROP_DOOMED",
+                                               "DOOMED_IDS")},
+    "deleted": [f"SELECT 1 FROM {sql.names.KEEP} AS s WHERE {SM.deleted(C, is_bool=True)}",
+                f"SELECT 1 FROM {sql.names.KEEP} AS s WHERE {SM.deleted(C, is_bool=False)}"],
+    "alive": [f"SELECT 1 WHERE {SM.alive(None)}", f"SELECT 1 FROM {sql.names.KEEP} AS s WHERE "
+                                                   f"{SM.alive(SM.deleted(C, is_bool=True))}"],
+    "match": [f"SELECT 1 FROM {sql.qualified(S, T)} AS d, {sql.names.KEEP} AS s WHERE {SM.match([C, 'b'])}"],
+    "not_in_destination": [SM.insert_kept(S, T, [C], SM.not_in_destination(S, T, [C]))],
+    "both": [SM.insert_kept(S, T, [C], SM.both("TRUE", SM.not_in_destination(S, T, [C])))],
+    "dedup_order": [SM.keep(sql.qualified(S, "stg"), [C], SM.dedup_order(C, "asc", last_wins=False)),
+                    SM.keep(sql.qualified(S, "stg"), [C], SM.dedup_order(None, None, last_wins=True))],
+    "keep": [SM.keep(sql.qualified(S, "stg"), [], "1"), SM.keep(sql.qualified(S, "stg"), [C, "b"], "1")],
+    "kept_roots": [f"SELECT 1 WHERE (1, 2) IN ({SM.kept_roots('TRUE')})"],
+    "insert_kept": [SM.insert_kept(S, T, [C, "b"], "TRUE")],
+    "forget_kept_in_destination": [SM.forget_kept_in_destination(S, T, [C, "b"])],
+    "insert_children": [SM.insert_children(S, T, sql.qualified(S, "k"), [C], SM.kept_roots("TRUE")),
+                        SM.insert_children(S, T, sql.qualified(S, "k"), [C], SM.kept_roots("TRUE"), new_only=True)],
+    "delete_children": [SM.delete_children(S, T, SM.DOOMED_IDS)],
+    "matched_by_primary_key": [SM.create_doomed([SM.matched_by_primary_key(S, T, [C])])],
+    "matched_by_merge_key": [SM.create_doomed([SM.matched_by_merge_key(S, T, [C, "b"], sql.qualified(S, "stg"))])],
+    "create_doomed": [SM.create_doomed([SM.matched_by_primary_key(S, T, [C]),
+                                        SM.matched_by_merge_key(S, T, ["b"], sql.qualified(S, "stg"))])],
+    "delete_doomed": [SM.delete_doomed(S, T)],
+    "delete_matched": [SM.delete_matched(S, T, [C], SM.deleted("x", is_bool=True))],
+    "update_matched": [SM.update_matched(S, T, [C, "b"], [C], "TRUE")],
+    "current": [SM.retire(S, T, valid_to=C, at="'2024-01-01'", is_current=SM.current(C, "NULL"), version="v"),
+                SM.retire(S, T, valid_to=C, at="'2024-01-01'", is_current=SM.current(C, "'9999-12-31'"),
+                          version="v")],
+    "drop_repeated_versions": [SM.drop_repeated_versions(C)],
+    "retire": [SM.retire(S, T, valid_to="to", at="'2024-01-01'", is_current="TRUE", version=C, merge_key=[C, "b"])],
+    "forget_current_twins": [SM.forget_current_twins(S, T, version=C, keys=[C, "b"], is_current="TRUE")],
+    "insert_versions": [SM.insert_versions(S, T, [C, "b"], valid_from="from", valid_to="to", at="'2024-01-01'",
+                                           active="NULL")],
+}
+# parsed, but only as an opaque command: sqlglot has no grammar for `ALTER TABLE ... SET SCHEMA`
+OPAQUE = {"set_schema"}
+# two statements in one string, on purpose (see `create_schema_locked`)
+STATEMENT_COUNT = {"create_schema_locked": 2}
+
+
+def _public(module: ModuleType) -> set[str]:
+    """The module's own public functions and statement constants."""
+    imported = {*vars(sql.names), *vars(sql.quoting)}
+    return {n for n, v in vars(module).items() if not n.startswith("_") and n not in imported and (
+        (inspect.isfunction(v) and v.__module__ == module.__name__) or (n.isupper() and isinstance(v, str)))}
+
+
+def test_every_builder_has_a_case() -> None:
+    assert set().union(*map(_public, (ddl, dml, reads, sql.merge))) == set(CASES)
+
+
+def _parse(statement: str, count: int = 1, *, opaque: bool = False) -> list[exp.Expression]:
+    # psycopg2's placeholders: sqlglot reads `%s` as a parameter already, nothing to replace
+    parsed = sqlglot.parse(statement, read="postgres", error_level=sqlglot.ErrorLevel.RAISE)
+    assert len(parsed) == count and all(p is not None for p in parsed)
+    assert opaque or not any(isinstance(p, exp.Command) for p in parsed), statement
+    return parsed
+
+
+@pytest.mark.parametrize(("name", "statement"), [(n, s) for n, ss in CASES.items() for s in ss],
+                         ids=[f"{n}-{i}" for n, ss in CASES.items() for i in range(len(ss))])
+def test_builder_output_parses(name: str, statement: str) -> None:
+    _parse(statement, STATEMENT_COUNT.get(name, 1), opaque=name in OPAQUE)
+
+
+def test_hostile_identifiers_stay_identifiers() -> None:
+    """The hostile table name comes back from the parse as one table, not as a second statement."""
+    (parsed,) = _parse(ddl.drop_table(S, T))
+    table = parsed.find(exp.Table)
+    assert (table.db, table.name) == (S, T)
+
+
+# ---- the merge strategies, whole ----------------------------------------------------------------------
+
+
+def _chain(hints: dict[str, dict[str, object]]) -> tuple[list[Table], dict[str, Staged]]:
+    cols = (C, "deleted", "updated", "_dlt_load_id", "_dlt_id", "_pg_assets_seq")
+    root = Table(T, columns={c: Column(c, "bool" if c == "deleted" else "bigint") for c in cols})
+    kid_cols = ("value", "_dlt_root_id", "_dlt_parent_id", "_dlt_id", "_pg_assets_seq")
+    kids = Table(T + "__kids", parent=T, columns={c: Column(c, "text") for c in kid_cols})
+    staged = {T: Staged(S, "t_stg", cols), T + "__kids": Staged(S, "k_stg", kid_cols)}
+    return [root, kids], staged
+
+
+HINTS = {"none": {}, "hard_delete": {"deleted": {"hard_delete": True}},
+         "dedup_sort": {"updated": {"dedup_sort": "desc"}},
+         "both": {"deleted": {"hard_delete": True}, "updated": {"dedup_sort": "asc"}}}
+KEYS = {"pk": {"primary_key": (C,)}, "mk": {"merge_key": (C,)},
+        "pk+mk": {"primary_key": (C,), "merge_key": ("updated",)}}
+SCD2 = {"default": None,
+        "options": Scd2Options(valid_from='fr"om', valid_to='t"o', active_record_timestamp="9999-12-31",
+                               boundary_timestamp="2024-01-01", row_version_column="updated")}
+
+
+def _merge(strategy: str, hints: str, keys: dict[str, tuple[str, ...]], scd2: Scd2Options | None = None,
+           existing: frozenset[str] = frozenset({T, T + "__kids"})) -> list[str]:
+    tables, staged = _chain(HINTS[hints])
+    plan = TablePlan(root=T, write_disposition="merge", strategy=strategy, hints=HINTS[hints], max_nesting=9,
+                     contract={}, row_key=None, root_id_in_children=True, resource="r", scd2=scd2, **keys)
+    return merge.merge_sql(S, plan, tables, staged, set(existing), "2024-01-01T00:00:00+00:00")
+
+
+# upsert and insert-only require a primary key (the spec rejects them without one)
+MERGES = [(s, k) for s in ("delete-insert", "upsert", "insert-only") for k in KEYS
+          if s == "delete-insert" or "primary_key" in KEYS[k]]
+
+
+@pytest.mark.parametrize("existing", [frozenset(), frozenset({T, T + "__kids"})], ids=["first-load", "existing"])
+@pytest.mark.parametrize("hints", list(HINTS), ids=list(HINTS))
+@pytest.mark.parametrize(("strategy", "keys"), MERGES, ids=[f"{s}-{k}" for s, k in MERGES])
+def test_merge_strategy_statements_parse(strategy: str, keys: str, hints: str, existing: frozenset[str]) -> None:
+    statements = _merge(strategy, hints, KEYS[keys], existing=existing)
+    assert len(statements) > 4
+    for statement in statements:
+        _parse(statement)
+
+
+@pytest.mark.parametrize("existing", [frozenset(), frozenset({T, T + "__kids"})], ids=["first-load", "existing"])
+@pytest.mark.parametrize("keys", [{}, KEYS["mk"], KEYS["pk"]], ids=["no-key", "mk", "pk"])
+@pytest.mark.parametrize("options", list(SCD2), ids=list(SCD2))
+def test_scd2_statements_parse(options: str, keys: dict[str, tuple[str, ...]], existing: frozenset[str]) -> None:
+    statements = _merge("scd2", "none", keys, SCD2[options], existing)
+    for statement in statements:
+        _parse(statement)
+    if options == "options":  # the hostile validity columns are quoted, never spliced in
+        assert all('t"o' not in s for s in statements) and any('"t""o"' in s for s in statements)
+
+
+def test_merge_without_a_key_appends_parseable_inserts() -> None:
+    statements = _merge("delete-insert", "none", {})
+    assert statements and all(re.match(r"INSERT INTO ", s) for s in statements)
+    for statement in statements:
+        _parse(statement)
+
+
+def test_the_package_re_exports_every_builder() -> None:
+    """`from pg_assets import sql; sql.create_table(...)` reaches every builder but the merge's."""
+    assert set().union(*map(_public, (ddl, dml, reads))) <= set(sql.__all__)
+
+
+# ---- and on the server --------------------------------------------------------------------------------
+
+
+def test_ddl_and_dml_run_with_hostile_names(dataset: str, query) -> None:
+    query(ddl.create_schema_locked(dataset, 42))
+    query(ddl.create_table(dataset, T, [ddl.column_def(C, "bigint", nullable=False),
+                                        ddl.column_def("_dlt_id", "text")]))
+    query(ddl.add_columns(dataset, T, [ddl.column_def(V, "text")]))
+    query(ddl.create_index(dataset, T, 'i"x', [C], unique=True))
+    query(dml.insert_row(dataset, T, {C: 1, "_dlt_id": "a", V: "it's"}))
+    query(dml.insert_values_head(dataset, T, [C, "_dlt_id", V]) + "(2, 'b', NULL)")
+    query(ddl.create_table(dataset, "copy", [ddl.column_def(C, "bigint"), ddl.column_def("_dlt_id", "text"),
+                                             ddl.column_def(V, "text")]))
+    query(dml.insert_select(dataset, "copy", sql.qualified(dataset, T), [C, "_dlt_id", V], "s._dlt_id = 'a'",
+                            alias="s"))
+    assert query(f"SELECT {sql.ident_list([C, V])} FROM {sql.qualified(dataset, 'copy')}") == [(1, "it's")]
+    assert query(reads.count_rows(dataset, T)) == [(2,)]
+    assert query(reads.count_nulls(dataset, T, V)) == [(1,)]
+    query(ddl.comment_on_table(dataset, T, "marker; it's"))
+    assert query(reads.MARKED_TABLES, (dataset, "marker; it's")) == [(T,)]
+    query(ddl.rename_table(dataset, "copy", 'co"py'))
+    query(dml.delete_all(dataset, 'co"py'))
+    query(ddl.truncate(dataset, [T]))
+    assert query(reads.count_rows(dataset, T)) == [(0,)] == query(reads.count_rows(dataset, 'co"py'))
+    query(ddl.drop_table(dataset, 'co"py'))
+    assert query(reads.REGCLASS, (sql.qualified(dataset, 'co"py'),)) == [(None,)]
+
+
+def test_reads_find_child_tables_columns_and_duplicates(dataset: str, query) -> None:
+    query(ddl.create_schema(dataset))
+    kid = T + "__kids"
+    query(ddl.create_table(dataset, T, [ddl.column_def(C, "bigint"), ddl.column_def("_dlt_id", "text"),
+                                        ddl.column_def("_dlt_valid_to", "text")]))
+    query(ddl.create_table(dataset, kid, [ddl.column_def("_dlt_id", "text"), ddl.column_def("_dlt_parent_id", "text"),
+                                          ddl.column_def("_dlt_root_id", "text")]))
+    query(ddl.add_unique(dataset, kid, ["_dlt_id"]))
+    for row in ({C: 1, "_dlt_id": "a", "_dlt_valid_to": "x"}, {C: 1, "_dlt_id": "b", "_dlt_valid_to": None},
+                {C: 2, "_dlt_id": "c", "_dlt_valid_to": None}):
+        query(dml.insert_row(dataset, T, row))
+    assert query(reads.count_duplicates(dataset, T, [C])) == [(2,)]
+    assert query(reads.count_duplicates(dataset, T, [C], current="_dlt_valid_to")) == [(0,)]
+    query(dml.insert_row(dataset, kid, {"_dlt_id": "k", "_dlt_parent_id": "a", "_dlt_root_id": None}))
+    query(dml.backfill_root_ids(dataset, kid, T, parent_is_root=True))
+    assert query(f"SELECT _dlt_root_id FROM {sql.qualified(dataset, kid)}") == [("a",)]
+    assert query(reads.CHILD_TABLES, (dataset, T + "__")) == [(kid,)]
+    assert query(reads.CHILD_TABLES_OF_SCHEMAS, ([dataset],)) == [(dataset, kid)]
+    columns = query(reads.TABLE_COLUMNS, (dataset, [kid]))
+    assert [(c[1], c[4]) for c in columns] == [("_dlt_id", True), ("_dlt_parent_id", False), ("_dlt_root_id", False)]
+    assert [r[:2] for r in query(reads.INFORMATION_SCHEMA_COLUMNS, (dataset,))][:3] == [
+        (T, C), (T, "_dlt_id"), (T, "_dlt_valid_to")]
+    assert query(reads.newest_per_group(dataset, T, [C, "_dlt_id"], group=C, newest_first=["_dlt_id"])) == [
+        (1, "b"), (2, "c")]
+
+
+def test_the_ledger_and_locks_run(dataset: str, query) -> None:
+    query(ddl.create_schema(dataset))
+    query(ddl.create_ledger(dataset, T))
+    ledger = sql.qualified(dataset, T)
+    assert query(dml.ledger_has(ledger), (7,)) == []
+    query(dml.ledger_add(ledger), (7,))
+    assert query(dml.ledger_has(ledger), (7,)) == [(1,)]
+    assert query(reads.TRY_ADVISORY_LOCK, (5, 6)) == [(True,)]
+    assert query(reads.HOLDS_ADVISORY_LOCK, (5, 6)) == [(True,)]
+    assert query(reads.LOCK_HOLDER, (5, 6))[0][1] == query("SELECT pg_backend_pid()")[0][0]
+    query("SELECT pg_advisory_unlock(5, 6)")
+    assert query(reads.HOLDS_ADVISORY_LOCK, (5, 6)) == [(False,)]
+    assert query(reads.LOCK_HOLDER, (5, 6)) == []
