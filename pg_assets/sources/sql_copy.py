@@ -85,47 +85,59 @@ def _streamed(url: URL, statement: str, batch_bytes: int, where: str) -> Iterato
     except SQLAlchemyError as exc:
         engine.dispose()
         raise CredentialsError(f"{where}: cannot connect again: {scrub(driver_message(exc), url)}") from None
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_CHUNKS)
-    stop = threading.Event()
-
-    def put(item: Any) -> None:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-        raise _Stopped
-
-    def produce() -> None:
-        try:
-            spool = _Spool(put, batch_bytes)
-            with raw.cursor() as cur:
-                cur.copy_expert(statement, spool, size=1 << 16)
-            spool.close()
-            put(_DONE)
-        except _Stopped:
-            pass
-        except Exception as exc:  # handed to the consumer, which raises it where the load is
-            try:
-                put(exc)
-            except _Stopped:
-                pass
-
-    thread = threading.Thread(target=produce, name="pg_assets-copy-out", daemon=True)
-    thread.start()
+    producer = _Producer(raw, statement, batch_bytes)
+    producer.thread.start()
     try:
         while True:
-            item = chunks.get()
+            item = producer.chunks.get()
             if item is _DONE:
                 return
             if isinstance(item, Exception):
                 raise TerminalLoadError(f"{where}: reading failed: {scrub(driver_message(item), url)}")
             yield item
     finally:
-        stop.set()
-        if thread.is_alive():
-            raw.driver_connection.cancel()
-        thread.join()
+        producer.stop(raw)
         raw.close()
         engine.dispose()
+
+
+class _Producer:
+    """The thread that runs `copy_expert` and hands its chunks over a queue of `QUEUED_CHUNKS`."""
+
+    def __init__(self, raw: Any, statement: str, batch_bytes: int) -> None:
+        self.chunks: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self.stopped = threading.Event()
+        self.raw, self.statement, self.batch_bytes = raw, statement, batch_bytes
+        self.thread = threading.Thread(target=self._produce, name="pg_assets-copy-out", daemon=True)
+
+    def put(self, item: Any) -> None:
+        """Queue `item`, giving up (`_Stopped`) once the consumer has gone."""
+        while not self.stopped.is_set():
+            try:
+                self.chunks.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _produce(self) -> None:
+        try:
+            spool = _Spool(self.put, self.batch_bytes)
+            with self.raw.cursor() as cur:
+                cur.copy_expert(self.statement, spool, size=1 << 16)
+            spool.close()
+            self.put(_DONE)
+        except _Stopped:
+            pass
+        except Exception as exc:  # handed to the consumer, which raises it where the load is
+            try:
+                self.put(exc)
+            except _Stopped:
+                pass
+
+    def stop(self, raw: Any) -> None:
+        """End the COPY early if the consumer stopped reading, and wait for the thread."""
+        self.stopped.set()
+        if self.thread.is_alive():
+            raw.driver_connection.cancel()
+        self.thread.join()
