@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig
 from pg_assets.errors import ConfigError
 
 PREFIX = "PG_ASSETS_DBT_"
@@ -145,7 +145,7 @@ def cmd_dbt_env(args: argparse.Namespace) -> int:
     spec use (its `destination.credentials`, `PG_ASSETS_CREDENTIALS`,
     `.pg_assets/secrets.toml`, else the embedded server, started if needed).
     """
-    from pg_assets.credentials import resolve_credentials
+    from pg_assets.destination import resolve_credentials
 
     spec_file = Path(getattr(args, "file", None) or "pipelines.yaml")
     if spec_file.is_file():

@@ -21,7 +21,8 @@ from urllib.parse import quote
 import pytest
 
 from pg_assets import embedded
-from pg_assets.credentials import ENV_VAR, ConnectionConfig, explain_connect_error, resolve_credentials
+from pg_assets.connection import ENV_VAR, ConnectionConfig, explain_connect_error
+from pg_assets.destination import resolve_credentials
 from pg_assets.errors import CredentialsError, ServerUnavailableError
 
 PW = "Zq9:p@ss/w%rd&x#7"  # distinctive, and full of characters a URI must escape
