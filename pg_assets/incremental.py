@@ -4,8 +4,10 @@ An `Incremental` is handed to a resource (and, by the YAML sources, to the funct
 or API call that produces the data) before the data is read. The pipeline binds it
 to the state stored in the destination, so `start_value` is the cursor where the
 last committed load stopped: a source can ask its API only for newer items. The
-pipeline then filters the items itself: older items are dropped, and items exactly
-at the boundary are dropped when their key was already loaded.
+binding is a copy (`bound`): the caller's object reads as bound only while the load
+reads its items, and is never changed. The pipeline then filters the items itself:
+older items are dropped, and items exactly at the boundary are dropped when their key
+was already loaded.
 
 The keys of the items at the boundary are stored with the cursor (`unique_hashes`,
 12 characters each), so the state stays small unless many items share one cursor

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 from pg_assets import state as state_store
@@ -246,8 +246,7 @@ class _Load:
                                 batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes)
         session.start_pool()
         for res, plan in zip(self.resources, self.plans):
-            with ExitStack() as binding:
-                cursor = self._bind_incremental(res, state, binding)
+            with self._bound_cursor(res, state) as cursor:
                 self._read(res, plan, normalizer, cursor)
             if cursor is not None:
                 self._store_cursor(res, plan, state, cursor)
@@ -278,17 +277,20 @@ class _Load:
             if time.monotonic() - self._last_report > 1.0:
                 self._report()
 
-    def _bind_incremental(self, res: Resource, state: dict[str, Any], binding: ExitStack) -> CursorFilter | None:
-        """The resource's cursor bound to the stored state for as long as `binding` is open.
+    @contextmanager
+    def _bound_cursor(self, res: Resource, state: dict[str, Any]) -> Iterator[CursorFilter | None]:
+        """The resource's cursor, bound to the stored state while its items are read (None without one).
 
-        The caller's `Incremental` is left as it was: the cursor is a bound copy (`incremental.bound`).
+        The caller's `Incremental` is left as it was: the cursor filters through a bound copy
+        (`incremental.bound`).
         """
         if res.incremental is None:
-            return None
+            yield None
+            return
         rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
         stored = rstate.get("incremental", {}).get(res.incremental.cursor_path, {})
-        inc = binding.enter_context(bound(res.incremental, stored, rstate.setdefault("source_state", {})))
-        return CursorFilter(inc, res.name, res.primary_key)
+        with bound(res.incremental, stored, rstate.setdefault("source_state", {})) as inc:
+            yield CursorFilter(inc, res.name, res.primary_key)
 
     def _store_cursor(self, res: Resource, plan: TablePlan, state: dict[str, Any], cursor: CursorFilter) -> None:
         saved = cursor.state()
