@@ -27,7 +27,8 @@ from pg_assets.errors import (
     TerminalLoadError,
     TransientLoadError,
 )
-from pg_assets.credentials import ConnectionConfig, resolve_credentials
+from pg_assets.connection import ConnectionConfig
+from pg_assets.destination import resolve_credentials
 from pg_assets.incremental import Incremental
 from pg_assets.normalize.naming import normalize_dataset_name, normalize_identifier
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad

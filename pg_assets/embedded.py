@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig
 from pg_assets.errors import EmbeddedServerError
 
 HOME_ENV = "PG_ASSETS_HOME"
@@ -52,6 +52,14 @@ def home_dir(home: Path | None = None) -> Path:
         return Path(home)
     env = os.environ.get(HOME_ENV)
     return Path(env) if env else Path.cwd() / ".pg_assets"
+
+
+def project_home(project_dir: Path | None) -> Path | None:
+    """The home of a project's server: `<project>/.pg_assets`; None (the default home) without a project
+    or once `$PG_ASSETS_HOME` is set, which wins so one server can serve many projects (and a test session)."""
+    if project_dir is None or os.environ.get(HOME_ENV):
+        return None
+    return Path(project_dir) / ".pg_assets"
 
 
 def pgdata_dir(home: Path | None = None) -> Path:

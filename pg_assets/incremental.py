@@ -4,8 +4,10 @@ An `Incremental` is handed to a resource (and, by the YAML sources, to the funct
 or API call that produces the data) before the data is read. The pipeline binds it
 to the state stored in the destination, so `start_value` is the cursor where the
 last committed load stopped: a source can ask its API only for newer items. The
-pipeline then filters the items itself: older items are dropped, and items exactly
-at the boundary are dropped when their key was already loaded.
+binding is a copy (`bound`): the caller's object reads as bound only while the load
+reads its items, and is never changed. The pipeline then filters the items itself:
+older items are dropped, and items exactly at the boundary are dropped when their key
+was already loaded.
 
 The keys of the items at the boundary are stored with the cursor (`unique_hashes`,
 12 characters each), so the state stays small unless many items share one cursor
@@ -23,10 +25,13 @@ at `initial_value`, ignores the stored cursor and never moves it.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Literal
@@ -45,6 +50,30 @@ DLT_LEGACY_HASH_CHARS = 20
 DedupKey = str | tuple[str, ...] | None
 """What identifies an item at the boundary, in dlt's shape: one name (its value is hashed
 alone), several (their values as a list), `()` (no de-duplication), None (the whole item)."""
+
+
+# The cursors of the load reading items in this thread: id of the caller's `Incremental` -> its bound copy.
+_BOUND: ContextVar[Mapping[int, "Incremental"] | None] = ContextVar("pg_assets_bound_cursors", default=None)
+
+
+class _RunValue:
+    """A field that, while a load reads the cursor's items, is read from the bound copy (see `bound`).
+
+    The generated `__init__` sets it through `__set__`; its default, which dataclasses pass
+    as this descriptor itself, is a new empty dict.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        current = (_BOUND.get() or {}).get(id(obj), obj)
+        return getattr(current, self._slot)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self._slot, {} if value is None or value is self else value)
 
 
 @dataclass
@@ -72,9 +101,9 @@ class Incremental:
     end_value: Any = None
     last_value_func: LastValueFunc = "max"
     primary_key: str | Sequence[str] | None = None
-    # bound by the pipeline from the destination's state before data is read
-    stored: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    resource_state: dict[str, Any] = field(default_factory=dict, repr=False)
+    # the destination's state for this cursor, bound by the pipeline before data is read (`bound`)
+    stored: Mapping[str, Any] = field(default=_RunValue(), repr=False)  # type: ignore[assignment]
+    resource_state: dict[str, Any] = field(default=_RunValue(), repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.last_value_func not in ("max", "min"):
@@ -116,6 +145,25 @@ class Incremental:
         """Where this run starts: the stored cursor, else (and always for a window) `initial_value`."""
         last = None if self.stateless else self.last_value
         return self.initial_value if last is None else last
+
+
+@contextmanager
+def bound(inc: Incremental, stored: Mapping[str, Any], resource_state: dict[str, Any]) -> Iterator[Incremental]:
+    """A copy of `inc` bound to one load's state; the caller's `inc` is never changed.
+
+    While the block runs, `inc` itself reads as the copy in this thread: a generator that
+    closed over the caller's object sees the stored cursor and writes the load's resource
+    state, as one that is handed the copy does. After the block `inc` reads as before, so
+    the same object serves the next run, or two pipelines at once.
+    """
+    copied = copy.copy(inc)
+    copied.stored = dict(stored)
+    copied.resource_state = resource_state
+    token = _BOUND.set({**(_BOUND.get() or {}), id(inc): copied})
+    try:
+        yield copied
+    finally:
+        _BOUND.reset(token)
 
 
 def cursor_value(item: Mapping[str, Any], path: str) -> Any:

@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from pg_assets import state as state_store
-from pg_assets.credentials import ConnectionConfig, resolve_credentials
+from pg_assets.connection import ConnectionConfig, open_connection
+from pg_assets.destination import resolve_credentials
 from pg_assets.errors import ConfigError
-from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter
+from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter, bound
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
 from pg_assets.catalog import Catalog
 from pg_assets.load import commit_plan
@@ -106,9 +107,7 @@ class Pipeline:
 
     def connect(self) -> Any:
         """A new autocommit psycopg2 connection to the destination, for reading results."""
-        conn = self.config.connect()
-        conn.autocommit = True
-        return conn
+        return open_connection(self.config, f"pg_assets:{self.name}:read")
 
     def run(self, data: Iterable[Any] | Resource | list[Resource], table_name: str | None = None, *,
             write_disposition: str | Mapping[str, Any] = "append", primary_key: Any = None, merge_key: Any = None,
@@ -247,19 +246,8 @@ class _Load:
                                 batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes)
         session.start_pool()
         for res, plan in zip(self.resources, self.plans):
-            cursor = self._bind_incremental(res, plan, state)
-            for item in _items(res):
-                if type(item) is dict:  # the common case tested first: no isinstance chain per row
-                    if cursor is None or cursor.keep(item):
-                        normalizer.add(plan, item)
-                elif isinstance(item, CopyRows):  # a Postgres source's own COPY output (no cursor to keep)
-                    normalizer.add_copy(plan, item)
-                elif is_columnar(item):
-                    self._add_columnar(normalizer, plan, cursor, item)
-                elif cursor is None or cursor.keep(item):
-                    normalizer.add(plan, item)
-                if time.monotonic() - self._last_report > 1.0:
-                    self._report()
+            with self._bound_cursor(res, state) as cursor:
+                self._read(res, plan, normalizer, cursor)
             if cursor is not None:
                 self._store_cursor(res, plan, state, cursor)
         normalizer.flush_all()
@@ -274,14 +262,35 @@ class _Load:
         for batch in record_batches(item):
             normalizer.add_columnar(plan, batch if cursor is None else cursor.keep_batch(batch))
 
-    def _bind_incremental(self, res: Resource, plan: TablePlan, state: dict[str, Any]) -> CursorFilter | None:
-        inc = res.incremental
-        if inc is None:
-            return None
+    def _read(self, res: Resource, plan: TablePlan, normalizer: Normalizer, cursor: CursorFilter | None) -> None:
+        """Every item of one resource into the normalizer, filtered by its cursor."""
+        for item in _items(res):
+            if type(item) is dict:  # the common case tested first: no isinstance chain per row
+                if cursor is None or cursor.keep(item):
+                    normalizer.add(plan, item)
+            elif isinstance(item, CopyRows):  # a Postgres source's own COPY output (no cursor to keep)
+                normalizer.add_copy(plan, item)
+            elif is_columnar(item):
+                self._add_columnar(normalizer, plan, cursor, item)
+            elif cursor is None or cursor.keep(item):
+                normalizer.add(plan, item)
+            if time.monotonic() - self._last_report > 1.0:
+                self._report()
+
+    @contextmanager
+    def _bound_cursor(self, res: Resource, state: dict[str, Any]) -> Iterator[CursorFilter | None]:
+        """The resource's cursor, bound to the stored state while its items are read (None without one).
+
+        The caller's `Incremental` is left as it was: the cursor filters through a bound copy
+        (`incremental.bound`).
+        """
+        if res.incremental is None:
+            yield None
+            return
         rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
-        inc.stored = dict(rstate.get("incremental", {}).get(inc.cursor_path, {}))
-        inc.resource_state = rstate.setdefault("source_state", {})
-        return CursorFilter(inc, res.name, res.primary_key)
+        stored = rstate.get("incremental", {}).get(res.incremental.cursor_path, {})
+        with bound(res.incremental, stored, rstate.setdefault("source_state", {})) as inc:
+            yield CursorFilter(inc, res.name, res.primary_key)
 
     def _store_cursor(self, res: Resource, plan: TablePlan, state: dict[str, Any], cursor: CursorFilter) -> None:
         saved = cursor.state()

@@ -2,7 +2,9 @@
 
 One source is one pipeline (named after the source, loading into its `dataset`), and
 one run of it is one atomic load of the selected resources. The CLI and the Dagster
-layer both go through `run_source`.
+layer both go through `run_source`; a partitioned run writes each resource as its
+`partitions.mode` says. Everything that reads a spec's destination reaches it through
+`credentials_for` and `connect`.
 
 Examples:
     >>> from pg_assets.spec import load_spec                          # doctest: +SKIP
@@ -14,19 +16,31 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pg_assets
+from pg_assets.connection import open_connection
+from pg_assets.destination import resolve_credentials
 from pg_assets.errors import ConfigError, LoadError, PgAssetsError, did_you_mean, user_code_location
 from pg_assets.sources import SourceContext, get_kind
 from pg_assets.spec.env import fill_partition
 from pg_assets.spec.models import ResourceSpec, SourceSpec
+from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
 if TYPE_CHECKING:
     from pg_assets.spec.document import PipelinesSpec
 
 Progress = Callable[[pg_assets.ProgressEvent], None]
+
+# How one partition's rows replace what the table held for it (`partitions.mode`):
+# merge_key: delete the rows whose merge key the partition's rows carry, then insert;
+# replace: the partition's rows become the whole table. Unset: the resource's own disposition.
+_PARTITION_WRITES: Mapping[str, Any] = {
+    "merge_key": {"disposition": "merge", "strategy": DEFAULT_MERGE_STRATEGY},
+    "replace": "replace",
+}
 
 
 def source_of(spec: PipelinesSpec, source_name: str) -> SourceSpec:
@@ -89,7 +103,8 @@ def build_resources(spec: PipelinesSpec, source_name: str, resource_names: Seque
 
     Args:
         partition: template parameters (`partition_key`, `partition_start`,
-            `partition_end`) substituted where the options say `${partition_key}`.
+            `partition_end`) substituted where the options say `${partition_key}`; a
+            partitioned resource is then written as its `partitions.mode` says.
     """
     source = source_of(spec, source_name)
     kind = get_kind(source.kind)
@@ -105,10 +120,25 @@ def build_resources(spec: PipelinesSpec, source_name: str, resource_names: Seque
         inc = _incremental(declared)
         context = SourceContext(source_name, name, spec.base_dir, inc, read_other)
         resolved = kind.prepare(source, declared, context)
-        resources.append(pg_assets.resource(
-            _reader(kind.read, source, resolved, context), name=resolved.table_name or name,
-            incremental=inc, source=source_name, **resolved.engine_options()))
+        built = pg_assets.resource(_reader(kind.read, source, resolved, context), name=resolved.table_name or name,
+                                   incremental=inc, source=source_name, **resolved.engine_options())
+        resources.append(built if partition is None else partition_write(built, declared.partitions))
     return resources
+
+
+def partition_write(resource: pg_assets.Resource, partitions: Any) -> pg_assets.Resource:
+    """The engine resource with the write disposition its partitions' `mode` asks for.
+
+    Examples:
+        >>> from pg_assets.spec.models import StaticPartitions
+        >>> r = pg_assets.resource([], name="t", merge_key="region")
+        >>> partition_write(r, StaticPartitions(type="static", keys=["eu"], mode="merge_key")).write_disposition
+        {'disposition': 'merge', 'strategy': 'delete-insert'}
+    """
+    mode = partitions.mode if partitions is not None else None
+    if mode is None:
+        return resource
+    return dataclasses.replace(resource, write_disposition=_PARTITION_WRITES[mode])
 
 
 def _reader(read: Callable[..., Iterable[Any]], source: SourceSpec, resource: ResourceSpec,
@@ -129,9 +159,18 @@ def _reader(read: Callable[..., Iterable[Any]], source: SourceSpec, resource: Re
 
 
 def credentials_for(spec: PipelinesSpec, credentials: Any = None) -> pg_assets.ConnectionConfig:
-    """The destination: `credentials` if given, else the spec's, else the usual fallbacks."""
+    """The spec's destination: `credentials` (an override) if given, else the spec's, else the usual fallbacks."""
     chosen = credentials if credentials is not None else spec.destination.credentials
-    return pg_assets.resolve_credentials(chosen, project_dir=spec.project_dir)
+    return resolve_credentials(chosen, project_dir=spec.project_dir)
+
+
+def connect(spec: PipelinesSpec, purpose: str, *, credentials: Any = None) -> Any:
+    """An autocommit connection to the spec's destination with pg_assets' session settings.
+
+    `purpose` ends up in `application_name` (`pg_assets:<purpose>`), so `pg_stat_activity`
+    says what the session is for.
+    """
+    return open_connection(credentials_for(spec, credentials), f"pg_assets:{purpose}")
 
 
 def pipeline_for(spec: PipelinesSpec, source_name: str, *, credentials: Any = None,
@@ -146,7 +185,14 @@ def pipeline_for(spec: PipelinesSpec, source_name: str, *, credentials: Any = No
 def run_source(spec: PipelinesSpec, source_name: str, resource_names: Sequence[str] | None = None, *,
                partition: Mapping[str, str] | None = None, progress: Progress | None = None,
                credentials: Any = None, **overrides: Any) -> pg_assets.LoadInfo:
-    """Load the named resources of one source (all when None) as one atomic load."""
+    """Load the named resources of one source (all when None) as one atomic load.
+
+    Args:
+        partition: the run's partition as template parameters (see `build_resources`).
+        progress: called with the rows staged so far, about once a second.
+        credentials: the destination, over the spec's.
+        overrides: pipeline options over the spec's `destination:` (`workers`, `file_format`, ...).
+    """
     resources = build_resources(spec, source_name, resource_names, partition=partition)
     pipeline = pipeline_for(spec, source_name, credentials=credentials, **overrides)
     return pipeline.run(resources, progress=progress)

@@ -20,7 +20,7 @@ import psycopg2
 import pytest
 
 from pg_assets import embedded
-from pg_assets.credentials import ENV_VAR, ConnectionConfig
+from pg_assets.connection import ENV_VAR, ConnectionConfig
 
 _SCHEMA_MAX = 40
 

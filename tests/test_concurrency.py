@@ -14,7 +14,7 @@ import pytest
 import pg_assets
 from pg_assets import state as state_store
 from pg_assets.errors import LockTimeoutError, TerminalLoadError
-from pg_assets.load.connection import open_connection
+from pg_assets.connection import open_connection
 
 
 class _Run(threading.Thread):

@@ -21,7 +21,9 @@ from urllib.parse import quote
 import pytest
 
 from pg_assets import embedded
-from pg_assets.credentials import ENV_VAR, ConnectionConfig, explain_connect_error, resolve_credentials
+from pg_assets.connection import ENV_VAR, ConnectionConfig, explain_connect_error
+from pg_assets.credentials import configured_credentials
+from pg_assets.destination import resolve_credentials
 from pg_assets.errors import CredentialsError, ServerUnavailableError
 
 PW = "Zq9:p@ss/w%rd&x#7"  # distinctive, and full of characters a URI must escape
@@ -183,8 +185,21 @@ def test_precedence(
     argument = "postgresql://u@h/from_argument" if "argument" in sources else None
     config = resolve_credentials(argument, project_dir=tmp_path)
     assert config.database == database
+    configured = configured_credentials(argument, tmp_path)  # the same order, read once, without starting
     if not sources or sources == ("unrelated_secrets",):
         assert config == pg_credentials  # the session's embedded server, via PG_ASSETS_HOME
+        assert configured is None
+    else:
+        assert configured == config
+
+
+def test_configured_credentials_never_start_the_embedded_server(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv(embedded.HOME_ENV, str(home))
+    assert configured_credentials(None, tmp_path) is None
+    assert not home.exists() and not (tmp_path / ".pg_assets").exists()
+    assert embedded.running_config(home) is None
 
 
 def test_config_is_frozen_and_owns_its_query() -> None:

@@ -103,7 +103,7 @@ def test_materialize_names_the_sources_when_an_excluded_one_is_unknown() -> None
 
 
 def test_report_never_prints_a_password() -> None:
-    from pg_assets.credentials import ConnectionConfig
+    from pg_assets.connection import ConnectionConfig
     from pg_assets.dagster.materialize import Outcome, report
 
     config = ConnectionConfig(database="dw", username="loader", password="s3cr3t-pw", host="db.internal")

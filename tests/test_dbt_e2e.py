@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from pg_assets.credentials import ENV_VAR, ConnectionConfig
+from pg_assets.connection import ENV_VAR, ConnectionConfig
 from pg_assets.dagster.materialize import Outcome, materialize_project, report
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig
 from pg_assets.cli.dbt import cmd_dbt_env
 from pg_assets.dbt.env import PASSWORD_VAR, dbt_environment, dbt_executable, profile_env
 from pg_assets.errors import ConfigError

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from pg_assets.cli import main
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig
 from pg_assets.dbt.env import dbt_executable
 from pg_assets.dbt.sources import (
     LoadedTable,

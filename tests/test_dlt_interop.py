@@ -15,7 +15,7 @@ import dlt
 import pytest
 
 import pg_assets
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig
 
 UTC = dt.timezone.utc
 START = dt.datetime(2024, 1, 1, tzinfo=UTC)

@@ -202,6 +202,29 @@ def test_a_generator_reads_the_stored_cursor_lazily(dataset, query):
     assert _ids(query, dataset) == [0, 1, 2, 3, 4, 5, 9]
 
 
+def test_a_run_leaves_the_callers_incremental_as_it_was(dataset, query):
+    """The pipeline binds a copy: the caller's object reads the stored cursor only while its items are read."""
+    inc = Incremental("ts", initial_value=0)
+    seen: list[Any] = []
+
+    def rows(*pairs: tuple[int, int]) -> Any:
+        def read() -> Iterator[dict[str, Any]]:
+            seen.append((inc.start_value, dict(inc.stored)))
+            inc.resource_state["runs"] = inc.resource_state.get("runs", 0) + 1
+            yield from _ts(*pairs)
+        return pg_assets.resource(read, name="events", incremental=inc, primary_key="id")
+
+    p = _pipeline(dataset)
+    p.run(rows((1, 1), (2, 2)))
+    assert (inc.start_value, inc.stored, inc.resource_state) == (0, {}, {})
+    p.run(rows((2, 2), (3, 3)))
+    assert (inc.start_value, inc.stored, inc.resource_state) == (0, {}, {})
+    assert [start for start, _ in seen] == [0, 2] and seen[1][1]["last_value"] == 2
+    assert _ids(query, dataset) == [1, 2, 3]
+    resource = p.state()["sources"]["incremental"]["resources"]["events"]
+    assert resource["incremental"]["ts"]["last_value"] == 3 and resource["source_state"] == {"runs": 2}
+
+
 def test_resource_state_is_saved_even_when_no_row_passes(dataset, query):
     inc = Incremental("ts", initial_value=100)
 

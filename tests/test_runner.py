@@ -31,6 +31,12 @@ def spec_in(tmp_path: Path, text: str) -> PipelinesSpec:
     return load_spec(tmp_path / "pipelines.yaml")
 
 
+def python_source(tmp_path: Path, dataset: str, resources: str) -> PipelinesSpec:
+    """A spec of one python source `py` loading into `dataset`; `resources` is the YAML under `resources:`."""
+    head = f"sources:\n  py:\n    kind: python\n    dataset: {dataset}\n    resources:\n"
+    return spec_in(tmp_path, head + textwrap.indent(textwrap.dedent(resources), "      "))
+
+
 def count(query: Query, table: str) -> int:
     return query(f"SELECT count(*) FROM {table}")[0][0]
 
@@ -121,6 +127,41 @@ def test_selected_resources_and_partitions(tmp_path: Path, dataset: str, query: 
         info = runner.run_source(spec, "py", ["by_day"], partition={"partition_key": day})
         assert set(info.row_counts) == {"by_day"}
     assert query(f'SELECT day, n FROM "{dataset}".by_day ORDER BY day') == [("2024-01-01", 1), ("2024-01-02", 1)]
+
+
+PARTITION_MODES = {
+    "replace_mode_partitioned": ("replace", {"partition_key": "eu"}, "replace"),
+    "merge_key_mode_partitioned": ("merge_key", {"partition_key": "eu"},
+                                   {"disposition": "merge", "strategy": "delete-insert"}),
+    "mode_unpartitioned": ("replace", None, "append"),
+}
+
+
+@pytest.mark.parametrize(("mode", "partition", "disposition"), PARTITION_MODES.values(), ids=PARTITION_MODES.keys())
+def test_a_partitioned_run_writes_as_the_mode_says(tmp_path: Path, mode: str, partition: dict[str, str] | None,
+                                                    disposition: Any) -> None:
+    (tmp_path / "modes.py").write_text("def rows():\n    return []\n")
+    spec = python_source(tmp_path, "d", f"""
+        by_region:
+          function: modes:rows
+          partitions: {{type: static, keys: [eu, us], mode: {mode}}}
+          merge_key: region
+        """)
+    (resource,) = runner.build_resources(spec, "py", partition=partition)
+    assert resource.write_disposition == disposition
+
+
+def test_a_partition_in_replace_mode_replaces_the_table(tmp_path: Path, dataset: str, query: Query) -> None:
+    (tmp_path / "regions.py").write_text("def rows(region):\n    return [{'region': region, 'n': 1}]\n")
+    spec = python_source(tmp_path, dataset, """
+        by_region:
+          function: regions:rows
+          args: {region: "${partition_key}"}
+          partitions: {type: static, keys: [eu, us], mode: replace}
+        """)
+    for key in ("eu", "us", "us"):
+        assert runner.run_source(spec, "py", partition={"partition_key": key}).row_counts == {"by_region": 1}
+    assert query(f'SELECT region, n FROM "{dataset}".by_region') == [("us", 1)]
 
 
 def test_run_spec_runs_each_named_source(dataset: str) -> None:

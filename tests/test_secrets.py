@@ -21,7 +21,8 @@ import pytest
 
 import pg_assets
 from pg_assets import cli
-from pg_assets.credentials import ENV_VAR, ConnectionConfig, resolve_credentials
+from pg_assets.connection import ENV_VAR, ConnectionConfig
+from pg_assets.destination import resolve_credentials
 from pg_assets.cli.dbt import _export_lines
 from pg_assets.dbt.env import profile_env
 from pg_assets.errors import PgAssetsError

@@ -45,7 +45,7 @@ def cmd_dbt_env(args: argparse.Namespace) -> int:
     spec use (its `destination.credentials`, `PG_ASSETS_CREDENTIALS`,
     `.pg_assets/secrets.toml`, else the embedded server, started if needed).
     """
-    from pg_assets.credentials import resolve_credentials
+    from pg_assets.destination import resolve_credentials
 
     spec_file = Path(getattr(args, "file", None) or "pipelines.yaml")
     if spec_file.is_file():

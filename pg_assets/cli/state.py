@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from pg_assets import sql
 from pg_assets import state as state_store
 from pg_assets.errors import ConfigError
-from pg_assets.load.connection import close_quietly, open_connection
+from pg_assets.connection import close_quietly, open_connection
 from pg_assets.pipeline import Pipeline, new_load_id
 
 RESET_LOCK_TIMEOUT = 60.0
@@ -41,7 +41,7 @@ def pipeline_for_state(name: str, dataset: str | None, spec_file: Path) -> Pipel
     """The pipeline `name` as the spec file declares it (dataset, credentials), or by convention."""
     if not spec_file.exists():
         return Pipeline(name, dataset, lock_timeout=RESET_LOCK_TIMEOUT)
-    from pg_assets.credentials import resolve_credentials
+    from pg_assets.runner import credentials_for
     from pg_assets.spec import load_spec
 
     spec = load_spec(spec_file)
@@ -50,8 +50,7 @@ def pipeline_for_state(name: str, dataset: str | None, spec_file: Path) -> Pipel
         known = ", ".join(f"`{s}`" for s in spec.sources) or "none"
         raise ConfigError(f"{spec_file} has no source `{name}` (sources: {known}); name one of them, or give "
                           f"`--dataset` for a pipeline that is not in the spec")
-    credentials = resolve_credentials(spec.destination.credentials, project_dir=spec.base_dir)
-    return Pipeline(name, dataset or source.dataset, credentials, lock_timeout=RESET_LOCK_TIMEOUT)
+    return Pipeline(name, dataset or source.dataset, credentials_for(spec), lock_timeout=RESET_LOCK_TIMEOUT)
 
 
 def show_state(pipeline: Pipeline, out: TextIO | None = None) -> int:

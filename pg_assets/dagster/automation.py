@@ -14,15 +14,11 @@ first partition's start and the last one's end, and `partition_key` `first...las
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-
-import pg_assets
-from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
 _TIME_PARTITIONS: Mapping[str, type[dg.TimeWindowPartitionsDefinition]] = {
     "hourly": dg.HourlyPartitionsDefinition,
@@ -83,30 +79,6 @@ def partition_params(context: dg.AssetExecutionContext) -> dict[str, str]:
         params["partition_start"] = window.start.isoformat() if hourly else window.start.date().isoformat()
         params["partition_end"] = window.end.isoformat() if hourly else window.end.date().isoformat()
     return params
-
-
-# How one partition's rows replace what the table held for it (`partitions.mode`):
-# merge_key: delete the rows whose merge key the partition's rows carry, then insert;
-# replace: the partition's rows become the whole table. Unset: the resource's own disposition.
-_PARTITION_WRITES: Mapping[str, Any] = {
-    "merge_key": {"disposition": "merge", "strategy": DEFAULT_MERGE_STRATEGY},
-    "replace": "replace",
-}
-
-
-def partition_write(resource: pg_assets.Resource, partitions: Any) -> pg_assets.Resource:
-    """The engine resource with the write disposition its partitions' `mode` asks for.
-
-    Examples:
-        >>> from pg_assets.spec.models import StaticPartitions
-        >>> r = pg_assets.resource([], name="t", merge_key="region")
-        >>> partition_write(r, StaticPartitions(type="static", keys=["eu"], mode="merge_key")).write_disposition
-        {'disposition': 'merge', 'strategy': 'delete-insert'}
-    """
-    mode = partitions.mode if partitions is not None else None
-    if mode is None:
-        return resource
-    return dataclasses.replace(resource, write_disposition=_PARTITION_WRITES[mode])
 
 
 def automation_condition(automation: Any) -> dg.AutomationCondition | None:

@@ -27,7 +27,6 @@ Examples:
 import hashlib
 import importlib.metadata
 import json
-import os
 import shutil
 import sys
 import uuid
@@ -44,6 +43,7 @@ from dagster_dbt.dbt_project import using_dagster_dev
 from filelock import FileLock
 from packaging import version
 
+from pg_assets.connection import open_connection
 from pg_assets.dagster import introspect
 from pg_assets.dagster.factory import RESOURCE_KEY
 from pg_assets.dbt.env import PASSWORD_VAR, PREFIX, dbt_environment, dbt_executable, profile_env, scoped_environ
@@ -207,25 +207,21 @@ def _known_config(spec: Any, project_dir: Path) -> Any:
     """The destination's connection if it is known without starting anything: parsed credentials,
     or the embedded server when it already runs; else None."""
     from pg_assets import embedded
-    from pg_assets.credentials import resolve_credentials
-    from pg_assets.dagster.translator import configured_credentials
+    from pg_assets.credentials import configured_credentials
     from pg_assets.errors import CredentialsError
 
     base_dir = spec.project_dir if spec is not None else project_dir.parent
-    configured = configured_credentials(spec.destination.credentials if spec is not None else None, base_dir)
-    if configured is None:
-        home = None if os.environ.get(embedded.HOME_ENV) else base_dir / ".pg_assets"
-        return embedded.running_config(home)
     try:
-        return resolve_credentials(configured)
+        configured = configured_credentials(spec.destination.credentials if spec is not None else None, base_dir)
     except CredentialsError:
         return None
+    return configured if configured is not None else embedded.running_config(embedded.project_home(base_dir))
 
 
 def _destination(context: dg.AssetExecutionContext, spec: Any, resource_key: str, project_dir: Path) -> Any:
     """Where the loads write: the pg_assets resource's credentials against the spec, like a load."""
     if spec is None:
-        from pg_assets.credentials import resolve_credentials
+        from pg_assets.destination import resolve_credentials
 
         return resolve_credentials(project_dir=project_dir.parent)
     from pg_assets import runner
@@ -302,8 +298,7 @@ def with_row_counts(events: Iterable[Any], manifest: Mapping[str, Any], config: 
     Column schema and lineage come from dagster-dbt's `fetch_column_metadata` upstream of
     this. One connection for the whole build; a failed query is logged and the event kept.
     """
-    conn = config.connect()
-    conn.autocommit = True
+    conn = open_connection(config, "pg_assets:dbt:row-counts")
     try:
         with conn.cursor() as cursor:
             for event in events:

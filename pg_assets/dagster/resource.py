@@ -19,7 +19,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from pg_assets.dagster.automation import partition_params, partition_write
+from pg_assets.dagster.automation import partition_params
+from pg_assets.connection import close_quietly
 from pg_assets.dagster.checks import CheckPlan
 from pg_assets.dagster.events import Event, previous_schemas, report
 from pg_assets.dagster.plan import AssetPlan, LoadPlan
@@ -73,13 +74,8 @@ class PgAssetsResource(dg.ConfigurableResource):
         context.log.info(f"loading {', '.join(f'`{n}`' for n in names)} of source `{plan.source}`{where}")
 
         def work(progress: ProgressBoard) -> LoadInfo:
-            # `runner.run_source`, with each partitioned resource written as its `partitions.mode` says.
-            resources = runner.build_resources(plan.spec, plan.source, names, partition=partition)
-            if partition is not None:
-                source = plan.spec.sources[plan.source]
-                resources = [partition_write(r, source.resolved(n).partitions) for r, n in zip(resources, names, strict=True)]
-            pipeline = runner.pipeline_for(plan.spec, plan.source, credentials=self.credentials, **self.overrides())
-            return pipeline.run(resources, progress=progress)
+            return runner.run_source(plan.spec, plan.source, names, partition=partition, progress=progress,
+                                     credentials=self.credentials, **self.overrides())
 
         try:
             info = run_logging_progress(work, context.log, self.progress_interval_seconds)
@@ -97,10 +93,10 @@ class PgAssetsResource(dg.ConfigurableResource):
                 to_check: Mapping[dg.AssetKey, list[CheckPlan]], previous: Mapping[dg.AssetKey, Any]) -> Iterator[Event]:
         from pg_assets import runner
 
-        conn = runner.credentials_for(plan.spec, self.credentials).connect()
-        conn.autocommit = True  # read-only, and no snapshot held while Dagster stores the events
+        # autocommit: read-only, and no snapshot held while Dagster stores the events
+        conn = runner.connect(plan.spec, f"{plan.source}:report", credentials=self.credentials)
         try:
             with conn.cursor() as cursor:
                 yield from report(cursor, plan, info, assets, to_check, previous)
         finally:
-            conn.close()
+            close_quietly(conn)

@@ -55,15 +55,9 @@ def project_dagster_dir(project_dir: Path) -> Path:
     return (Path(home) if home else Path(project_dir) / ".pg_assets").expanduser().absolute() / "dagster"
 
 
-def _embedded_home(project_dir: Path) -> Path | None:
-    from pg_assets import embedded
-
-    return None if os.environ.get(embedded.HOME_ENV) else Path(project_dir) / ".pg_assets"
-
-
 def _destination_is_embedded(project_dir: Path) -> bool:
     """Whether the project's loads go to the embedded Postgres (no credentials anywhere), read without connecting."""
-    from pg_assets.dagster.translator import configured_credentials
+    from pg_assets.credentials import configured_credentials
     from pg_assets.dagster.project import spec_path
     from pg_assets.errors import PgAssetsError
     from pg_assets.spec import load_spec
@@ -73,19 +67,22 @@ def _destination_is_embedded(project_dir: Path) -> bool:
         credentials = load_spec(path).destination.credentials if path.is_file() else None
     except PgAssetsError:
         credentials = None  # an invalid spec fails its definitions, located; storage stays usable
-    return configured_credentials(credentials, project_dir) is None
+    try:
+        return configured_credentials(credentials, project_dir) is None
+    except PgAssetsError:
+        return False  # credentials are set, if wrongly: the loads say so, and storage stays usable
 
 
 @functools.cache
 def _embedded_url(project_dir: Path) -> str:
     """The dagster database of the project's embedded server, created on first use."""
-    from pg_assets import embedded
-
-    config = embedded.ensure_running(_embedded_home(project_dir))
     import psycopg2.errors
 
-    conn = config.connect()
-    conn.autocommit = True
+    from pg_assets import embedded
+    from pg_assets.connection import open_connection
+
+    config = embedded.ensure_running(embedded.project_home(project_dir))
+    conn = open_connection(config, "pg_assets:dagster-storage")
     try:
         with conn.cursor() as cursor:
             cursor.execute(sql.DATABASE_EXISTS, (DAGSTER_DATABASE,))

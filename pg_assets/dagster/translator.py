@@ -22,9 +22,7 @@ database the load really used.
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
-from pg_assets.credentials import ENV_VAR, SECRETS_KEY, resolve_credentials, secrets_path
+from pg_assets.credentials import configured_credentials
 from pg_assets.dagster.automation import automation_condition, freshness_policy
 from pg_assets.dagster.checks import plan_checks
 from pg_assets.dagster.plan import AssetPlan
@@ -53,22 +51,6 @@ class Destination:
     pool: str
 
 
-def configured_credentials(credentials: Any, project_dir: Path | None) -> Any:
-    """The first credentials configured anywhere, or None for the embedded server."""
-    if credentials is not None:
-        return credentials
-    if os.environ.get(ENV_VAR, "").strip():
-        return os.environ[ENV_VAR]
-    path = secrets_path(project_dir)
-    try:
-        found: Any = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None  # the load reports the unreadable file; definitions stay loadable
-    for key in SECRETS_KEY:
-        found = found.get(key) if isinstance(found, Mapping) else None
-    return found
-
-
 def destination(credentials: Any = None, project_dir: Path | None = None) -> Destination:
     """The database name and default pool for the spec's credentials, parsed, never connected.
 
@@ -79,13 +61,12 @@ def destination(credentials: Any = None, project_dir: Path | None = None) -> Des
         >>> destination("postgresql://loader:secret@db.internal/analytics")
         Destination(database='analytics', pool='pg_assets:db.internal:5432/analytics')
     """
-    configured = configured_credentials(credentials, project_dir)
-    if configured is None:
-        return Destination(EMBEDDED_DATABASE, DEFAULT_POOL)
     try:
-        config = resolve_credentials(configured)  # parses only: a non-None argument never starts a server
+        config = configured_credentials(credentials, project_dir)
     except CredentialsError:
-        return Destination(EMBEDDED_DATABASE, DEFAULT_POOL)  # the run reports bad credentials, located
+        config = None  # the run reports bad credentials, located
+    if config is None:
+        return Destination(EMBEDDED_DATABASE, DEFAULT_POOL)
     return Destination(config.database, f"{DEFAULT_POOL}:{config.host}:{config.port}/{config.database}")
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig
 from pg_assets.errors import ConfigError
 
 PREFIX = "PG_ASSETS_DBT_"

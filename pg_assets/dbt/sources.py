@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from pg_assets import sql
+from pg_assets.connection import close_quietly, open_connection
 from pg_assets.errors import ConfigError, PgAssetsError
 from pg_assets.normalize.naming import normalize_dataset_name, normalize_identifier
 
@@ -137,13 +138,13 @@ def discover_child_tables(config: Any, tables: Sequence[LoadedTable]) -> dict[st
     loaded, so the destination, not the spec, knows them.
     """
     datasets = sorted({t.dataset for t in tables})
-    conn = config.connect()
+    conn = open_connection(config, "pg_assets:dbt-sources")
     try:
         with conn.cursor() as cur:
             cur.execute(sql.CHILD_TABLES_OF_SCHEMAS, (datasets,))
             rows = cur.fetchall()
     finally:
-        conn.close()
+        close_quietly(conn)
     names: dict[str, list[str]] = {}
     for dataset, name in rows:
         names.setdefault(dataset, []).append(name)

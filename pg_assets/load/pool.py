@@ -17,8 +17,8 @@ from typing import Any
 
 import psycopg2
 
+from pg_assets.connection import close_quietly
 from pg_assets.errors import LoadError, TransientLoadError
-from pg_assets.load.connection import close_quietly
 from pg_assets.load.errors import describe, is_transient
 from pg_assets.load.retry import Retries, first_line
 

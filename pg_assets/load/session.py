@@ -32,9 +32,8 @@ import psycopg2
 from pg_assets import sql
 from pg_assets import state as state_store
 from pg_assets.catalog import Catalog, read_catalog
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig, close_quietly, open_connection
 from pg_assets.errors import TransientLoadError
-from pg_assets.load.connection import close_quietly, open_connection
 from pg_assets.load.dispositions import Staged, system_tables_sql
 from pg_assets.load.errors import describe, is_transient
 from pg_assets.load.locks import create_schema_safely, holds_run_lock

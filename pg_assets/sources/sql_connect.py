@@ -17,8 +17,8 @@ import sqlalchemy
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from pg_assets.connection import SESSION_OPTIONS
 from pg_assets.errors import ConfigError
-from pg_assets.load.connection import SESSION_OPTIONS
 
 # the driver used when the URL names only the dialect
 DEFAULT_DRIVERS = {"postgresql": "psycopg2", "postgres": "psycopg2", "mysql": "pymysql", "mariadb": "pymysql"}

@@ -24,7 +24,7 @@ import psycopg2
 import psycopg2.errors
 
 import pg_assets
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig
 
 ROWS = 400
 PHASE_MARKS = {b"INSERT INTO": "staging", b"COPY ": "staging", b"pg_advisory_xact_lock": "commit"}
@@ -177,7 +177,7 @@ def _phase_bounds(size: int, starts: dict[str, int]) -> dict[str, tuple[int, int
 KILLED_LOAD = """
 import os, sys
 sys.path.insert(0, {here!r})
-from pg_assets.credentials import resolve_credentials
+from pg_assets.destination import resolve_credentials
 from fault_trials import Dataset
 config = resolve_credentials(os.environ["FAULTS_URI"])
 ds = Dataset(config, config, {name!r})

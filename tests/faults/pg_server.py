@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pg_assets.credentials import ConnectionConfig
+from pg_assets.connection import ConnectionConfig
 
 USER, PASSWORD, DATABASE = "loader", "Fault-Pw:9/x%", "faults"
 _RUN_AS = "nobody"

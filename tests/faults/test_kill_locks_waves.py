@@ -55,7 +55,7 @@ def test_a_lock_timeout_is_retried_until_the_lock_is_free(tcp_server, proxy) -> 
     with holder.cursor() as cur:
         cur.execute(f'LOCK TABLE "{ds.name}".events IN ACCESS EXCLUSIVE MODE')
     threading.Timer(1.2, holder.rollback).start()
-    impatient = pg_assets.credentials.ConnectionConfig(
+    impatient = pg_assets.connection.ConnectionConfig(
         ds.direct.database, ds.direct.username, ds.direct.password, ds.direct.host, port=ds.direct.port,
         query={"options": "-c lock_timeout=300"})
     ids = ds._take()
@@ -99,7 +99,7 @@ def test_a_statement_timeout_fails_cleanly_and_names_it(tcp_server, proxy) -> No
     holder = _admin_conn(tcp_server)
     with holder.cursor() as cur:
         cur.execute(f'LOCK TABLE "{ds.name}".events IN ACCESS EXCLUSIVE MODE')
-    strict = pg_assets.credentials.ConnectionConfig(
+    strict = pg_assets.connection.ConnectionConfig(
         ds.direct.database, ds.direct.username, ds.direct.password, ds.direct.host, port=ds.direct.port,
         query={"options": "-c statement_timeout=400"})
     ids = ds._take()
