@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from pg_assets.dagster import checks, introspect
-from pg_assets.dagster.plan import AssetPlan, LoadPlan
+from pg_assets.dagster.asset_plan import AssetPlan, LoadPlan
 from pg_assets.info import LoadInfo
 
 Event = dg.MaterializeResult | dg.AssetCheckResult

@@ -35,7 +35,7 @@ import dagster as dg
 from pg_assets.credentials import configured_credentials
 from pg_assets.dagster.automation import automation_condition, freshness_policy
 from pg_assets.dagster.checks import plan_checks
-from pg_assets.dagster.plan import AssetPlan
+from pg_assets.dagster.asset_plan import AssetPlan
 from pg_assets.errors import CredentialsError
 from pg_assets import normalize_dataset_name, normalize_identifier
 
@@ -44,14 +44,14 @@ DEFAULT_POOL = "pg_assets"
 
 
 @dataclass(frozen=True)
-class Destination:
+class DestinationRef:
     """What definitions know of the destination without connecting: its database and pool."""
 
     database: str
     pool: str
 
 
-def destination(credentials: Any = None, project_dir: Path | None = None) -> Destination:
+def destination(credentials: Any = None, project_dir: Path | None = None) -> DestinationRef:
     """The database name and default pool for the spec's credentials, parsed, never connected.
 
     One pool per destination: `pg_assets` for the embedded server, else
@@ -59,15 +59,15 @@ def destination(credentials: Any = None, project_dir: Path | None = None) -> Des
 
     Examples:
         >>> destination("postgresql://loader:secret@db.internal/analytics")
-        Destination(database='analytics', pool='pg_assets:db.internal:5432/analytics')
+        DestinationRef(database='analytics', pool='pg_assets:db.internal:5432/analytics')
     """
     try:
         config = configured_credentials(credentials, project_dir)
     except CredentialsError:
         config = None  # the run reports bad credentials, located
     if config is None:
-        return Destination(EMBEDDED_DATABASE, DEFAULT_POOL)
-    return Destination(config.database, f"{DEFAULT_POOL}:{config.host}:{config.port}/{config.database}")
+        return DestinationRef(EMBEDDED_DATABASE, DEFAULT_POOL)
+    return DestinationRef(config.database, f"{DEFAULT_POOL}:{config.host}:{config.port}/{config.database}")
 
 
 def dagster_name(text: str) -> str:
@@ -167,7 +167,7 @@ class PgAssetsTranslatorData:
     source_spec: Any
     dataset: str
     table: str
-    destination: Destination
+    destination: DestinationRef
     spec: Any = None
 
 
@@ -224,7 +224,7 @@ def default_metadata(props: PgAssetsTranslatorData) -> dict[str, Any]:
     return metadata
 
 
-def translator_data(spec: Any, source_name: str, name: str, dest: Destination) -> PgAssetsTranslatorData:
+def translator_data(spec: Any, source_name: str, name: str, dest: DestinationRef) -> PgAssetsTranslatorData:
     source = spec.sources[source_name]
     resource = source.resolved(name)
     return PgAssetsTranslatorData(

@@ -38,7 +38,7 @@ from pg_assets.sources.sql_result_types import described
 
 # Arrow's decimal128 holds 38 digits; pgpq (the binary COPY encoder) has no decimal256
 MAX_DECIMAL_DIGITS = 38
-# an unconstrained source numeric lands in `numeric(38,9)` (`types.postgres_type`)
+# an unconstrained source numeric lands in `numeric(38,9)` (`schema.postgres_type`)
 DEFAULT_DECIMAL = (38, 9)
 
 

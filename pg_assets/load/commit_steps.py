@@ -17,7 +17,7 @@ from pg_assets import stored_schema
 from pg_assets.catalog import Catalog
 from pg_assets.load.dispositions import Staged, append_sql, replace_sql
 from pg_assets.load.merge import merge_sql
-from pg_assets.normalize.rows import TablePlan
+from pg_assets.table_plan import TablePlan
 from pg_assets.schema import Table, chain
 from pg_assets.vocabulary import DEFAULT_REPLACE_STRATEGY
 
