@@ -37,6 +37,7 @@ from pg_assets.dagster.automation import automation_condition, freshness_policy
 from pg_assets.dagster.checks import plan_checks
 from pg_assets.dagster.asset_plan import AssetPlan
 from pg_assets.errors import CredentialsError
+from pg_assets.vocabulary import disposition_label
 from pg_assets import normalize_dataset_name, normalize_identifier
 
 EMBEDDED_DATABASE = "postgres"
@@ -98,11 +99,6 @@ def hinted_schema(columns: Mapping[str, Any] | None) -> dg.TableSchema | None:
                                                              unique=bool(hints.unique or hints.primary_key)))
         for name, hints in columns.items()
     ])
-
-
-def disposition(resource: Any) -> str:
-    """`append`, `replace`, `merge`, or `<disposition>:<strategy>` when a strategy is set."""
-    return f"{resource.disposition}:{resource.strategy}" if resource.strategy else resource.disposition
 
 
 def _safe_url(url: str) -> str:
@@ -208,7 +204,7 @@ def default_metadata(props: PgAssetsTranslatorData) -> dict[str, Any]:
     resource = props.settings
     metadata: dict[str, Any] = {"dagster/table_name": f"{props.destination.database}.{props.dataset}.{props.table}",
                                 "dagster/storage_kind": "postgres",
-                                "write_disposition": disposition(resource)}
+                                "write_disposition": disposition_label(resource.disposition, resource.strategy)}
     base_dir = props.spec.base_dir if props.spec is not None else Path.cwd()
     # a kind that knows its own source's address says it (sql_database); files and URLs are read off the settings
     uri = props.source_spec.asset_uri(props.resource) or source_uri(props.source_spec, resource, props.resource,
@@ -241,5 +237,6 @@ def asset_spec(props: PgAssetsTranslatorData,
                         f"not a dagster.AssetSpec, for `{props.source}.{props.resource}`")
     resource = props.settings
     checks = plan_checks(resource) if resource.checks else ()
-    plan = AssetPlan(spec.key, props.resource, props.dataset, props.table, disposition(resource), checks)
+    plan = AssetPlan(spec.key, props.resource, props.dataset, props.table, resource.disposition, resource.strategy,
+                     checks)
     return spec, plan
