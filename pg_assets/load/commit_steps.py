@@ -9,7 +9,7 @@ changed, and last the `_dlt_loads` row that marks the load complete.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pg_assets import sql
 from pg_assets import state as state_store
@@ -17,9 +17,12 @@ from pg_assets import stored_schema
 from pg_assets.catalog import Catalog
 from pg_assets.load.dispositions import Staged, append_sql, replace_sql
 from pg_assets.load.merge import merge_sql
-from pg_assets.table_plan import TablePlan
 from pg_assets.schema import Table, chain
+from pg_assets.table_plan import TablePlan
 from pg_assets.vocabulary import DEFAULT_REPLACE_STRATEGY
+
+if TYPE_CHECKING:  # the session imports this module's callers; the type is only read by checkers
+    from pg_assets.load.session import Destination
 
 
 def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> list[str]:
@@ -31,7 +34,7 @@ def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> lis
     return out
 
 
-def disposition_statements(dest: Any, plans: Sequence[TablePlan], live: Mapping[str, Table], existing: set[str],
+def disposition_statements(dest: Destination, plans: Sequence[TablePlan], live: Mapping[str, Table], existing: set[str],
                            staged: Mapping[str, Staged], created_at: str) -> list[str]:
     """Each resource's disposition SQL; `existing` are the tables in the dataset right now."""
     out: list[str] = []
@@ -42,7 +45,7 @@ def disposition_statements(dest: Any, plans: Sequence[TablePlan], live: Mapping[
     return out
 
 
-def _disposition_sql(dest: Any, plan: TablePlan, tables: list[Table], staged: Mapping[str, Staged],
+def _disposition_sql(dest: Destination, plan: TablePlan, tables: list[Table], staged: Mapping[str, Staged],
                      existing: set[str], created_at: str) -> list[str]:
     ds = dest.dataset
     if plan.write_disposition == "replace":
@@ -53,7 +56,7 @@ def _disposition_sql(dest: Any, plan: TablePlan, tables: list[Table], staged: Ma
     return [stmt for t in tables if t.name in staged for stmt in append_sql(ds, t.name, staged[t.name])]
 
 
-def bookkeeping(dest: Any, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table], catalog: Catalog,
+def bookkeeping(dest: Destination, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table], catalog: Catalog,
                 state: dict[str, Any], previous_state_hash: str | None, created_at: str) -> list[str]:
     """The schema document, state and `_dlt_loads` rows; advances `state`'s version once.
 
