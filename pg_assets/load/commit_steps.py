@@ -9,7 +9,7 @@ changed, and last the `_dlt_loads` row that marks the load complete.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pg_assets import sql
 from pg_assets import state as state_store
@@ -17,12 +17,10 @@ from pg_assets import stored_schema
 from pg_assets.catalog import Catalog
 from pg_assets.load.dispositions import Staged, append_sql, replace_sql
 from pg_assets.load.merge import merge_sql
+from pg_assets.load.session import Destination
 from pg_assets.schema import Table, chain
 from pg_assets.table_plan import TablePlan
 from pg_assets.vocabulary import DEFAULT_REPLACE_STRATEGY
-
-if TYPE_CHECKING:  # the session imports this module's callers; the type is only read by checkers
-    from pg_assets.load.session import Destination
 
 
 def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> list[str]:
