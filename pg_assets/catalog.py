@@ -18,7 +18,7 @@ from typing import Any
 from pg_assets import sql
 from pg_assets import stored_schema as documents
 from pg_assets.normalize.naming import PATH_SEPARATOR
-from pg_assets.normalize.types import from_postgres
+from pg_assets.schema import from_postgres
 from pg_assets.schema import PARENT_ID, Column, Table
 
 

@@ -392,7 +392,6 @@ class CursorFilter:
         value) are hashed, one at a time, with the same hashes as dict items.
         """
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         values = self._cursor_column(batch)
         if batch.num_rows == 0:
@@ -403,19 +402,8 @@ class CursorFilter:
                 f"Resource `{self.resource}`: {values.null_count} rows have no value in the cursor column "
                 f"`{self.inc.cursor_path}`. Fix the `cursor_path` or the data.",
                 table=self.resource, column=self.inc.cursor_path)
-        ge, lt = (pc.greater_equal, pc.less) if self.inc.last_value_func == "max" else (pc.less_equal, pc.greater)
         try:
-            mask = None
-            start = self._bound("start", sample)
-            if start is not None:
-                start_scalar = pa.scalar(start, values.type)
-                mask = ge(values, start_scalar)
-            end = self._bound("end", sample)
-            if end is not None:
-                below = lt(values, pa.scalar(end, values.type))
-                mask = below if mask is None else pc.and_(mask, below)
-            if self.seen and start is not None:
-                mask = self._drop_seen(batch, values, start_scalar, mask)
+            mask = self._window_mask(batch, values, sample)
         except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise TerminalLoadError(
                 f"Resource `{self.resource}`: the cursor column `{self.inc.cursor_path}` ({values.type}) cannot be "
@@ -426,6 +414,25 @@ class CursorFilter:
         if kept.num_rows:
             self._advance_batch(kept, self._cursor_column(kept))
         return kept
+
+    def _window_mask(self, batch: Any, values: Any, sample: Any) -> Any:
+        """Rows inside [start, end) (or the reverse for `min`), minus those already seen at the start; None: all."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ge, lt = (pc.greater_equal, pc.less) if self.inc.last_value_func == "max" else (pc.less_equal, pc.greater)
+        mask = None
+        start = self._bound("start", sample)
+        if start is not None:
+            start_scalar = pa.scalar(start, values.type)
+            mask = ge(values, start_scalar)
+        end = self._bound("end", sample)
+        if end is not None:
+            below = lt(values, pa.scalar(end, values.type))
+            mask = below if mask is None else pc.and_(mask, below)
+        if self.seen and start is not None:
+            mask = self._drop_seen(batch, values, start_scalar, mask)
+        return mask
 
     def _cursor_column(self, batch: Any) -> Any:
         path = self.inc.cursor_path.removeprefix("$.")

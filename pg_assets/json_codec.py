@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -162,3 +164,32 @@ def dedup_dumpb(value: Any) -> bytes:
 def dedup_dumpb_utc_z(value: Any) -> bytes:
     """`plain_dumpb` with UTC written as `Z`: the form boundary hashes had before dlt 1.29."""
     return orjson.dumps(value, default=_plain, option=_SORTED | orjson.OPT_UTC_Z)
+
+
+_COLUMN = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def column_json(value: Any) -> str:
+    """JSON text for a json column, the same from every path (INSERT VALUES, COPY, `sql.literal`).
+
+    NaN and the infinities become `null`, as orjson (and so dlt) writes them: jsonb has no
+    token for them. Dates, times, Decimals and other values JSON has no type for become
+    their `str()`. `\\u0000` is removed because jsonb rejects it. Integers past 64 bits,
+    which orjson refuses, take the standard library's encoder with the same rules.
+    """
+    try:
+        text = orjson.dumps(value, default=str, option=_COLUMN).decode()
+    except orjson.JSONEncodeError:
+        text = json.dumps(_finite(value), default=str, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("\\u0000", "") if "\\u0000" in text else text
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinite float as None (for the standard library's encoder)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -22,7 +22,7 @@ from pg_assets.errors import ConfigError
 from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter, bound
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
 from pg_assets.catalog import Catalog
-from pg_assets.load import commit_plan
+from pg_assets.load import commit_steps
 from pg_assets.load.errors import as_error
 from pg_assets.load.locks import commit_locks
 from pg_assets.load.merge import key_warning
@@ -30,9 +30,10 @@ from pg_assets.load.session import Destination, LoadSession
 from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import FORMATS
 from pg_assets.normalize.naming import normalize_dataset_name
-from pg_assets.normalize.rows import ROOT_ID, Normalizer, TablePlan
+from pg_assets.normalize.rows import ROOT_ID, Normalizer
+from pg_assets.table_plan import TablePlan
 from pg_assets.normalize.types import SCALAR_TYPES
-from pg_assets.plan import parse_contract, plan_resource
+from pg_assets.table_plan import parse_contract, plan_resource
 from pg_assets.resource import Resource, is_columnar, resource
 from pg_assets.schema import Column, Table, chain, root_of
 from pg_assets.vocabulary import DEFAULT_FILE_FORMAT, DEFAULT_REPLACE_STRATEGY, FILE_FORMATS, REPLACE_STRATEGIES
@@ -218,14 +219,14 @@ class _Load:
             normalizer = self._stream(session, live, stored, state)
             _root_ids_for_merges(live, self.plans)
             t1 = time.monotonic()
-            tail = commit_plan.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,
+            tail = commit_steps.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,
                                            started_at.isoformat())
             locks = commit_locks(dest.dataset, self.plans, live, stored,
                                  creates_dataset=not catalog.has_system_tables())
 
             def build(now: Catalog) -> list[str]:
                 existing = set(now.columns)
-                return session.final_ddl(live, now) + commit_plan.disposition_statements(
+                return session.final_ddl(live, now) + commit_steps.disposition_statements(
                     dest, self.plans, live, existing, session.staged, started_at.isoformat()) + tail
 
             session.commit(catalog, locks, build)

@@ -80,17 +80,7 @@ def resource(
         name = getattr(data, "__name__", None)
     if not name or not isinstance(name, str) or not name.strip("\x00 "):
         raise ConfigError(f"resource() needs a `name=` (the table the data is loaded into), got {name!r}")
-    return Resource(
-        data=data,
-        name=name,
-        write_disposition=write_disposition,
-        primary_key=primary_key,
-        merge_key=merge_key,
-        columns=columns,
-        max_table_nesting=max_table_nesting,
-        incremental=Incremental.coerce(incremental),
-        schema_contract=schema_contract,
-        source=source,
-        add_dlt_load_id=bool(add_dlt_load_id),
-        add_dlt_id=bool(add_dlt_id),
-    )
+    return Resource(data=data, name=name, write_disposition=write_disposition, primary_key=primary_key,
+                    merge_key=merge_key, columns=columns, max_table_nesting=max_table_nesting,
+                    incremental=Incremental.coerce(incremental), schema_contract=schema_contract, source=source,
+                    add_dlt_load_id=bool(add_dlt_load_id), add_dlt_id=bool(add_dlt_id))

@@ -14,8 +14,7 @@ from typing import Any
 from pg_assets import sql
 from pg_assets.sql.names import PARENT_ID, ROOT_ID, ROW_ID
 from pg_assets.normalize.naming import shorten
-from pg_assets.normalize.types import postgres_type
-from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
+from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY, WEI_PRECISION, WEI_SCALE
 
 HINT_KEYS = ("data_type", "nullable", "unique", "primary_key", "merge_key", "precision", "scale", "timezone",
              "dedup_sort", "hard_delete")
@@ -218,3 +217,78 @@ def index_ddl(schema: str, table: Table, *, create_indexes: bool = True,
     return [sql.create_index(schema, table.name, name, cols, unique=unique)
             for name, cols, unique in indexes(table, create_indexes)
             if wanted is None or wanted.intersection(cols)]
+
+
+# ---- a column type's DDL, and a catalog type read back --------------------------------------------------------------------------------
+
+
+def _int_ddl(precision: int | None) -> str:
+    if precision is None or precision > 32:
+        return "bigint"
+    return "smallint" if precision <= 16 else "integer"
+
+
+def _timestamp_ddl(precision: int | None, timezone: bool | None) -> str:
+    p = "" if precision is None else f" ({precision})"
+    return f"timestamp{p} {'without' if timezone is False else 'with'} time zone"
+
+
+def postgres_type(data_type: str, precision: int | None = None, scale: int | None = None,
+                  timezone: bool | None = None) -> str:
+    """Postgres DDL for a column type and its modifiers.
+
+    Examples:
+        >>> postgres_type("decimal"), postgres_type("text", 50), postgres_type("timestamp", 3, timezone=False)
+        ('numeric(38,9)', 'varchar(50)', 'timestamp (3) without time zone')
+    """
+    if data_type == "text":
+        return "varchar" if precision is None else f"varchar({precision})"
+    if data_type == "bigint":
+        return _int_ddl(precision)
+    if data_type == "timestamp":
+        return _timestamp_ddl(precision, timezone)
+    if data_type == "time":
+        return "time without time zone" if precision is None else f"time ({precision}) without time zone"
+    if data_type == "decimal":
+        return f"numeric({precision or 38},{9 if scale is None else scale})"
+    if data_type == "wei":
+        return f"numeric({WEI_PRECISION},{WEI_SCALE})"
+    return _SIMPLE_DDL[data_type]
+
+
+_SIMPLE_DDL = {"double": "double precision", "bool": "boolean", "date": "date", "binary": "bytea", "json": "jsonb"}
+
+# information_schema.columns.data_type -> column type, for tables already in the destination
+FROM_POSTGRES: dict[str, str] = {
+    "character varying": "text",
+    "text": "text",
+    "character": "text",
+    "uuid": "text",
+    "bigint": "bigint",
+    "integer": "bigint",
+    "smallint": "bigint",
+    "double precision": "double",
+    "real": "double",
+    "boolean": "bool",
+    "timestamp with time zone": "timestamp",
+    "timestamp without time zone": "timestamp",
+    "date": "date",
+    "time without time zone": "time",
+    "time with time zone": "time",
+    "numeric": "decimal",
+    "bytea": "binary",
+    "jsonb": "json",
+    "json": "json",
+}
+
+
+def from_postgres(pg_type: str, precision: int | None = None, scale: int | None = None) -> str:
+    """The column type of a catalog column; `numeric(156,78)` reads back as `wei`, as dlt reads it.
+
+    Examples:
+        >>> from_postgres("numeric", 156, 78), from_postgres("numeric", 38, 9), from_postgres("inet")
+        ('wei', 'decimal', 'text')
+    """
+    if pg_type == "numeric" and (precision, scale) == (WEI_PRECISION, WEI_SCALE):
+        return "wei"
+    return FROM_POSTGRES.get(pg_type, "text")

@@ -42,3 +42,16 @@ DEFAULT_FILE_FORMAT: FileFormat = "insert_values"
 
 # precision and scale of a `wei` column, as dlt's Postgres destination creates it
 WEI_PRECISION, WEI_SCALE = 156, 78
+
+
+def disposition_label(disposition: str, strategy: str | None) -> str:
+    """A disposition as one word for display: `append`, `replace`, or `merge:upsert` when a strategy is set.
+
+    The engine carries the two apart (`TablePlan.write_disposition`, `.strategy`); this
+    label is only how metadata and messages show them.
+
+    Examples:
+        >>> disposition_label("merge", "upsert"), disposition_label("append", None)
+        ('merge:upsert', 'append')
+    """
+    return f"{disposition}:{strategy}" if strategy else disposition

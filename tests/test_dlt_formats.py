@@ -37,7 +37,7 @@ from pg_assets import json_codec
 from pg_assets import state as state_store
 from pg_assets.incremental import CursorFilter, Incremental
 from pg_assets.normalize.row_keys import content_hash, digest_id, key_hash, random_ids
-from pg_assets.plan import plan_resource
+from pg_assets.table_plan import plan_resource
 from pg_assets.resource import resource
 
 UTC = dt.timezone.utc

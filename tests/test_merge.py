@@ -13,7 +13,7 @@ import pytest
 import pg_assets
 from pg_assets.load import merge
 from pg_assets.load.dispositions import Staged
-from pg_assets.normalize.rows import TablePlan
+from pg_assets.table_plan import TablePlan
 from pg_assets.schema import Column, Table
 
 KEYED = ["delete-insert", "upsert"]

@@ -25,7 +25,7 @@ from pg_assets.normalize.naming import (
     shorten,
 )
 from pg_assets.normalize.rows import Normalizer
-from pg_assets.plan import plan_resource
+from pg_assets.table_plan import plan_resource
 from pg_assets.resource import resource
 
 DLT = NamingConvention(max_length=63)

@@ -21,7 +21,7 @@ from sqlglot import exp
 from pg_assets import sql
 from pg_assets.load import merge
 from pg_assets.load.dispositions import Staged
-from pg_assets.normalize.rows import Scd2Options, TablePlan
+from pg_assets.table_plan import Scd2Options, TablePlan
 from pg_assets.schema import Column, Table
 from pg_assets.sql import ddl, dml, reads
 

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from pg_assets.normalize.types import COERCE, NoFit, infer_type, postgres_type
+from pg_assets.normalize.types import COERCE, NoFit, infer_type
+from pg_assets.schema import postgres_type
 
 UTC = dt.timezone.utc
 INFER = [

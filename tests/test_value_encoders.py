@@ -72,3 +72,24 @@ def test_postgres_stores_one_outcome_on_every_path(pg_conn: Any, query: Query, c
 def test_the_arrow_wire_makes_nan_null_and_keeps_the_infinities() -> None:
     floats = pa.array([math.nan, math.inf, -math.inf, 1.5])
     assert wire_array(floats, Column("f", "double")).to_pylist() == [None, math.inf, -math.inf, 1.5]
+
+
+JSON_VALUE = {"nan": math.nan, "inf": math.inf, "minus_inf": -math.inf, "d": D("NaN"), "big": 2**70,
+              "list": [math.nan, 1.5], "deep": {"x": [{"y": -math.inf}]}}
+JSON_STORED = {"nan": None, "inf": None, "minus_inf": None, "d": "NaN", "big": 2**70,
+               "list": [None, 1.5], "deep": {"x": [{"y": None}]}}
+
+
+def test_json_values_drop_non_finite_floats_to_null_on_every_path(query: Query) -> None:
+    assert query(f"SELECT ({sql.literal(JSON_VALUE)})::jsonb")[0][0] == JSON_STORED
+    assert query(f"SELECT ({INSERT_VALUES.encoder('json')(JSON_VALUE)})::jsonb")[0][0] == JSON_STORED
+
+
+@pytest.mark.parametrize("fmt", ["insert_values", "copy"])
+def test_a_json_column_with_nan_and_infinity_loads_the_same_in_both_formats(dataset: str, query: Query,
+                                                                           fmt: str) -> None:
+    import pg_assets
+
+    pg_assets.pipeline("json_nan", dataset=dataset, file_format=fmt).run(
+        [{"id": 1, "doc": JSON_VALUE}], table_name="t", max_table_nesting=0)
+    assert query(f"SELECT doc FROM {sql.qualified(dataset, 't')}") == [(JSON_STORED,)]

@@ -19,7 +19,7 @@ from pg_assets.dagster import cron as _cron  # noqa: F401  # isort: skip
 from pg_assets.dagster.component import PipelinesComponent
 from pg_assets.dagster.factory import RESOURCE_KEY, build_assets, build_definitions, definitions_from_spec
 from pg_assets.dagster.project import project_definitions
-from pg_assets.dagster.resource import PgAssetsResource
+from pg_assets.dagster.load_resource import PgAssetsResource
 from pg_assets.dagster.translator import PgAssetsTranslator, PgAssetsTranslatorData
 
 __all__ = [

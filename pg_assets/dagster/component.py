@@ -33,7 +33,7 @@ import dagster as dg
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 
 from pg_assets.dagster.factory import RESOURCE_KEY, build_definitions
-from pg_assets.dagster.resource import PgAssetsResource
+from pg_assets.dagster.load_resource import PgAssetsResource
 from pg_assets.dagster.storage import ensure_project_config
 from pg_assets.dagster.translator import PgAssetsTranslator, PgAssetsTranslatorData
 from pg_assets.errors import SpecError

@@ -14,8 +14,9 @@ from typing import Any
 import dagster as dg
 
 from pg_assets.dagster import checks, introspect
-from pg_assets.dagster.plan import AssetPlan, LoadPlan
+from pg_assets.dagster.asset_plan import AssetPlan, LoadPlan
 from pg_assets.info import LoadInfo
+from pg_assets.vocabulary import disposition_label
 
 Event = dg.MaterializeResult | dg.AssetCheckResult
 SCHEMA_PREFIX = "column_schema/"
@@ -59,7 +60,7 @@ def materialization(cursor: Any, database: str, asset: AssetPlan, schemas: Mappi
         "dagster/table_name": f"{database}.{asset.dataset}.{asset.table}",
         "dagster/storage_kind": "postgres",
         **introspect.row_count_metadata(cursor, asset.dataset, asset.table, rows.get("rows_loaded", 0)),
-        "write_disposition": asset.write_disposition,
+        "write_disposition": disposition_label(asset.disposition, asset.strategy),
         **rows,
     }
     if partitioned:

@@ -23,9 +23,9 @@ import dagster as dg
 
 from pg_assets.dagster import automation
 from pg_assets.dagster.checks import check_specs
-from pg_assets.dagster.plan import AssetPlan, LoadPlan
-from pg_assets.dagster.resource import PgAssetsResource
-from pg_assets.dagster.translator import (Destination, PgAssetsTranslator, asset_spec, dagster_name, destination,
+from pg_assets.dagster.asset_plan import AssetPlan, LoadPlan
+from pg_assets.dagster.load_resource import PgAssetsResource
+from pg_assets.dagster.translator import (DestinationRef, PgAssetsTranslator, asset_spec, dagster_name, destination,
                                           translator_data)
 
 RESOURCE_KEY = "pg_assets"
@@ -78,7 +78,7 @@ def _schedules(op_name: str, plans: Iterable[AssetPlan], crons: dict[dg.AssetKey
 
 
 def _build_group(built: _Built, spec: Any, source_name: str, names: list[str], *, split: bool,
-                 dest: Destination, pool: str, resource_key: str, translator: PgAssetsTranslator | None) -> None:
+                 dest: DestinationRef, pool: str, resource_key: str, translator: PgAssetsTranslator | None) -> None:
     source = spec.sources[source_name]
     pairs = [asset_spec(translator_data(spec, source_name, n, dest), translator) for n in names]
     settings = [source.resolved(n) for n in names]

@@ -35,8 +35,9 @@ import dagster as dg
 from pg_assets.credentials import configured_credentials
 from pg_assets.dagster.automation import automation_condition, freshness_policy
 from pg_assets.dagster.checks import plan_checks
-from pg_assets.dagster.plan import AssetPlan
+from pg_assets.dagster.asset_plan import AssetPlan
 from pg_assets.errors import CredentialsError
+from pg_assets.vocabulary import disposition_label
 from pg_assets import normalize_dataset_name, normalize_identifier
 
 EMBEDDED_DATABASE = "postgres"
@@ -44,14 +45,14 @@ DEFAULT_POOL = "pg_assets"
 
 
 @dataclass(frozen=True)
-class Destination:
+class DestinationRef:
     """What definitions know of the destination without connecting: its database and pool."""
 
     database: str
     pool: str
 
 
-def destination(credentials: Any = None, project_dir: Path | None = None) -> Destination:
+def destination(credentials: Any = None, project_dir: Path | None = None) -> DestinationRef:
     """The database name and default pool for the spec's credentials, parsed, never connected.
 
     One pool per destination: `pg_assets` for the embedded server, else
@@ -59,15 +60,15 @@ def destination(credentials: Any = None, project_dir: Path | None = None) -> Des
 
     Examples:
         >>> destination("postgresql://loader:secret@db.internal/analytics")
-        Destination(database='analytics', pool='pg_assets:db.internal:5432/analytics')
+        DestinationRef(database='analytics', pool='pg_assets:db.internal:5432/analytics')
     """
     try:
         config = configured_credentials(credentials, project_dir)
     except CredentialsError:
         config = None  # the run reports bad credentials, located
     if config is None:
-        return Destination(EMBEDDED_DATABASE, DEFAULT_POOL)
-    return Destination(config.database, f"{DEFAULT_POOL}:{config.host}:{config.port}/{config.database}")
+        return DestinationRef(EMBEDDED_DATABASE, DEFAULT_POOL)
+    return DestinationRef(config.database, f"{DEFAULT_POOL}:{config.host}:{config.port}/{config.database}")
 
 
 def dagster_name(text: str) -> str:
@@ -98,11 +99,6 @@ def hinted_schema(columns: Mapping[str, Any] | None) -> dg.TableSchema | None:
                                                              unique=bool(hints.unique or hints.primary_key)))
         for name, hints in columns.items()
     ])
-
-
-def disposition(resource: Any) -> str:
-    """`append`, `replace`, `merge`, or `<disposition>:<strategy>` when a strategy is set."""
-    return f"{resource.disposition}:{resource.strategy}" if resource.strategy else resource.disposition
 
 
 def _safe_url(url: str) -> str:
@@ -167,7 +163,7 @@ class PgAssetsTranslatorData:
     source_spec: Any
     dataset: str
     table: str
-    destination: Destination
+    destination: DestinationRef
     spec: Any = None
 
 
@@ -208,7 +204,7 @@ def default_metadata(props: PgAssetsTranslatorData) -> dict[str, Any]:
     resource = props.settings
     metadata: dict[str, Any] = {"dagster/table_name": f"{props.destination.database}.{props.dataset}.{props.table}",
                                 "dagster/storage_kind": "postgres",
-                                "write_disposition": disposition(resource)}
+                                "write_disposition": disposition_label(resource.disposition, resource.strategy)}
     base_dir = props.spec.base_dir if props.spec is not None else Path.cwd()
     # a kind that knows its own source's address says it (sql_database); files and URLs are read off the settings
     uri = props.source_spec.asset_uri(props.resource) or source_uri(props.source_spec, resource, props.resource,
@@ -224,7 +220,7 @@ def default_metadata(props: PgAssetsTranslatorData) -> dict[str, Any]:
     return metadata
 
 
-def translator_data(spec: Any, source_name: str, name: str, dest: Destination) -> PgAssetsTranslatorData:
+def translator_data(spec: Any, source_name: str, name: str, dest: DestinationRef) -> PgAssetsTranslatorData:
     source = spec.sources[source_name]
     resource = source.resolved(name)
     return PgAssetsTranslatorData(
@@ -241,5 +237,6 @@ def asset_spec(props: PgAssetsTranslatorData,
                         f"not a dagster.AssetSpec, for `{props.source}.{props.resource}`")
     resource = props.settings
     checks = plan_checks(resource) if resource.checks else ()
-    plan = AssetPlan(spec.key, props.resource, props.dataset, props.table, disposition(resource), checks)
+    plan = AssetPlan(spec.key, props.resource, props.dataset, props.table, resource.disposition, resource.strategy,
+                     checks)
     return spec, plan

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pg_assets import sql
-from pg_assets.normalize.rows import TablePlan
+from pg_assets.table_plan import TablePlan
 from pg_assets.state import lock_keys
 from pg_assets.schema import Table, chain
 

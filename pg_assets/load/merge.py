@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 from pg_assets import sql
 from pg_assets.load.dispositions import Staged, append_sql
-from pg_assets.normalize.rows import Scd2Options, TablePlan
+from pg_assets.table_plan import Scd2Options, TablePlan
 from pg_assets.schema import Table
 from pg_assets.sql import merge as m
 from pg_assets.sql.merge import RANDOM_PAGE_COST

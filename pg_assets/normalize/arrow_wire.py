@@ -25,7 +25,7 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from pgpq.encoders import StringEncoderBuilder
 from pgpq.schema import Jsonb
 
-from pg_assets.normalize.encode import json_text
+from pg_assets.json_codec import column_json
 from pg_assets.schema import Column
 
 
@@ -71,7 +71,7 @@ def _json(arr: pa.Array) -> pa.Array:
     if pat.is_string(arr.type) or pat.is_large_string(arr.type) or pat.is_string_view(arr.type):
         return arr.cast(pa.string())  # already JSON text (a string column hinted `json`)
     # no Arrow kernel writes JSON: one Python step per value, for nested columns only
-    return pa.array([None if v is None else json_text(v) for v in arr.to_pylist()], pa.string())
+    return pa.array([None if v is None else column_json(v) for v in arr.to_pylist()], pa.string())
 
 
 # after the cast to the wire type: what else a column of each type needs

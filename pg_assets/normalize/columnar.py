@@ -29,7 +29,8 @@ from pg_assets.normalize.rows import KeyRefused
 from pg_assets.schema import Column, Table
 
 if TYPE_CHECKING:
-    from pg_assets.normalize.rows import Normalizer, TablePlan
+    from pg_assets.normalize.rows import Normalizer
+    from pg_assets.table_plan import TablePlan
 
 # rows of one CSV batch are sized to about this many bytes of Arrow data
 TARGET_BATCH_BYTES = 4 << 20

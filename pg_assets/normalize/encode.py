@@ -10,11 +10,11 @@ NaN and infinity rules (NaN floats are NULL, as dlt stores them).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pg_assets.json_codec import column_json
 from pg_assets.normalize.types import INT64_MAX, INT64_MIN, NoFit
 from pg_assets.sql import NON_FINITE, decimal_literal, float_literal, text_literal
 
@@ -38,10 +38,6 @@ def copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES)
 
 
-def json_text(value: Any) -> str:
-    """JSON for a jsonb column; `\\u0000` is removed because jsonb rejects it."""
-    text = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
-    return text.replace("\\u0000", "") if "\\u0000" in text else text
 
 
 def _int_text(value: int) -> str:
@@ -106,7 +102,7 @@ COPY = Format(
         "decimal": _copy_decimal,
         "wei": _copy_decimal,
         "binary": lambda v: "\\\\x" + bytes(v).hex(),
-        "json": lambda v: copy_text(json_text(v)),
+        "json": lambda v: copy_text(column_json(v)),
     },
     row=lambda cells: "\t".join(cells) + "\n",
     join="".join,
@@ -127,7 +123,7 @@ INSERT_VALUES = Format(
         "decimal": decimal_literal,
         "wei": decimal_literal,
         "binary": lambda v: "'\\x" + bytes(v).hex() + "'",
-        "json": lambda v: text_literal(json_text(v)),
+        "json": lambda v: text_literal(column_json(v)),
     },
     row=lambda cells: "(" + ",".join(cells) + ")",
     join=",\n".join,

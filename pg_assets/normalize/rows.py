@@ -25,6 +25,7 @@ from pg_assets.normalize.types import COERCE, NoFit, infer_type
 from pg_assets.schema import Column, Table
 from pg_assets.sql.names import LIST_IDX, LOAD_ID, PARENT_ID, ROOT_ID, ROW_ID
 from pg_assets.sql.names import SEQ as SEQ_NAME
+from pg_assets.table_plan import TablePlan
 
 # exact Python types each column type stores without coercion
 NATIVE: dict[str, frozenset[type]] = {
@@ -63,43 +64,6 @@ class Batch:
     @property
     def nbytes(self) -> int:
         return len(self.payload)
-
-
-@dataclass(frozen=True)
-class TablePlan:
-    """How the rows of one resource are shaped: from its options, fixed for the load."""
-
-    root: str
-    write_disposition: str
-    strategy: str | None
-    hints: Mapping[str, Mapping[str, Any]]
-    max_nesting: int
-    contract: Mapping[str, str]
-    row_key: Callable[[Mapping[str, Any], Mapping[str, Any]], str] | None  # None: random keys
-    root_id_in_children: bool
-    resource: str
-    primary_key: tuple[str, ...] = ()
-    merge_key: tuple[str, ...] = ()
-    scd2: "Scd2Options | None" = None
-    add_dlt_load_id: bool = True  # columnar items: whether rows get `_dlt_load_id` (dict rows always do)
-    add_dlt_id: bool = True  # columnar items: whether rows get a random `_dlt_id` (merge needs one)
-    renames: Mapping[str, str] = field(default_factory=dict)  # top-level source key -> its column (`name` hints)
-
-    @property
-    def sequenced(self) -> bool:
-        """Merge rows carry their item's sequence number in staging, so "last one wins" is exact."""
-        return self.write_disposition == "merge"
-
-
-@dataclass(frozen=True)
-class Scd2Options:
-    """How an scd2 table keeps history (dlt's option names)."""
-
-    valid_from: str = "_dlt_valid_from"
-    valid_to: str = "_dlt_valid_to"
-    active_record_timestamp: str | None = None  # `_dlt_valid_to` of current rows; NULL by default
-    boundary_timestamp: str | None = None  # the load's start time by default
-    row_version_column: str | None = None  # a column that says a row changed; the content hash by default
 
 
 class _Buffer:

@@ -1,5 +1,7 @@
-"""Column types: what a Python value infers to, what a column type is in Postgres DDL,
-and which values a column of each type accepts.
+"""Column types: what a Python value infers to, and which values a column of each type accepts.
+
+A type's Postgres DDL, and the type a catalog column reads back as, are the schema's
+(`pg_assets.schema.postgres_type`, `from_postgres`).
 
 Type knowledge lives in the tables below, not in `if` chains. The names are dlt's
 (`text`, `bigint`, `double`, ...) so schemas read the same as dlt's.
@@ -14,7 +16,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pg_assets.vocabulary import WEI_PRECISION, WEI_SCALE
 
 # Exact Python type -> column type. Looked up with `type(v)`, so bool never falls into
 # int and datetime never into date; subclasses go through `_by_isinstance` below.
@@ -90,81 +91,6 @@ def infer_type(value: Any) -> str:
     if data_type == "bigint" and not INT64_MIN <= value <= INT64_MAX:
         return "decimal"
     return data_type
-
-
-# ---- DDL --------------------------------------------------------------------------------
-
-
-def _int_ddl(precision: int | None) -> str:
-    if precision is None or precision > 32:
-        return "bigint"
-    return "smallint" if precision <= 16 else "integer"
-
-
-def _timestamp_ddl(precision: int | None, timezone: bool | None) -> str:
-    p = "" if precision is None else f" ({precision})"
-    return f"timestamp{p} {'without' if timezone is False else 'with'} time zone"
-
-
-def postgres_type(data_type: str, precision: int | None = None, scale: int | None = None,
-                  timezone: bool | None = None) -> str:
-    """Postgres DDL for a column type and its modifiers.
-
-    Examples:
-        >>> postgres_type("decimal"), postgres_type("text", 50), postgres_type("timestamp", 3, timezone=False)
-        ('numeric(38,9)', 'varchar(50)', 'timestamp (3) without time zone')
-    """
-    if data_type == "text":
-        return "varchar" if precision is None else f"varchar({precision})"
-    if data_type == "bigint":
-        return _int_ddl(precision)
-    if data_type == "timestamp":
-        return _timestamp_ddl(precision, timezone)
-    if data_type == "time":
-        return "time without time zone" if precision is None else f"time ({precision}) without time zone"
-    if data_type == "decimal":
-        return f"numeric({precision or 38},{9 if scale is None else scale})"
-    if data_type == "wei":
-        return f"numeric({WEI_PRECISION},{WEI_SCALE})"
-    return _SIMPLE_DDL[data_type]
-
-
-_SIMPLE_DDL = {"double": "double precision", "bool": "boolean", "date": "date", "binary": "bytea", "json": "jsonb"}
-
-# information_schema.columns.data_type -> column type, for tables already in the destination
-FROM_POSTGRES: dict[str, str] = {
-    "character varying": "text",
-    "text": "text",
-    "character": "text",
-    "uuid": "text",
-    "bigint": "bigint",
-    "integer": "bigint",
-    "smallint": "bigint",
-    "double precision": "double",
-    "real": "double",
-    "boolean": "bool",
-    "timestamp with time zone": "timestamp",
-    "timestamp without time zone": "timestamp",
-    "date": "date",
-    "time without time zone": "time",
-    "time with time zone": "time",
-    "numeric": "decimal",
-    "bytea": "binary",
-    "jsonb": "json",
-    "json": "json",
-}
-
-
-def from_postgres(pg_type: str, precision: int | None = None, scale: int | None = None) -> str:
-    """The column type of a catalog column; `numeric(156,78)` reads back as `wei`, as dlt reads it.
-
-    Examples:
-        >>> from_postgres("numeric", 156, 78), from_postgres("numeric", 38, 9), from_postgres("inet")
-        ('wei', 'decimal', 'text')
-    """
-    if pg_type == "numeric" and (precision, scale) == (WEI_PRECISION, WEI_SCALE):
-        return "wei"
-    return FROM_POSTGRES.get(pg_type, "text")
 
 
 # ---- coercion of values into an existing column type ---------------------------------------

@@ -31,14 +31,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from pg_assets.normalize.arrow_types import column_type
-from pg_assets.normalize.encode import json_text
+from pg_assets.json_codec import column_json
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.sql_types import Hint, column_hint, hints_by_name, keeps_reflected_types
 from pg_assets.sources.sql_result_types import described
 
 # Arrow's decimal128 holds 38 digits; pgpq (the binary COPY encoder) has no decimal256
 MAX_DECIMAL_DIGITS = 38
-# an unconstrained source numeric lands in `numeric(38,9)` (`types.postgres_type`)
+# an unconstrained source numeric lands in `numeric(38,9)` (`schema.postgres_type`)
 DEFAULT_DECIMAL = (38, 9)
 
 
@@ -91,10 +91,10 @@ ARROW_OF_HINT: dict[str, Callable[[Hint], pa.DataType | None]] = {
 
 # SQL types whose values need one Python step each before pyarrow takes them
 CONVERTERS: tuple[tuple[type, Callable[[Any], Any]], ...] = (
-    (sa.JSON, json_text),
-    (postgresql.JSON, json_text),
-    (postgresql.JSONB, json_text),
-    (sa.ARRAY, json_text),
+    (sa.JSON, column_json),
+    (postgresql.JSON, column_json),
+    (postgresql.JSONB, column_json),
+    (sa.ARRAY, column_json),
     (sa.Uuid, str),
     (postgresql.UUID, str),
 )

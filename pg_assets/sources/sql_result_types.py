@@ -18,12 +18,12 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pg_assets.normalize.encode import json_text
+from pg_assets.json_codec import column_json
 from pg_assets.normalize.sql_types import Hint
 
 Described = tuple[Hint, Callable[[Any], Any] | None]  # a column's hint, and its per-value conversion
 
-_JSON: Described = ({"data_type": "json"}, json_text)
+_JSON: Described = ({"data_type": "json"}, column_json)
 
 
 def _plain(data_type: str, **extra: Any) -> Described:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-import json
 from collections.abc import Iterable
 from typing import Any
+
+from pg_assets.json_codec import column_json
 
 
 def ident(name: str) -> str:
@@ -113,7 +114,7 @@ def literal(value: Any) -> str:
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
         return "'" + value.isoformat() + "'"
     if isinstance(value, (dict, list, tuple)):
-        return text_literal(json.dumps(value, default=str, ensure_ascii=False))
+        return text_literal(column_json(value))
     return text_literal(str(value))
 
 

@@ -17,8 +17,9 @@ from pg_assets import stored_schema
 from pg_assets.catalog import Catalog
 from pg_assets.load.dispositions import Staged, append_sql, replace_sql
 from pg_assets.load.merge import merge_sql
-from pg_assets.normalize.rows import TablePlan
+from pg_assets.load.session import Destination
 from pg_assets.schema import Table, chain
+from pg_assets.table_plan import TablePlan
 from pg_assets.vocabulary import DEFAULT_REPLACE_STRATEGY
 
 
@@ -31,7 +32,7 @@ def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> lis
     return out
 
 
-def disposition_statements(dest: Any, plans: Sequence[TablePlan], live: Mapping[str, Table], existing: set[str],
+def disposition_statements(dest: Destination, plans: Sequence[TablePlan], live: Mapping[str, Table], existing: set[str],
                            staged: Mapping[str, Staged], created_at: str) -> list[str]:
     """Each resource's disposition SQL; `existing` are the tables in the dataset right now."""
     out: list[str] = []
@@ -42,7 +43,7 @@ def disposition_statements(dest: Any, plans: Sequence[TablePlan], live: Mapping[
     return out
 
 
-def _disposition_sql(dest: Any, plan: TablePlan, tables: list[Table], staged: Mapping[str, Staged],
+def _disposition_sql(dest: Destination, plan: TablePlan, tables: list[Table], staged: Mapping[str, Staged],
                      existing: set[str], created_at: str) -> list[str]:
     ds = dest.dataset
     if plan.write_disposition == "replace":
@@ -53,7 +54,7 @@ def _disposition_sql(dest: Any, plan: TablePlan, tables: list[Table], staged: Ma
     return [stmt for t in tables if t.name in staged for stmt in append_sql(ds, t.name, staged[t.name])]
 
 
-def bookkeeping(dest: Any, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table], catalog: Catalog,
+def bookkeeping(dest: Destination, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table], catalog: Catalog,
                 state: dict[str, Any], previous_state_hash: str | None, created_at: str) -> list[str]:
     """The schema document, state and `_dlt_loads` rows; advances `state`'s version once.
 

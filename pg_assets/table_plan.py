@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pg_assets.errors import ConfigError, did_you_mean
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.normalize.row_keys import content_hash, key_hash
-from pg_assets.normalize.rows import Scd2Options, TablePlan
 from pg_assets.resource import Resource
 from pg_assets.schema import HINT_KEYS
 from pg_assets.vocabulary import (CONTRACT_ENTITIES, CONTRACT_MODES, DATA_TYPES, DEFAULT_MERGE_STRATEGY,
@@ -16,6 +16,43 @@ from pg_assets.vocabulary import (CONTRACT_ENTITIES, CONTRACT_MODES, DATA_TYPES,
 
 UNLIMITED_NESTING = 1000
 VALID_FROM, VALID_TO = "_dlt_valid_from", "_dlt_valid_to"
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """How the rows of one resource are shaped: from its options, fixed for the load."""
+
+    root: str
+    write_disposition: str
+    strategy: str | None
+    hints: Mapping[str, Mapping[str, Any]]
+    max_nesting: int
+    contract: Mapping[str, str]
+    row_key: Callable[[Mapping[str, Any], Mapping[str, Any]], str] | None  # None: random keys
+    root_id_in_children: bool
+    resource: str
+    primary_key: tuple[str, ...] = ()
+    merge_key: tuple[str, ...] = ()
+    scd2: "Scd2Options | None" = None
+    add_dlt_load_id: bool = True  # columnar items: whether rows get `_dlt_load_id` (dict rows always do)
+    add_dlt_id: bool = True  # columnar items: whether rows get a random `_dlt_id` (merge needs one)
+    renames: Mapping[str, str] = field(default_factory=dict)  # top-level source key -> its column (`name` hints)
+
+    @property
+    def sequenced(self) -> bool:
+        """Merge rows carry their item's sequence number in staging, so "last one wins" is exact."""
+        return self.write_disposition == "merge"
+
+
+@dataclass(frozen=True)
+class Scd2Options:
+    """How an scd2 table keeps history (dlt's option names)."""
+
+    valid_from: str = "_dlt_valid_from"
+    valid_to: str = "_dlt_valid_to"
+    active_record_timestamp: str | None = None  # `_dlt_valid_to` of current rows; NULL by default
+    boundary_timestamp: str | None = None  # the load's start time by default
+    row_version_column: str | None = None  # a column that says a row changed; the content hash by default
 
 
 def _unknown(kind: str, value: Any, allowed: Sequence[str], where: str) -> ConfigError:

@@ -23,7 +23,7 @@ from pg_assets.dagster.automation import partition_params
 from pg_assets.connection import close_quietly
 from pg_assets.dagster.checks import CheckPlan
 from pg_assets.dagster.events import Event, previous_schemas, report
-from pg_assets.dagster.plan import AssetPlan, LoadPlan
+from pg_assets.dagster.asset_plan import AssetPlan, LoadPlan
 from pg_assets.dagster.progress import ProgressBoard, run_logging_progress
 from pg_assets.errors import PgAssetsError, TransientLoadError
 from pg_assets.info import LoadInfo

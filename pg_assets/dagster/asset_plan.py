@@ -25,7 +25,8 @@ class AssetPlan:
     resource: str
     dataset: str
     table: str
-    write_disposition: str
+    disposition: str
+    strategy: str | None
     checks: tuple[CheckPlan, ...] = ()
 
     def check_key(self, check: CheckPlan) -> dg.AssetCheckKey:
