@@ -127,11 +127,14 @@ def keeps_reflected_types(sql_columns: Any, hints: Mapping[str, Any], dialect: s
     normalised name, as `prepare` completed them) whose `data_type` is the reflected one.
 
     A user's hint that changes a type sends the values through the dict path, where a
-    value the hinted type cannot hold gets a variant column.
+    value the hinted type cannot hold gets a variant column. A `name` hint (a rename) is
+    applied by the normalizer, so a renamed column keeps the fast paths out too.
     """
     for column in sql_columns:
         reflected, used = column_hint(column.type, dialect), hints.get(normalize_identifier(column.name))
         if reflected is None or used is None or used.data_type != reflected["data_type"]:
+            return False
+        if getattr(used, "name", None):
             return False
     return True
 

@@ -37,6 +37,9 @@ def eligible(url: URL, table: sa.Table, resource: Any, has_cursor: bool) -> bool
         return False
     if resource.query or has_cursor or resource.disposition == "merge" or resource.schema_contract is not None:
         return False
+    names = {normalize_identifier(c.name) for c in table.columns}
+    if len(names) < len(table.columns):  # names that collide: the normalizer refuses them, or renames them
+        return False
     return keeps_reflected_types(table.columns, hints_by_name(resource), "postgresql")
 
 

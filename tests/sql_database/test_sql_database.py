@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from pg_assets import runner
+from pg_assets.errors import PgAssetsError
 from pg_assets.spec import PipelinesSpec, load_spec
 from sql_sources import FLIGHTS, SourceDb
 
@@ -354,3 +355,23 @@ def test_a_shrinking_cursor_reads_downwards(sqlite_source: SourceDb, dataset: st
     _events(sqlite_source, table, [(3, "2024-01-03 00:00:00", 3), (4, "2024-01-06 00:00:00", 4)])
     assert runner.run_source(spec, "src").row_counts == {"countdown": 1}  # 4 is above the stored minimum
     assert query(f'SELECT id FROM "{dataset}".countdown ORDER BY id') == [(1,), (2,), (3,)]
+
+
+def test_source_columns_that_collide_after_normalising_need_a_name_hint(source_db: SourceDb, dataset: str,
+                                                                          query: Query, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    table = unique("clash")
+    quote = "`" if source_db.dialect == "mysql" else '"'
+    source_db.execute(f"CREATE TABLE {table} (id integer PRIMARY KEY, {quote}Foo Bar{quote} varchar(20), "
+                      f"foo_bar varchar(20))",
+                      f"INSERT INTO {table} VALUES (1, 'spaced', 'snake')")
+    clashing = spec_for(tmp_path, monkeypatch, source_db, dataset, f"clash: {{table: {table}}}\n")
+    with pytest.raises(PgAssetsError, match="foo_bar") as raised:
+        runner.run_source(clashing, "src")
+    assert "name" in str(raised.value)  # the message suggests the hint that resolves it
+    assert query("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                 (dataset, "clash")) == [(0,)]
+    renamed = spec_for(tmp_path, monkeypatch, source_db, dataset,
+                       f"clash: {{table: {table}, columns: {{'Foo Bar': {{name: foo_bar_spaced}}}}}}\n")
+    runner.run_source(renamed, "src")
+    assert query(f'SELECT id, foo_bar_spaced, foo_bar FROM "{dataset}".clash') == [(1, "spaced", "snake")]
