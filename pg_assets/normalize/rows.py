@@ -46,6 +46,7 @@ SYSTEM_TYPES = {LOAD_ID: "text", ROW_ID: "text", PARENT_ID: "text", LIST_IDX: "b
 # staging-only column: the position of the item in the load, for de-duplicating merges
 SEQ = Column(SEQ_NAME, "bigint", nullable=False)
 _DROP_ROW = object()
+_MAX_SHAPES = 64  # key orders remembered per table; items in yet other orders take the general path
 _CONTAINERS = frozenset({dict, list, tuple})
 
 
@@ -69,7 +70,7 @@ class Batch:
 class _Buffer:
     """Pending rows of one table and the per-column lookups that encode them."""
 
-    __slots__ = ("table", "slots", "natives", "encoders", "lines", "nbytes", "rows", "seq")
+    __slots__ = ("table", "slots", "natives", "encoders", "lines", "nbytes", "rows", "seq", "shapes")
 
     def __init__(self, table: Table, seq: bool) -> None:
         self.table = table
@@ -80,6 +81,34 @@ class _Buffer:
         self.lines: list[str] = []
         self.nbytes = 0
         self.rows = 0
+        self.shapes: dict[tuple[Any, ...], _Shape | None] = {}
+
+
+class _Shape:
+    """How to encode a root item whose keys come in one known order, without flattening it.
+
+    `cells` holds, per key, its column's slot and the encoders by exact Python type of the
+    values that column stores as they are (slot -1 and no encoders: the key has no column
+    yet, so its value must be None). Anything else (a nested value, a foreign type, a value
+    that does not fit) sends the item down the general path, which gives the same bytes.
+    """
+
+    __slots__ = ("cells", "partial", "load_slot", "load_cell", "id_slot", "id_encoder")
+
+    def __init__(self, buf: _Buffer, names: "_Names", keys: tuple[Any, ...], load_id: str) -> None:
+        by_slot: dict[int, dict[type, Encoder]] = {}
+        self.cells: list[tuple[int, dict[type, Encoder]]] = []
+        for key in keys:
+            slot = buf.slots.get(names.top.get(key, ""), -1)
+            if slot >= 0 and slot not in by_slot:
+                # containers flatten, or (in json columns) are NULL when empty: the general path's work
+                by_slot[slot] = dict.fromkeys(buf.natives[slot] - _CONTAINERS, buf.encoders[slot])
+            self.cells.append((slot, by_slot.get(slot, {})))
+        self.partial = any(slot < 0 for slot, _ in self.cells)
+        self.load_slot = buf.slots[LOAD_ID]
+        self.load_cell = buf.encoders[self.load_slot](load_id)
+        self.id_slot = buf.slots[ROW_ID]
+        self.id_encoder = buf.encoders[self.id_slot]
 
 
 class Normalizer:
@@ -118,10 +147,25 @@ class Normalizer:
         """Normalise one raw item of `plan`'s resource into its root and child tables.
 
         A `_dlt_id` the item brings is kept, as dlt keeps it; `_dlt_load_id` is always this load's.
+        Items shaped like one seen before take `_add_shaped`, the same rows without the detour.
         """
+        self._seq += 1
+        buf = self.buffers.get(plan.root)
+        if buf is not None and plan.row_key is None:
+            keys = tuple(item)
+            shape = buf.shapes.get(keys)
+            if shape is not None and self._add_shaped(buf, shape, item):
+                return
+            # learnt once, and again while some key of the shape still has no column
+            if self._add_general(plan, item) and (keys not in buf.shapes or shape is not None and shape.partial):
+                buf.shapes[keys] = self._shape_of(plan, buf, item)
+            return
+        self._add_general(plan, item)
+
+    def _add_general(self, plan: TablePlan, item: Mapping[str, Any]) -> bool:
+        """`add` for any item: flattened, checked column by column; True when it was one flat row."""
         flat: dict[str, Any] = {}
         lists: list[tuple[str, list[Any], int]] = []
-        self._seq += 1
         try:
             self._flatten(item, "", 0, plan.max_nesting, flat, lists, self._json_columns(plan, plan.root),
                           self._names.get(plan.root) or self.names_of(plan, plan.root))
@@ -132,10 +176,39 @@ class Normalizer:
         flat[LOAD_ID] = self.load_id
         flat[ROW_ID] = row_id
         if self._write_row(plan, plan.root, None, flat) is _DROP_ROW:
-            return
+            return False
         root_id = row_id if plan.root_id_in_children else None
         for name, values, depth in lists:
             self._add_children(plan, plan.root, plan.root, name, row_id, root_id, values, depth)
+        return not lists and given is None
+
+    def _shape_of(self, plan: TablePlan, buf: _Buffer, item: Mapping[str, Any]) -> _Shape | None:
+        """The shape for items with the keys of `item`, None when they cannot have one: too many shapes
+        already, a key that names a system column, or nested values (these items flatten)."""
+        names = self._names[plan.root]
+        if (len(buf.shapes) >= _MAX_SHAPES and tuple(item) not in buf.shapes or any(type(v) in _CONTAINERS for v in item.values())
+                or any(names.top.get(k) in SYSTEM_TYPES for k in item)):
+            return None
+        return _Shape(buf, names, tuple(item), self.load_id)
+
+    def _add_shaped(self, buf: _Buffer, shape: _Shape, item: Mapping[str, Any]) -> bool:
+        """Encode `item` straight into its cells; False (nothing written) when a value needs `_add_general`."""
+        cells = [self.fmt.null] * len(buf.encoders)
+        try:
+            for (slot, encoders), value in zip(shape.cells, item.values()):
+                if value is not None:
+                    encode = encoders.get(type(value))
+                    if encode is None:
+                        return False
+                    cells[slot] = encode(value)
+        except NoFit:
+            return False
+        cells[shape.load_slot] = shape.load_cell
+        cells[shape.id_slot] = shape.id_encoder(next(self._ids))
+        if buf.seq:
+            cells.append(str(self._seq))
+        self._append_line(buf, self.fmt.row(cells))
+        return True
 
     def _json_columns(self, plan: TablePlan, table: str) -> frozenset[str] | set[str]:
         """Columns of `table` that hold JSON, so dicts and lists there are kept whole."""
@@ -314,13 +387,15 @@ class Normalizer:
                 cells[j] = text
         if buf.seq:
             cells.append(str(self._seq))
-        line = self.fmt.row(cells)
+        self._append_line(buf, self.fmt.row(cells))
+        return None
+
+    def _append_line(self, buf: _Buffer, line: str) -> None:
         buf.lines.append(line)
         buf.rows += 1
         buf.nbytes += len(line)
         if buf.nbytes >= self.batch_bytes:
             self._flush(buf)
-        return None
 
     def _place_foreign(self, plan: TablePlan, buf: _Buffer, i: int, name: str, value: Any) -> Any:
         """A value whose Python type is not native to column `i`: coerce it, else use a variant column."""
