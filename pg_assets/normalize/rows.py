@@ -21,6 +21,7 @@ from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import Encoder, Format
 from pg_assets.normalize.naming import join_path, make_path, normalize_identifier
 from pg_assets.normalize.row_keys import digest_id, random_ids
+from pg_assets.normalize.shapes import BLOCK_ROWS, Shape, encode_block
 from pg_assets.normalize.types import COERCE, NoFit, infer_type
 from pg_assets.schema import Column, Table
 from pg_assets.sql.names import LIST_IDX, LOAD_ID, PARENT_ID, ROOT_ID, ROW_ID
@@ -70,7 +71,8 @@ class Batch:
 class _Buffer:
     """Pending rows of one table and the per-column lookups that encode them."""
 
-    __slots__ = ("table", "slots", "natives", "encoders", "lines", "nbytes", "rows", "seq", "shapes")
+    __slots__ = ("table", "slots", "natives", "encoders", "lines", "nbytes", "rows", "seq", "shapes", "block",
+                 "block_of")
 
     def __init__(self, table: Table, seq: bool) -> None:
         self.table = table
@@ -81,34 +83,9 @@ class _Buffer:
         self.lines: list[str] = []
         self.nbytes = 0
         self.rows = 0
-        self.shapes: dict[tuple[Any, ...], _Shape | None] = {}
-
-
-class _Shape:
-    """How to encode a root item whose keys come in one known order, without flattening it.
-
-    `cells` holds, per key, its column's slot and the encoders by exact Python type of the
-    values that column stores as they are (slot -1 and no encoders: the key has no column
-    yet, so its value must be None). Anything else (a nested value, a foreign type, a value
-    that does not fit) sends the item down the general path, which gives the same bytes.
-    """
-
-    __slots__ = ("cells", "partial", "load_slot", "load_cell", "id_slot", "id_encoder")
-
-    def __init__(self, buf: _Buffer, names: "_Names", keys: tuple[Any, ...], load_id: str) -> None:
-        by_slot: dict[int, dict[type, Encoder]] = {}
-        self.cells: list[tuple[int, dict[type, Encoder]]] = []
-        for key in keys:
-            slot = buf.slots.get(names.top.get(key, ""), -1)
-            if slot >= 0 and slot not in by_slot:
-                # containers flatten, or (in json columns) are NULL when empty: the general path's work
-                by_slot[slot] = dict.fromkeys(buf.natives[slot] - _CONTAINERS, buf.encoders[slot])
-            self.cells.append((slot, by_slot.get(slot, {})))
-        self.partial = any(slot < 0 for slot, _ in self.cells)
-        self.load_slot = buf.slots[LOAD_ID]
-        self.load_cell = buf.encoders[self.load_slot](load_id)
-        self.id_slot = buf.slots[ROW_ID]
-        self.id_encoder = buf.encoders[self.id_slot]
+        self.shapes: dict[tuple[Any, ...], Shape | None] = {}
+        self.block: list[tuple[Any, ...]] = []  # values of shaped items not yet encoded, all of `block_of`
+        self.block_of: tuple[TablePlan, Shape, int] | None = None  # their plan, shape and first item number
 
 
 class Normalizer:
@@ -154,6 +131,9 @@ class Normalizer:
         if buf is not None and plan.row_key is None:
             keys = tuple(item)
             shape = buf.shapes.get(keys)
+            if shape is not None and not shape.partial and not buf.seq:
+                self._queue(plan, buf, shape, item)
+                return
             if shape is not None and self._add_shaped(buf, shape, item):
                 return
             # learnt once, and again while some key of the shape still has no column
@@ -164,6 +144,9 @@ class Normalizer:
 
     def _add_general(self, plan: TablePlan, item: Mapping[str, Any]) -> bool:
         """`add` for any item: flattened, checked column by column; True when it was one flat row."""
+        held = self.buffers.get(plan.root)
+        if held is not None and held.block:  # the held items come first, ids and all
+            self._drain(held)
         flat: dict[str, Any] = {}
         lists: list[tuple[str, list[Any], int]] = []
         try:
@@ -182,16 +165,46 @@ class Normalizer:
             self._add_children(plan, plan.root, plan.root, name, row_id, root_id, values, depth)
         return not lists and given is None
 
-    def _shape_of(self, plan: TablePlan, buf: _Buffer, item: Mapping[str, Any]) -> _Shape | None:
+    def _shape_of(self, plan: TablePlan, buf: _Buffer, item: Mapping[str, Any]) -> Shape | None:
         """The shape for items with the keys of `item`, None when they cannot have one: too many shapes
         already, a key that names a system column, or nested values (these items flatten)."""
         names = self._names[plan.root]
         if (len(buf.shapes) >= _MAX_SHAPES and tuple(item) not in buf.shapes or any(type(v) in _CONTAINERS for v in item.values())
                 or any(names.top.get(k) in SYSTEM_TYPES for k in item)):
             return None
-        return _Shape(buf, names, tuple(item), self.load_id)
+        return Shape(buf.slots, buf.natives, buf.encoders, tuple(item), [names.top.get(k, "") for k in item],
+                     self.load_id)
 
-    def _add_shaped(self, buf: _Buffer, shape: _Shape, item: Mapping[str, Any]) -> bool:
+    def _queue(self, plan: TablePlan, buf: _Buffer, shape: Shape, item: Mapping[str, Any]) -> None:
+        """Hold the values of a shaped item; `BLOCK_ROWS` of one shape are encoded column by column."""
+        if buf.block_of is None or buf.block_of[1] is not shape:
+            self._drain(buf)
+            buf.block_of = (plan, shape, self._seq)
+        buf.block.append(tuple(item.values()))
+        if len(buf.block) >= BLOCK_ROWS:
+            self._drain(buf)
+
+    def _drain(self, buf: _Buffer) -> None:
+        """Encode the held block into lines; if some value needs more than its column's encoder, its
+        items go one by one (the same rows, with their own item numbers in any error)."""
+        rows, held = buf.block, buf.block_of
+        if not rows or held is None:
+            return
+        buf.block, buf.block_of = [], None
+        plan, shape, first = held
+        lines = encode_block(self.fmt, len(buf.encoders), shape, rows, self._ids)
+        if lines is not None:
+            for line in lines:
+                self._append_line(buf, line)
+            return
+        seq = self._seq
+        for self._seq, values in enumerate(rows, first):
+            item = dict(zip(shape.keys, values))
+            if not self._add_shaped(buf, shape, item):
+                self._add_general(plan, item)
+        self._seq = seq
+
+    def _add_shaped(self, buf: _Buffer, shape: Shape, item: Mapping[str, Any]) -> bool:
         """Encode `item` straight into its cells; False (nothing written) when a value needs `_add_general`."""
         cells = [self.fmt.null] * len(buf.encoders)
         try:
@@ -360,6 +373,8 @@ class Normalizer:
         buf = self.buffers.get(table) or self._open(plan, table, parent)
         if buf is None:
             return _DROP_ROW
+        if buf.block:  # rows keep the order of their items
+            self._drain(buf)
         null = self.fmt.null
         cells = [null] * len(buf.encoders)
         slots, natives, encoders = buf.slots, buf.natives, buf.encoders
@@ -478,7 +493,7 @@ class Normalizer:
 
     def _append_column(self, buf: _Buffer, column: Column) -> int:
         """Add a column; pending rows (one column shorter) leave as a batch first."""
-        if buf.lines:
+        if buf.lines or buf.block:
             self._flush(buf)
         buf.table.columns[column.name] = column
         return self._register(buf, column)
@@ -515,6 +530,7 @@ class Normalizer:
     # ---- batches ------------------------------------------------------------------------
 
     def _flush(self, buf: _Buffer) -> None:
+        self._drain(buf)
         if not buf.lines:
             return
         self.rows[buf.table.name] = self.rows.get(buf.table.name, 0) + buf.rows
