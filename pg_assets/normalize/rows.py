@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from pg_assets.errors import BadDataError, SchemaContractError, TerminalLoadError
@@ -194,8 +196,7 @@ class Normalizer:
         plan, shape, first = held
         lines = encode_block(self.fmt, len(buf.encoders), shape, rows, self._ids)
         if lines is not None:
-            for line in lines:
-                self._append_line(buf, line)
+            self._take_lines(buf, lines)
             return
         seq = self._seq
         for self._seq, values in enumerate(rows, first):
@@ -404,6 +405,20 @@ class Normalizer:
             cells.append(str(self._seq))
         self._append_line(buf, self.fmt.row(cells))
         return None
+
+    def _take_lines(self, buf: _Buffer, lines: list[str]) -> None:
+        """`_append_line` for many lines at once: a batch leaves after the same line as it would there."""
+        ends = list(accumulate(map(len, lines)))
+        start = base = 0
+        while start < len(lines):
+            cut = bisect_left(ends, self.batch_bytes - buf.nbytes + base, lo=start)  # the line that fills it
+            stop = min(cut + 1, len(lines))
+            buf.lines.extend(lines[start:stop])
+            buf.rows += stop - start
+            buf.nbytes += ends[stop - 1] - base
+            if cut < len(lines):
+                self._flush(buf)
+            start, base = stop, ends[stop - 1]
 
     def _append_line(self, buf: _Buffer, line: str) -> None:
         buf.lines.append(line)
