@@ -126,7 +126,8 @@ class Normalizer:
         """Normalise one raw item of `plan`'s resource into its root and child tables.
 
         A `_dlt_id` the item brings is kept, as dlt keeps it; `_dlt_load_id` is always this load's.
-        Items shaped like one seen before take `_add_shaped`, the same rows without the detour.
+        A flat item whose keys come in an order seen before skips flattening: it is held and encoded
+        with others in a block (`shapes`), or alone by `_add_shaped`; the rows are the same bytes.
         """
         self._seq += 1
         buf = self.buffers.get(plan.root)
@@ -170,16 +171,17 @@ class Normalizer:
     def _shape_of(self, plan: TablePlan, buf: _Buffer, item: Mapping[str, Any]) -> Shape | None:
         """The shape for items with the keys of `item`, None when they cannot have one: too many shapes
         already, a key that names a system column, or nested values (these items flatten)."""
-        names = self._names[plan.root]
-        if (len(buf.shapes) >= _MAX_SHAPES and tuple(item) not in buf.shapes or any(type(v) in _CONTAINERS for v in item.values())
-                or any(names.top.get(k) in SYSTEM_TYPES for k in item)):
+        names, keys = self._names[plan.root], tuple(item)
+        full = len(buf.shapes) >= _MAX_SHAPES and keys not in buf.shapes
+        if full or any(type(v) in _CONTAINERS for v in item.values()) or any(names.top.get(k) in SYSTEM_TYPES
+                                                                              for k in keys):
             return None
-        return Shape(buf.slots, buf.natives, buf.encoders, tuple(item), [names.top.get(k, "") for k in item],
-                     self.load_id)
+        return Shape(buf.slots, buf.natives, buf.encoders, keys, [names.top.get(k, "") for k in keys], self.load_id)
 
     def _queue(self, plan: TablePlan, buf: _Buffer, shape: Shape, item: Mapping[str, Any]) -> None:
         """Hold the values of a shaped item; `BLOCK_ROWS` of one shape are encoded column by column."""
-        if buf.block_of is None or buf.block_of[1] is not shape:
+        held = buf.block_of
+        if held is None or held[0] is not plan or held[1] is not shape:
             self._drain(buf)
             buf.block_of = (plan, shape, self._seq)
         buf.block.append(tuple(item.values()))
