@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from pg_assets.errors import BadDataError, SchemaContractError, TerminalLoadError
@@ -21,6 +23,7 @@ from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import Encoder, Format
 from pg_assets.normalize.naming import join_path, make_path, normalize_identifier
 from pg_assets.normalize.row_keys import digest_id, random_ids
+from pg_assets.normalize.shapes import BLOCK_ROWS, Shape, encode_block
 from pg_assets.normalize.types import COERCE, NoFit, infer_type
 from pg_assets.schema import Column, Table
 from pg_assets.sql.names import LIST_IDX, LOAD_ID, PARENT_ID, ROOT_ID, ROW_ID
@@ -46,6 +49,7 @@ SYSTEM_TYPES = {LOAD_ID: "text", ROW_ID: "text", PARENT_ID: "text", LIST_IDX: "b
 # staging-only column: the position of the item in the load, for de-duplicating merges
 SEQ = Column(SEQ_NAME, "bigint", nullable=False)
 _DROP_ROW = object()
+_MAX_SHAPES = 64  # key orders remembered per table; items in yet other orders take the general path
 _CONTAINERS = frozenset({dict, list, tuple})
 
 
@@ -69,7 +73,8 @@ class Batch:
 class _Buffer:
     """Pending rows of one table and the per-column lookups that encode them."""
 
-    __slots__ = ("table", "slots", "natives", "encoders", "lines", "nbytes", "rows", "seq")
+    __slots__ = ("table", "slots", "natives", "encoders", "lines", "nbytes", "rows", "seq", "shapes", "block",
+                 "block_of")
 
     def __init__(self, table: Table, seq: bool) -> None:
         self.table = table
@@ -80,6 +85,9 @@ class _Buffer:
         self.lines: list[str] = []
         self.nbytes = 0
         self.rows = 0
+        self.shapes: dict[tuple[Any, ...], Shape | None] = {}
+        self.block: list[tuple[Any, ...]] = []  # values of shaped items not yet encoded, all of `block_of`
+        self.block_of: tuple[TablePlan, Shape, int] | None = None  # their plan, shape and first item number
 
 
 class Normalizer:
@@ -118,10 +126,32 @@ class Normalizer:
         """Normalise one raw item of `plan`'s resource into its root and child tables.
 
         A `_dlt_id` the item brings is kept, as dlt keeps it; `_dlt_load_id` is always this load's.
+        A flat item whose keys come in an order seen before skips flattening: it is held and encoded
+        with others in a block (`shapes`), or alone by `_add_shaped`; the rows are the same bytes.
         """
+        self._seq += 1
+        buf = self.buffers.get(plan.root)
+        if buf is not None and plan.row_key is None:
+            keys = tuple(item)
+            shape = buf.shapes.get(keys)
+            if shape is not None and not shape.partial and not buf.seq:
+                self._queue(plan, buf, shape, item)
+                return
+            if shape is not None and self._add_shaped(buf, shape, item):
+                return
+            # learnt once, and again while some key of the shape still has no column
+            if self._add_general(plan, item) and (keys not in buf.shapes or shape is not None and shape.partial):
+                buf.shapes[keys] = self._shape_of(plan, buf, item)
+            return
+        self._add_general(plan, item)
+
+    def _add_general(self, plan: TablePlan, item: Mapping[str, Any]) -> bool:
+        """`add` for any item: flattened, checked column by column; True when it was one flat row."""
+        held = self.buffers.get(plan.root)
+        if held is not None and held.block:  # the held items come first, ids and all
+            self._drain(held)
         flat: dict[str, Any] = {}
         lists: list[tuple[str, list[Any], int]] = []
-        self._seq += 1
         try:
             self._flatten(item, "", 0, plan.max_nesting, flat, lists, self._json_columns(plan, plan.root),
                           self._names.get(plan.root) or self.names_of(plan, plan.root))
@@ -132,10 +162,69 @@ class Normalizer:
         flat[LOAD_ID] = self.load_id
         flat[ROW_ID] = row_id
         if self._write_row(plan, plan.root, None, flat) is _DROP_ROW:
-            return
+            return False
         root_id = row_id if plan.root_id_in_children else None
         for name, values, depth in lists:
             self._add_children(plan, plan.root, plan.root, name, row_id, root_id, values, depth)
+        return not lists and given is None
+
+    def _shape_of(self, plan: TablePlan, buf: _Buffer, item: Mapping[str, Any]) -> Shape | None:
+        """The shape for items with the keys of `item`, None when they cannot have one: too many shapes
+        already, a key that names a system column, or nested values (these items flatten)."""
+        names, keys = self._names[plan.root], tuple(item)
+        full = len(buf.shapes) >= _MAX_SHAPES and keys not in buf.shapes
+        if full or any(type(v) in _CONTAINERS for v in item.values()) or any(names.top.get(k) in SYSTEM_TYPES
+                                                                              for k in keys):
+            return None
+        return Shape(buf.slots, buf.natives, buf.encoders, keys, [names.top.get(k, "") for k in keys], self.load_id)
+
+    def _queue(self, plan: TablePlan, buf: _Buffer, shape: Shape, item: Mapping[str, Any]) -> None:
+        """Hold the values of a shaped item; `BLOCK_ROWS` of one shape are encoded column by column."""
+        held = buf.block_of
+        if held is None or held[0] is not plan or held[1] is not shape:
+            self._drain(buf)
+            buf.block_of = (plan, shape, self._seq)
+        buf.block.append(tuple(item.values()))
+        if len(buf.block) >= BLOCK_ROWS:
+            self._drain(buf)
+
+    def _drain(self, buf: _Buffer) -> None:
+        """Encode the held block into lines; if some value needs more than its column's encoder, its
+        items go one by one (the same rows, with their own item numbers in any error)."""
+        rows, held = buf.block, buf.block_of
+        if not rows or held is None:
+            return
+        buf.block, buf.block_of = [], None
+        plan, shape, first = held
+        lines = encode_block(self.fmt, len(buf.encoders), shape, rows, self._ids)
+        if lines is not None:
+            self._take_lines(buf, lines)
+            return
+        seq = self._seq
+        for self._seq, values in enumerate(rows, first):
+            item = dict(zip(shape.keys, values))
+            if not self._add_shaped(buf, shape, item):
+                self._add_general(plan, item)
+        self._seq = seq
+
+    def _add_shaped(self, buf: _Buffer, shape: Shape, item: Mapping[str, Any]) -> bool:
+        """Encode `item` straight into its cells; False (nothing written) when a value needs `_add_general`."""
+        cells = [self.fmt.null] * len(buf.encoders)
+        try:
+            for (slot, encoders), value in zip(shape.cells, item.values()):
+                if value is not None:
+                    encode = encoders.get(type(value))
+                    if encode is None:
+                        return False
+                    cells[slot] = encode(value)
+        except NoFit:
+            return False
+        cells[shape.load_slot] = shape.load_cell
+        cells[shape.id_slot] = shape.id_encoder(next(self._ids))
+        if buf.seq:
+            cells.append(str(self._seq))
+        self._append_line(buf, self.fmt.row(cells))
+        return True
 
     def _json_columns(self, plan: TablePlan, table: str) -> frozenset[str] | set[str]:
         """Columns of `table` that hold JSON, so dicts and lists there are kept whole."""
@@ -287,6 +376,8 @@ class Normalizer:
         buf = self.buffers.get(table) or self._open(plan, table, parent)
         if buf is None:
             return _DROP_ROW
+        if buf.block:  # rows keep the order of their items
+            self._drain(buf)
         null = self.fmt.null
         cells = [null] * len(buf.encoders)
         slots, natives, encoders = buf.slots, buf.natives, buf.encoders
@@ -314,13 +405,29 @@ class Normalizer:
                 cells[j] = text
         if buf.seq:
             cells.append(str(self._seq))
-        line = self.fmt.row(cells)
+        self._append_line(buf, self.fmt.row(cells))
+        return None
+
+    def _take_lines(self, buf: _Buffer, lines: list[str]) -> None:
+        """`_append_line` for many lines at once: a batch leaves after the same line as it would there."""
+        ends = list(accumulate(map(len, lines)))
+        start = base = 0
+        while start < len(lines):
+            cut = bisect_left(ends, self.batch_bytes - buf.nbytes + base, lo=start)  # the line that fills it
+            stop = min(cut + 1, len(lines))
+            buf.lines.extend(lines[start:stop])
+            buf.rows += stop - start
+            buf.nbytes += ends[stop - 1] - base
+            if cut < len(lines):
+                self._flush(buf)
+            start, base = stop, ends[stop - 1]
+
+    def _append_line(self, buf: _Buffer, line: str) -> None:
         buf.lines.append(line)
         buf.rows += 1
         buf.nbytes += len(line)
         if buf.nbytes >= self.batch_bytes:
             self._flush(buf)
-        return None
 
     def _place_foreign(self, plan: TablePlan, buf: _Buffer, i: int, name: str, value: Any) -> Any:
         """A value whose Python type is not native to column `i`: coerce it, else use a variant column."""
@@ -403,7 +510,7 @@ class Normalizer:
 
     def _append_column(self, buf: _Buffer, column: Column) -> int:
         """Add a column; pending rows (one column shorter) leave as a batch first."""
-        if buf.lines:
+        if buf.lines or buf.block:
             self._flush(buf)
         buf.table.columns[column.name] = column
         return self._register(buf, column)
@@ -440,6 +547,7 @@ class Normalizer:
     # ---- batches ------------------------------------------------------------------------
 
     def _flush(self, buf: _Buffer) -> None:
+        self._drain(buf)
         if not buf.lines:
             return
         self.rows[buf.table.name] = self.rows.get(buf.table.name, 0) + buf.rows
