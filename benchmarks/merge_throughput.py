@@ -7,6 +7,10 @@ two merges are timed:
 - `--changed` rows (10,000 by default), spread over the whole table, change;
 - every row of the table changes (`--rows` rows merged into `--rows` rows).
 
+With `--dlt`, dlt 1.31's own delete-insert merge (primary key `id`, its defaults) loads the
+same base table and merges every row of it again, in the same run: the ratio against
+pg_assets' delete-insert merge of every row is the figure to compare.
+
 The append figure is a plain append of `--rows` rows into a new table in the same run,
 so ratios compare like with like on a noisy machine. `commit` is the transaction that
 runs the merge SQL (staging the rows is the same work for every strategy).
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -107,6 +112,29 @@ def measure(strategy: str, indexes: bool, args: argparse.Namespace) -> dict[str,
     return out
 
 
+def dlt_merge(args: argparse.Namespace) -> dict[str, float]:
+    """dlt's delete-insert merge of every row into a table of `--rows` rows (the second run timed)."""
+    import dlt
+
+    config = pg_assets.resolve_credentials()
+    # dlt insists on a password and a host; a socket directory goes in `?host=`
+    uri = config.uri() if not config.host.startswith("/") else (
+        f"postgresql://{config.username}:{config.password or 'unused'}@localhost:{config.port}/{config.database}"
+        f"?host={config.host}")
+    p = dlt.pipeline(pipeline_name="bench_merge_dlt", destination=dlt.destinations.postgres(uri),
+                     dataset_name="bench_merge_dlt", pipelines_dir=tempfile.mkdtemp())
+
+    def run(revision: int) -> float:
+        res = dlt.resource(rows(range(args.rows), revision), name="customers", primary_key="id",
+                           write_disposition={"disposition": "merge", "strategy": "delete-insert"})
+        t0 = time.perf_counter()
+        p.run(res)
+        return time.perf_counter() - t0
+
+    run(1)
+    return {"total": run(3)}
+
+
 def append(indexes: bool, args: argparse.Namespace) -> dict[str, float]:
     p = _fresh("bench_append", f"bench_merge_append_{'idx' if indexes else 'noidx'}", args, indexes)
     result = _timed(p, pg_assets.resource(rows(range(args.rows), 1), name="customers"))
@@ -122,7 +150,7 @@ def report(args: argparse.Namespace, appended: dict[bool, dict[str, float]],
     print(f"\nmerge throughput: {n:,} rows in the table, file_format={args.file_format}, workers={args.workers}")
     print(f"\n1) {n:,} rows merged into {n:,}, every row changed   (seconds; ratio = total / append total)")
     print(f"{'load':<26}{'indexes':>8}{'total':>9}{'commit':>9}{'rows/s':>11}{'vs append':>11}")
-    for indexes in (True, False):
+    for indexes in appended:
         a = appended[indexes]
         print(f"{'append (new table)':<26}{on_off[indexes]:>8}{a['total']:>9.1f}{a['commit']:>9.1f}"
               f"{n / a['total']:>11,.0f}{1:>10.2f}x")
@@ -143,6 +171,16 @@ def report(args: argparse.Namespace, appended: dict[bool, dict[str, float]],
                                           for (s, i), r in merged.items()) + ")")
 
 
+def compare_dlt(args: argparse.Namespace, merged: dict[tuple[str, bool], dict[str, dict[str, float]]]) -> None:
+    """dlt's merge of every row beside pg_assets' delete-insert merge of every row, as a ratio."""
+    ours = merged.get(("delete-insert", True), merged.get(("delete-insert", False)))
+    theirs = dlt_merge(args)["total"]
+    mine = ""
+    if ours:
+        mine = f", pg_assets delete-insert {ours['all']['total']:.1f}s: {theirs / ours['all']['total']:.2f}x"
+    print(f"\ndlt 1.31 delete-insert merge of every row: {theirs:.1f}s{mine}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows in the table (and in the full merge)")
@@ -151,6 +189,7 @@ def main() -> None:
     ap.add_argument("--indexes", default="on,off", help="`on`, `off` or both")
     ap.add_argument("--file-format", default="copy", choices=["copy", "insert_values"])
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--dlt", action="store_true", help="also time dlt's delete-insert merge of every row")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark datasets")
     args = ap.parse_args()
     args.strategies = [s for s in args.strategies.split(",") if s]
@@ -166,7 +205,8 @@ def main() -> None:
                   f"few {r['few']['total']:.2f}s (commit {r['few']['commit']:.2f}s)  all {r['all']['total']:.1f}s "
                   f"(commit {r['all']['commit']:.1f}s)", flush=True)
     report(args, appended, merged)
-
+    if args.dlt:
+        compare_dlt(args, merged)
 
 if __name__ == "__main__":
     main()

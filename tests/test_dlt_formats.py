@@ -36,6 +36,7 @@ from dlt.pipeline.state_sync import generate_pipeline_state_version_hash, state_
 from pg_assets import json_codec
 from pg_assets import state as state_store
 from pg_assets.incremental import CursorFilter, Incremental
+from pg_assets.normalize.columnar import random_id_array
 from pg_assets.normalize.row_keys import content_hash, digest_id, key_hash, random_ids
 from pg_assets.table_plan import plan_resource
 from pg_assets.resource import resource
@@ -453,6 +454,20 @@ def test_random_row_keys_look_like_dlts():
     assert all(DLT_RANDOM_ID.match(generate_dlt_id()) for _ in range(100))
     assert all(len(base64.b64decode(i + "==")) == 10 for i in sample[:100])
     assert len(set(sample)) == len(sample)
+
+
+def test_random_row_keys_of_a_run_sit_together():
+    """Keys of one run share their first 8 bytes (neighbours in the `_dlt_id` index); runs do not."""
+    ids = random_ids()
+    sample = [next(ids) for _ in range(3 * 65536)]
+    raw = [base64.b64decode(i + "==") for i in sample]
+    assert len(set(sample)) == len(sample)
+    assert {r[:8] for r in raw[:65536]} == {raw[0][:8]}
+    assert len({r[:8] for r in raw}) == 3
+    assert [int.from_bytes(r[8:], "big") for r in raw[:65536]] == list(range(65536))
+    arrow = random_id_array(70000).to_pylist()
+    assert all(DLT_RANDOM_ID.match(i) for i in arrow) and len(set(arrow)) == len(arrow)
+    assert len({base64.b64decode(i + "==")[:8] for i in arrow}) == 2
 
 
 @pytest.mark.parametrize("write_disposition, random", [

@@ -12,7 +12,6 @@ no child tables.
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ import pyarrow.compute as pc
 from pg_assets.errors import ConfigError, SchemaContractError, TerminalLoadError
 from pg_assets.normalize import arrow_wire
 from pg_assets.normalize.arrow_types import column_type, unmapped
-from pg_assets.normalize.row_keys import ID_BYTES
+from pg_assets.normalize.row_keys import ID_BYTES, local_random_bytes
 from pg_assets.normalize.rows import KeyRefused
 from pg_assets.schema import Column, Table
 
@@ -57,8 +56,8 @@ def record_batches(item: Any) -> Iterator[pa.RecordBatch]:
 
 
 def random_id_array(n: int) -> pa.Array:
-    """`n` random row keys (base64 of 10 random bytes, 14 characters), made in bulk."""
-    raw = np.frombuffer(os.urandom(n * ID_BYTES), dtype=np.uint8).reshape(n, ID_BYTES)
+    """`n` random row keys (base64 of `row_keys.local_random_bytes`, 14 characters), made in bulk."""
+    raw = np.frombuffer(local_random_bytes(n), dtype=np.uint8).reshape(n, ID_BYTES)
     padded = np.zeros((n, 12), dtype=np.uint8)  # 12 bytes encode to 16 characters, the first 14 are the key
     padded[:, :ID_BYTES] = raw
     chars = np.frombuffer(base64.b64encode(padded.tobytes()), dtype=np.uint8).reshape(n, 16)[:, :14]
