@@ -62,6 +62,7 @@ CASES: dict[str, list[str]] = {
     "backfill_root_ids": [dml.backfill_root_ids(S, T + "__a", T, parent_is_root=True),
                           dml.backfill_root_ids(S, T + "__a__b", T + "__a", parent_is_root=False)],
     "RANDOM_ROW_ID": [f"SELECT {dml.RANDOM_ROW_ID}"],
+    "local_row_id": [f"SELECT {dml.local_row_id('a1')} FROM t", f"SELECT {dml.local_row_id('x''; --')}"],
     # reads
     **{name: [getattr(reads, name)] for name in (
         "REGCLASS", "REGCLASSES", "ALL_REGCLASSES", "DATABASE_EXISTS", "MARKED_TABLES", "TRY_ADVISORY_LOCK",
@@ -283,3 +284,10 @@ def test_the_ledger_and_locks_run(dataset: str, query) -> None:
     query("SELECT pg_advisory_unlock(5, 6)")
     assert query(reads.HOLDS_ADVISORY_LOCK, (5, 6)) == [(False,)]
     assert query(reads.LOCK_HOLDER, (5, 6)) == []
+
+
+def test_server_made_row_keys_are_unique_and_come_in_runs(query) -> None:
+    key = dml.local_row_id("5eed")
+    rows = query(f"SELECT count(DISTINCT k), min(length(k)), max(length(k)), count(DISTINCT substr(k, 1, 10)) "
+                 f"FROM (SELECT {key} AS k FROM generate_series(1, 200000)) AS keys")
+    assert rows == [(200000, 14, 14, 4)]  # 200,000 keys in runs of 65,536: four prefixes

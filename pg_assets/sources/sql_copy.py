@@ -11,6 +11,7 @@ reads.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -50,7 +51,8 @@ def copy_rows(url: URL, table: sa.Table, where: str) -> CopyRows:
 
     def chunks(load_id: str, batch_bytes: int) -> Iterator[bytes]:
         statement = sql.copy_select_out(table.schema, table.name,
-                                        [*expressions, sql.text_literal(load_id), sql.RANDOM_ROW_ID])
+                                        [*expressions, sql.text_literal(load_id),
+                                         sql.local_row_id(os.urandom(8).hex())])
         yield from _streamed(url, statement, batch_bytes, where)
 
     return CopyRows(names, chunks)

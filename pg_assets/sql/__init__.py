@@ -22,7 +22,7 @@ from pg_assets.sql.ddl import (
 )
 from pg_assets.sql.dml import (
     RANDOM_ROW_ID, as_jsonb, backfill_root_ids, copy_from_stdin, copy_select_out, delete_all, insert_row,
-    insert_select, insert_values_head, ledger_add, ledger_has,
+    insert_select, insert_values_head, ledger_add, ledger_has, local_row_id,
 )
 from pg_assets.sql.quoting import (
     NON_FINITE, NOW, Expression, decimal_literal, float_literal, ident, ident_list, literal, qualified,
@@ -43,7 +43,7 @@ __all__ = [
     "column_def", "comment_on_table", "copy_from_stdin", "copy_select_out", "count_duplicates", "count_nulls",
     "count_rows", "create_database", "create_index", "create_ledger", "create_schema", "create_schema_locked",
     "create_table", "decimal_literal", "delete_all", "drop_table", "float_literal", "ident", "ident_list",
-    "insert_row", "insert_select", "insert_values_head", "ledger_add", "ledger_has", "literal",
+    "insert_row", "insert_select", "insert_values_head", "ledger_add", "local_row_id", "ledger_has", "literal",
     "load_committed", "merge", "names", "newest_per_group", "newest_schema_hash", "newest_state", "qualified",
     "rename_table", "set_schema", "text_literal", "truncate",
 ]

@@ -41,6 +41,19 @@ def insert_row(schema: str, table: str, values: dict[str, Any]) -> str:
 RANDOM_ROW_ID = "substr(encode(decode(substr(md5(random()::text || random()::text), 1, 20), 'hex'), 'base64'), 1, 14)"
 
 
+def local_row_id(seed: str) -> str:
+    """Row keys of `row_keys.local_random_bytes`' shape, made by the server in a `SELECT`.
+
+    8 bytes from `md5(seed, run)` for each run of 65,536 rows, then the row's place in its
+    run: a load's keys fill neighbouring pages of the `_dlt_id` index. `seed` is random
+    per statement (`os.urandom`), so runs of different loads and tables share no prefix.
+    """
+    rn = "(row_number() OVER () - 1)"
+    prefix = f"decode(substr(md5({literal(seed)} || ({rn} / 65536)::text), 1, 16), 'hex')"
+    counter = f"int2send((({rn} % 65536) - 32768)::int2)"
+    return f"substr(encode({prefix} || {counter}, 'base64'), 1, 14)"
+
+
 def copy_select_out(schema: str | None, table: str, expressions: Sequence[str]) -> str:
     """`COPY (SELECT <expressions> FROM table) TO STDOUT`: a table's rows in COPY text."""
     source = qualified(schema, table) if schema else ident(table)
