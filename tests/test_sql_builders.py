@@ -55,13 +55,12 @@ CASES: dict[str, list[str]] = {
     "insert_values_head": [dml.insert_values_head(S, T, [C, "b"]) + "(1, 'x')"],
     "insert_row": [dml.insert_row(S, T, {C: "it's", "n": float("nan"), "b": b"\x00", "j": {"k": [1]}})],
     "copy_select_out": [dml.copy_select_out(S, T, [sql.ident(C), dml.as_jsonb(C), sql.text_literal("1.5"),
-                                                   dml.RANDOM_ROW_ID]), dml.copy_select_out(None, T, ["1"])],
+                                                   dml.local_row_id('a1')]), dml.copy_select_out(None, T, ["1"])],
     "as_jsonb": [f"SELECT {dml.as_jsonb(C)} FROM {sql.qualified(S, T)}"],
     "ledger_has": [dml.ledger_has(sql.qualified(S, T))],
     "ledger_add": [dml.ledger_add(sql.qualified(S, T))],
     "backfill_root_ids": [dml.backfill_root_ids(S, T + "__a", T, parent_is_root=True),
                           dml.backfill_root_ids(S, T + "__a__b", T + "__a", parent_is_root=False)],
-    "RANDOM_ROW_ID": [f"SELECT {dml.RANDOM_ROW_ID}"],
     "local_row_id": [f"SELECT {dml.local_row_id('a1')} FROM t", f"SELECT {dml.local_row_id('x''; --')}"],
     # reads
     **{name: [getattr(reads, name)] for name in (

@@ -21,7 +21,7 @@ from pg_assets.sql.ddl import (
     truncate,
 )
 from pg_assets.sql.dml import (
-    RANDOM_ROW_ID, as_jsonb, backfill_root_ids, copy_from_stdin, copy_select_out, delete_all, insert_row,
+    as_jsonb, backfill_root_ids, copy_from_stdin, copy_select_out, delete_all, insert_row,
     insert_select, insert_values_head, ledger_add, ledger_has, local_row_id,
 )
 from pg_assets.sql.quoting import (
@@ -37,7 +37,7 @@ from pg_assets.sql.reads import (
 
 __all__ = [
     "ALL_REGCLASSES", "CHILD_TABLES", "CHILD_TABLES_OF_SCHEMAS", "DATABASE_EXISTS", "HOLDS_ADVISORY_LOCK",
-    "INFORMATION_SCHEMA_COLUMNS", "LOCK_HOLDER", "MARKED_TABLES", "NON_FINITE", "NOW", "RANDOM_ROW_ID",
+    "INFORMATION_SCHEMA_COLUMNS", "LOCK_HOLDER", "MARKED_TABLES", "NON_FINITE", "NOW",
     "REGCLASS", "REGCLASSES", "ROW_ESTIMATE", "TABLE_COLUMNS", "TRY_ADVISORY_LOCK", "Expression",
     "add_columns", "add_unique", "advisory_xact_lock", "analyze", "as_jsonb", "backfill_root_ids",
     "column_def", "comment_on_table", "copy_from_stdin", "copy_select_out", "count_duplicates", "count_nulls",

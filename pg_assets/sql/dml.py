@@ -37,10 +37,6 @@ def insert_row(schema: str, table: str, values: dict[str, Any]) -> str:
     return f"INSERT INTO {qualified(schema, table)} ({cols}) VALUES ({vals})"
 
 
-# a row key like `row_keys.random_ids`: the base64 of 10 random bytes, 14 characters
-RANDOM_ROW_ID = "substr(encode(decode(substr(md5(random()::text || random()::text), 1, 20), 'hex'), 'base64'), 1, 14)"
-
-
 def local_row_id(seed: str) -> str:
     """Row keys of `row_keys.local_random_bytes`' shape, made by the server in a `SELECT`.
 
