@@ -169,6 +169,17 @@ def pipeline(pipeline_name: str, dataset: str | None = None, credentials: Any = 
     return Pipeline(pipeline_name, dataset, credentials, **options)
 
 
+def _adoptable(plan: TablePlan, table: str, stored: Mapping[str, Table]) -> bool:
+    """Whether the commit may make `table`'s staging table the final table (so stage it WAL-logged).
+
+    `staging-optimized` always does; an append or replace does when the table is new. The
+    commit checks again that the table is still absent, else copies the rows as usual.
+    """
+    if plan.strategy == "staging-optimized":
+        return True
+    return plan.write_disposition in ("append", "replace") and table not in stored
+
+
 def _check_choice(key: str, value: Any, allowed: Iterable[str]) -> None:
     if value not in allowed:
         raise ConfigError(f"`{key}` must be one of {', '.join(f'`{a}`' for a in allowed)}, not `{value}`")
@@ -241,7 +252,7 @@ class _Load:
                 state: dict[str, Any]) -> Normalizer:
         def emit(batch: Any) -> None:
             plan = self.by_root[root_of(live, batch.table)]
-            session.stage(batch, logged=plan.strategy == "staging-optimized")
+            session.stage(batch, logged=_adoptable(plan, batch.table, stored))
 
         normalizer = Normalizer(live, stored, FORMATS[self.p.file_format], self.load_id, emit,
                                 batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes)

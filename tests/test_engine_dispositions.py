@@ -196,3 +196,64 @@ def test_a_table_loaded_by_append_can_become_a_merge_table(strategy: str, datase
     nullable = query("SELECT is_nullable FROM information_schema.columns WHERE table_schema = %s "
                      "AND table_name = 't__kids' AND column_name = '_dlt_root_id'", (dataset,))
     assert nullable == [("YES",)]  # added to a table with rows: NOT NULL would have failed
+
+
+# ---- a new table takes its staging table --------------------------------------------------------------------
+
+
+def _definition(query, dataset: str, name: str) -> dict:
+    """What a table is, as the catalog says: persistence, comment, columns, constraints, indexes."""
+    (persistence, comment), = query("SELECT c.relpersistence, obj_description(c.oid, 'pg_class') FROM pg_class c "
+                                    "WHERE c.oid = %s::regclass", (f'"{dataset}"."{name}"',))
+    columns = query("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                    "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (dataset, name))
+    constraints = query("SELECT conname, contype FROM pg_constraint WHERE conrelid = %s::regclass ORDER BY 1",
+                        (f'"{dataset}"."{name}"',))
+    return {"persistence": persistence, "comment": comment, "columns": columns, "constraints": constraints,
+            "indexes": sorted(k for k in _indexes(query, dataset) if k.startswith(f"{name}."))}
+
+
+@pytest.mark.parametrize("disposition", ["append", "replace"])
+def test_a_new_table_is_defined_as_one_made_by_ddl(disposition: str, dataset: str, query) -> None:
+    """The first load of a table adopts its staging table; the table is the one DDL would make."""
+    hints = {"name": {"unique": True}, "extra": {"data_type": "text"}, "id": {"nullable": False}}
+    p = pg_assets.pipeline("adopt", dataset=dataset)
+    p.run(rows([1, 2]), table_name="t", write_disposition=disposition, columns=hints)
+    adopted = {t: _definition(query, dataset, t) for t in ("t", "t__kids")}
+    # the same root table made by DDL: created empty by a load of no rows, then loaded by the copying path
+    q = pg_assets.pipeline("adopt", dataset=dataset + "_ddl")
+    try:
+        q.run([], table_name="t", write_disposition=disposition, columns=hints)
+        q.run(rows([1, 2]), table_name="t", write_disposition=disposition, columns=hints)
+        made = _definition(query, dataset + "_ddl", "t")
+    finally:
+        query(f'DROP SCHEMA IF EXISTS "{dataset}_ddl" CASCADE; DROP SCHEMA IF EXISTS "{dataset}_ddl_staging" CASCADE')
+    assert adopted["t"] == made
+    assert adopted["t"]["persistence"] == "p" and adopted["t"]["comment"] is None
+    assert ("extra", "character varying", "YES") in adopted["t"]["columns"]
+    assert ("_dlt_id", "character varying", "NO") in adopted["t"]["columns"]
+    # Postgres 18 lists NOT NULL constraints too: named after the final table, as DDL names them
+    assert {c for c, kind in adopted["t"]["constraints"] if kind == "u"} == {"t__dlt_id_key", "t_name_key"}
+    assert all(c.startswith("t_") for c, _ in adopted["t"]["constraints"])
+    assert adopted["t__kids"]["columns"] == [("k", "character varying", "YES"), ("_dlt_parent_id", "character varying", "NO"),
+                                             ("_dlt_list_idx", "bigint", "NO"), ("_dlt_id", "character varying", "NO")]
+    assert [c for c, kind in adopted["t__kids"]["constraints"] if kind == "u"] == ["t__kids__dlt_id_key"]
+    assert query("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (f"{dataset}_staging",)) == [(0,)]
+    p.run(rows([3]), table_name="t", write_disposition=disposition, columns=hints)  # now copied into it
+    assert table(query, dataset, "t", "count(*)") == [(3,) if disposition == "append" else (1,)]
+
+
+def test_a_table_another_writer_creates_meanwhile_gets_the_rows_copied(dataset: str, query, pg_credentials) -> None:
+    """A table absent when the load planned but present at the commit keeps its own rows."""
+    def items():
+        conn = psycopg2.connect(**pg_credentials.connect_kwargs())
+        conn.autocommit = True
+        with conn.cursor() as cur:  # the dataset exists: the load made its schema when it planned
+            cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{dataset}"; CREATE TABLE "{dataset}".t '
+                        f'(id bigint, name text, other text); INSERT INTO "{dataset}".t VALUES (0, \'theirs\', \'x\')')
+        conn.close()
+        yield from ({"id": i, "name": f"n{i}"} for i in (1, 2))
+
+    p = pg_assets.pipeline("late", dataset=dataset)
+    p.run(items(), table_name="t")
+    assert table(query, dataset, "t", "id, name, other") == [(0, "theirs", "x"), (1, "n1", None), (2, "n2", None)]

@@ -284,7 +284,7 @@ def test_merge_sql_shape(strategy, keys):
     assert statements[0] == merge.RANDOM_PAGE_COST
     text = "\n".join(statements)
     # temporary tables are always schema-qualified: a bare DROP could hit a user's table
-    assert re.findall(r"(?:TABLE|FROM|JOIN|USING|INTO)\s+(pg_assets_\w+)", text) == []
+    assert re.findall(r"(?:TABLE|VIEW|FROM|JOIN|USING|INTO)\s+(pg_assets_\w+)", text) == []
     assert "NOT IN" not in text  # NOT IN over a large batch degrades to a nested loop
     assert "_pg_assets_seq" not in " ".join(s for s in statements if s.startswith('INSERT INTO "ds"."t" ('))
 

@@ -37,6 +37,9 @@ CASES: dict[str, list[str]] = {
     "create_table": [ddl.create_table(S, T, [ddl.column_def(C, "text")], unlogged=True)],
     "create_ledger": [ddl.create_ledger(S, T)],
     "add_columns": [ddl.add_columns(S, T, [ddl.column_def(C, "jsonb"), ddl.column_def("b", "numeric(38,9)")])],
+    "drop_columns": [ddl.drop_columns(S, T, [C, "b"])],
+    "renew_not_null": [ddl.renew_not_null(S, T, [C, "b"])],
+    "drop_view": [ddl.drop_view(S, T), ddl.drop_view(S, T, if_exists=False)],
     "create_index": [ddl.create_index(S, T, 'i"x', [C, "b"], unique=True), ddl.create_index(S, T, "i", [C],
                                                                                              unique=False)],
     "add_unique": [ddl.add_unique(S, T, [C])],
@@ -76,8 +79,8 @@ CASES: dict[str, list[str]] = {
     "count_nulls": [reads.count_nulls(S, T, C)],
     "count_duplicates": [reads.count_duplicates(S, T, [C, "b"]), reads.count_duplicates(S, T, [C], current="v")],
     # merge: each builder alone (the strategies as a whole follow below)
-    **{name: [getattr(SM, name)] for name in ("RANDOM_PAGE_COST", "DROP_STALE_KEEP", "DROP_KEEP", "DROP_DOOMED",
-                                               "DOOMED_IDS")},
+    **{name: [getattr(SM, name)] for name in ("RANDOM_PAGE_COST", "WORK_MEM", "DROP_STALE_KEEP", "DROP_KEEP",
+                                               "DROP_DOOMED", "DOOMED_IDS")},
     "deleted": [f"SELECT 1 FROM {sql.names.KEEP} AS s WHERE {SM.deleted(C, is_bool=True)}",
                 f"SELECT 1 FROM {sql.names.KEEP} AS s WHERE {SM.deleted(C, is_bool=False)}"],
     "alive": [f"SELECT 1 WHERE {SM.alive(None)}", f"SELECT 1 FROM {sql.names.KEEP} AS s WHERE "
@@ -85,9 +88,10 @@ CASES: dict[str, list[str]] = {
     "match": [f"SELECT 1 FROM {sql.qualified(S, T)} AS d, {sql.names.KEEP} AS s WHERE {SM.match([C, 'b'])}"],
     "not_in_destination": [SM.insert_kept(S, T, [C], SM.not_in_destination(S, T, [C]))],
     "both": [SM.insert_kept(S, T, [C], SM.both("TRUE", SM.not_in_destination(S, T, [C])))],
-    "dedup_order": [SM.keep(sql.qualified(S, "stg"), [C], SM.dedup_order(C, "asc", last_wins=False)),
-                    SM.keep(sql.qualified(S, "stg"), [C], SM.dedup_order(None, None, last_wins=True))],
-    "keep": [SM.keep(sql.qualified(S, "stg"), [], "1"), SM.keep(sql.qualified(S, "stg"), [C, "b"], "1")],
+    "dedup_order": [SM.drop_duplicates(sql.qualified(S, "stg"), [C], SM.dedup_order(C, "asc", last_wins=False)),
+                    SM.drop_duplicates(sql.qualified(S, "stg"), [C], SM.dedup_order(None, None, last_wins=True))],
+    "drop_duplicates": [SM.drop_duplicates(sql.qualified(S, "stg"), [C, "b"], "1")],
+    "keep": [SM.keep(sql.qualified(S, "stg"))],
     "kept_roots": [f"SELECT 1 WHERE (1, 2) IN ({SM.kept_roots('TRUE')})"],
     "insert_kept": [SM.insert_kept(S, T, [C, "b"], "TRUE")],
     "forget_kept_in_destination": [SM.forget_kept_in_destination(S, T, [C, "b"])],
@@ -111,7 +115,8 @@ CASES: dict[str, list[str]] = {
                                            active="NULL")],
 }
 # parsed, but only as an opaque command: sqlglot has no grammar for `ALTER TABLE ... SET SCHEMA`
-OPAQUE = {"set_schema"}
+# or `ALTER COLUMN ... DROP NOT NULL` (both run on the server in the tests below)
+OPAQUE = {"set_schema", "renew_not_null"}
 # two statements in one string, on purpose (see `create_schema_locked`)
 STATEMENT_COUNT = {"create_schema_locked": 2}
 
@@ -225,6 +230,7 @@ def test_ddl_and_dml_run_with_hostile_names(dataset: str, query) -> None:
                                         ddl.column_def("_dlt_id", "text")]))
     query(ddl.add_columns(dataset, T, [ddl.column_def(V, "text")]))
     query(ddl.create_index(dataset, T, 'i"x', [C], unique=True))
+    query(ddl.renew_not_null(dataset, T, [C]))
     query(dml.insert_row(dataset, T, {C: 1, "_dlt_id": "a", V: "it's"}))
     query(dml.insert_values_head(dataset, T, [C, "_dlt_id", V]) + "(2, 'b', NULL)")
     query(ddl.create_table(dataset, "copy", [ddl.column_def(C, "bigint"), ddl.column_def("_dlt_id", "text"),

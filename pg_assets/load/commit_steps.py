@@ -15,7 +15,7 @@ from pg_assets import sql
 from pg_assets import state as state_store
 from pg_assets import stored_schema
 from pg_assets.catalog import Catalog
-from pg_assets.load.dispositions import Staged, append_sql, replace_sql
+from pg_assets.load.dispositions import Staged, append_or_adopt_sql, replace_sql
 from pg_assets.load.merge import merge_sql
 from pg_assets.load.session import Destination
 from pg_assets.schema import Table, chain
@@ -51,7 +51,8 @@ def _disposition_sql(dest: Destination, plan: TablePlan, tables: list[Table], st
                            dest.create_indexes)
     if plan.write_disposition == "merge":
         return merge_sql(ds, plan, tables, staged, existing, created_at)
-    return [stmt for t in tables if t.name in staged for stmt in append_sql(ds, t.name, staged[t.name])]
+    return [stmt for t in tables if t.name in staged
+            for stmt in append_or_adopt_sql(ds, t, staged[t.name], existing, dest.create_indexes)]
 
 
 def bookkeeping(dest: Destination, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table], catalog: Catalog,

@@ -3,7 +3,9 @@
 Every statement here runs inside the load's single commit transaction, so each
 strategy is all-or-nothing and readers never see a half-replaced table:
 
-- `append`: insert the staged rows.
+- `append`: insert the staged rows. A table that did not exist when the load began, and
+  still does not at the commit, takes the staged table itself instead (see `adopt_sql`):
+  the rows are written once, and the key indexes are built after them, in one sort.
 - `replace` / `truncate-and-insert`: TRUNCATE the table and its child tables, insert.
   Readers wait on the lock for the (short) commit instead of seeing an empty table.
 - `replace` / `insert-from-staging`: DELETE instead of TRUNCATE: readers are never
@@ -31,6 +33,8 @@ class Staged:
     schema: str
     name: str
     columns: tuple[str, ...]
+    # WAL-logged, so it can become a final table in the commit instead of being copied into one
+    logged: bool = False
 
     @property
     def ref(self) -> str:
@@ -46,41 +50,64 @@ def append_sql(dataset: str, table: str, staged: Staged) -> list[str]:
     return [sql.insert_select(dataset, table, staged.ref, staged.final_columns)]
 
 
+def append_or_adopt_sql(dataset: str, table: Table, staged: Staged, existing: set[str],
+                        create_indexes: bool) -> list[str]:
+    """Append the staged rows; into a table new in this commit, by adopting the staged table."""
+    if staged.logged and table.name not in existing:
+        return adopt_sql(dataset, table, staged, create_indexes)
+    return append_sql(dataset, table.name, staged)
+
+
+def adopt_sql(dataset: str, table: Table, staged: Staged, create_indexes: bool) -> list[str]:
+    """The staged table becomes `table`: it replaces the (empty or old) final table of that name.
+
+    Moving a table is a catalog change, so the rows are written once instead of twice, and
+    its UNIQUE constraints (named by Postgres as inline ones are, `<table>_<column>_key`)
+    and key indexes are built over the finished rows rather than row by row. Columns the
+    final table has and no staged row brought are added, nullable, as to any table with rows.
+    """
+    ds, name = dataset, table.name
+    out = [sql.drop_table(ds, name), sql.comment_on_table(staged.schema, staged.name, ""),
+           sql.set_schema(staged.schema, staged.name, ds), sql.rename_table(ds, staged.name, name)]
+    if SEQ.name in staged.columns:
+        out.append(sql.drop_columns(ds, name, [SEQ.name]))
+    not_null = [c.name for c in table.columns.values() if c.not_null and c.name in staged.columns]
+    if not_null:
+        out.append(sql.renew_not_null(ds, name, not_null))
+    out.extend(ddl_for(ds, table, [c for c in table.columns.values() if c.name not in staged.columns],
+                       exists=True, constraints=False))
+    if create_indexes:
+        out.extend(sql.add_unique(ds, name, [c.name]) for c in table.columns.values() if c.unique)
+    out.extend(index_ddl(ds, table, create_indexes=create_indexes))
+    return out
+
+
 def replace_sql(strategy: str, dataset: str, chain: Sequence[Table], staged: Mapping[str, Staged],
                 existing: set[str], create_indexes: bool = True) -> list[str]:
     """Replace the root table and every child table below it, atomically."""
     if strategy == "staging-optimized":
         return _swap_sql(dataset, chain, staged, existing, create_indexes)
-    present = [t.name for t in chain if t.name in existing or t.name in staged]
+    present = [t.name for t in chain if t.name in existing]
     if strategy == "insert-from-staging":
         out = [sql.delete_all(dataset, name) for name in reversed(present)]
     else:
         out = [sql.truncate(dataset, present)] if present else []
     for t in chain:
         if t.name in staged:
-            out.extend(append_sql(dataset, t.name, staged[t.name]))
+            out.extend(append_or_adopt_sql(dataset, t, staged[t.name], existing, create_indexes))
     return out
 
 
 def _swap_sql(dataset: str, chain: Sequence[Table], staged: Mapping[str, Staged], existing: set[str],
               create_indexes: bool) -> list[str]:
-    """The staged tables become the final ones; they were made without constraints, which are added
-    here (named by Postgres, as inline UNIQUE constraints are), with the key indexes."""
+    """Every staged table of the chain becomes its final table; final tables with no staged rows are emptied."""
     out: list[str] = []
     for t in chain:
         s = staged.get(t.name)
-        if s is None:
-            if t.name in existing:
-                out.append(sql.truncate(dataset, [t.name]))
-            continue
-        out.append(sql.drop_table(dataset, t.name))
-        out.append(sql.comment_on_table(s.schema, s.name, ""))
-        out.append(sql.set_schema(s.schema, s.name, dataset))
-        out.append(sql.rename_table(dataset, s.name, t.name))
-        if create_indexes:
-            out.extend(sql.add_unique(dataset, t.name, [c.name]) for c in t.columns.values()
-                       if c.unique and c.name in s.final_columns)
-        out.extend(index_ddl(dataset, t, create_indexes=create_indexes))
+        if s is not None:
+            out.extend(adopt_sql(dataset, t, s, create_indexes))
+        elif t.name in existing:
+            out.append(sql.truncate(dataset, [t.name]))
     return out
 
 

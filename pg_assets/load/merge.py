@@ -1,8 +1,8 @@
 """Merge strategies as SQL over staged rows, run inside the load's commit transaction.
 
-All strategies first pick the surviving staged root rows into a temporary table
-`keep`: one per primary key, the last one loaded unless a `dedup_sort` column says
-otherwise. Child rows follow their root through `(_dlt_root_id, _pg_assets_seq)`,
+All strategies first drop the losing duplicates from the root's staging table and name
+what survives `keep` (a temporary view): one row per primary key, the last one loaded
+unless a `dedup_sort` column says otherwise. Child rows follow their root through `(_dlt_root_id, _pg_assets_seq)`,
 so the children of a discarded duplicate never leak in.
 
 - `delete-insert`: delete destination rows matching a kept primary key or any staged
@@ -29,7 +29,7 @@ from pg_assets.table_plan import Scd2Options, TablePlan
 from pg_assets.schema import Table
 from pg_assets.sql import merge as m
 from pg_assets.sql.merge import RANDOM_PAGE_COST
-from pg_assets.sql.names import DOOMED, KEEP, ROW_ID
+from pg_assets.sql.names import DOOMED, ROW_ID
 from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
 __all__ = ["RANDOM_PAGE_COST", "key_warning", "merge_sql"]
@@ -57,11 +57,15 @@ def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping
         return [s for t in tables if t.name in staged for s in append_sql(ds, t.name, staged[t.name])]
     children = [t for t in tables[1:] if t.name in staged or t.name in existing]
     build = {"delete-insert": _delete_insert, "upsert": _upsert, "insert-only": _insert_only, "scd2": _scd2}
-    body = build[plan.strategy or DEFAULT_MERGE_STRATEGY](ds, plan, root, children, staged, existing, boundary)
+    strategy = plan.strategy or DEFAULT_MERGE_STRATEGY
+    body = build[strategy](ds, plan, root, children, staged, existing, boundary)
+    kept = staged[root.name]
+    # delete-insert finds what it replaces by every staged merge key, a losing duplicate's too
+    doomed = _doomed(ds, plan, children, kept, existing) if strategy == "delete-insert" else []
     # ANALYZE: the planner then knows how many rows are kept and picks index lookups for a few
     # rows, hash joins for many
-    return [RANDOM_PAGE_COST, m.DROP_STALE_KEEP, _keep(plan, root, staged[root.name]), sql.analyze(KEEP),
-            *body, m.DROP_KEEP]
+    return [RANDOM_PAGE_COST, m.WORK_MEM, m.DROP_STALE_KEEP, m.keep(kept.ref), sql.analyze(kept.ref), *doomed,
+            *_drop_duplicates(plan, root, kept), *body, m.DROP_KEEP]
 
 
 def _deleted(plan: TablePlan, root: Table) -> str | None:
@@ -72,16 +76,18 @@ def _deleted(plan: TablePlan, root: Table) -> str | None:
     return None
 
 
-def _keep(plan: TablePlan, root: Table, staged: Staged) -> str:
-    """The surviving staged root rows, one per primary key (all rows without one).
+def _drop_duplicates(plan: TablePlan, root: Table, staged: Staged) -> list[str]:
+    """Leave one staged root row per primary key in `KEEP` (all rows without one).
 
     `insert-only` keeps the first of duplicates: like inserting them one by one, where
     the later ones find their key taken.
     """
+    if not plan.primary_key:
+        return []
     sort = next(((n, h["dedup_sort"]) for n, h in plan.hints.items()
                  if h.get("dedup_sort") in ("asc", "desc") and n in root.columns), (None, None))
     order = m.dedup_order(*sort, last_wins=plan.strategy != "insert-only")
-    return m.keep(staged.ref, plan.primary_key, order)
+    return [m.drop_duplicates(staged.ref, plan.primary_key, order)]
 
 
 def _insert_children(ds: str, children: Sequence[Table], staged: Mapping[str, Staged], where: str,
@@ -95,15 +101,29 @@ def _delete_children(ds: str, children: Sequence[Table], existing: set[str], roo
     return [m.delete_children(ds, c.name, root_ids) for c in children if c.name in existing]
 
 
+def _deletes_by_join(plan: TablePlan, children: Sequence[Table], existing: set[str]) -> bool:
+    """True when delete-insert can delete the matched rows in one join: by primary key alone,
+    with no child rows to find by their root's id first."""
+    return bool(plan.primary_key) and not plan.merge_key and not any(c.name in existing for c in children)
+
+
+def _doomed(ds: str, plan: TablePlan, children: Sequence[Table], kept: Staged, existing: set[str]) -> list[str]:
+    """delete-insert's `DOOMED`: the ids of the destination rows it replaces, when it needs them."""
+    if plan.root not in existing or _deletes_by_join(plan, children, existing):
+        return []
+    matches = [m.matched_by_primary_key(ds, plan.root, plan.primary_key)] if plan.primary_key else []
+    if plan.merge_key:
+        matches.append(m.matched_by_merge_key(ds, plan.root, plan.merge_key, kept.ref))
+    # ANALYZE: else 1,000,000 doomed rows are deleted by as many index lookups
+    return [m.create_doomed(matches), sql.analyze(DOOMED)]
+
+
 def _delete_insert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
                    staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
     out: list[str] = []
-    if root.name in existing:
-        matches = [m.matched_by_primary_key(ds, root.name, plan.primary_key)] if plan.primary_key else []
-        if plan.merge_key:
-            matches.append(m.matched_by_merge_key(ds, root.name, plan.merge_key, staged[root.name].ref))
-        out.append(m.create_doomed(matches))
-        out.append(sql.analyze(DOOMED))  # else 1,000,000 doomed rows are deleted by as many index lookups
+    if root.name in existing and _deletes_by_join(plan, children, existing):
+        out.append(m.delete_matched(ds, root.name, plan.primary_key, "TRUE"))
+    elif root.name in existing:  # `_doomed` holds the ids
         out.extend(_delete_children(ds, children, existing, m.DOOMED_IDS))
         out.extend([m.delete_doomed(ds, root.name), m.DROP_DOOMED])
     alive = m.alive(_deleted(plan, root))

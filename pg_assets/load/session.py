@@ -152,7 +152,11 @@ class LoadSession:
                                 on_done=lambda job: self._on_staged(job.table, job.rows), retries=self.retries)
 
     def stage(self, batch: Batch, logged: bool) -> None:
-        """Make sure the staging table has the batch's columns, then queue the batch."""
+        """Make sure the staging table has the batch's columns, then queue the batch.
+
+        `logged` staging tables are WAL-logged so the commit can make them final tables
+        (`dispositions.adopt_sql`); the others are unlogged, as their rows are copied once more.
+        """
         staged = self._ensure_staging(batch, logged)
         fmt = self.dest.file_format
         names = [c.name for c in batch.columns]
@@ -180,7 +184,7 @@ class LoadSession:
             # columnar batches may bring any subset of the columns: the staging table has them all
             names = staged.columns + tuple(c.name for c in added)
         self.on_main(f"creating the staging table of `{batch.table}`", lambda cur: _run_all(cur, statements))
-        staged = self.staged[batch.table] = Staged(schema, name, names)
+        staged = self.staged[batch.table] = Staged(schema, name, names, logged if staged is None else staged.logged)
         return staged
 
     def _marked(self, create: list[str], name: str) -> str:

@@ -40,6 +40,22 @@ def create_index(schema: str, table: str, index: str, columns: Sequence[str], *,
     return f"CREATE {kind} IF NOT EXISTS {ident(index)} ON {qualified(schema, table)} ({ident_list(columns)})"
 
 
+def drop_columns(schema: str, table: str, columns: Sequence[str]) -> str:
+    """One `ALTER TABLE` dropping `columns` (a catalog change: the rows are not rewritten)."""
+    drops = ", ".join(f"DROP COLUMN {ident(c)}" for c in columns)
+    return f"ALTER TABLE {qualified(schema, table)} {drops}"
+
+
+def renew_not_null(schema: str, table: str, columns: Sequence[str]) -> str:
+    """Drop and set again the NOT NULL of `columns`, in one statement.
+
+    Postgres 18 names a NOT NULL constraint after its table when it is made
+    (`<table>_<column>_not_null`); a table renamed into place gets its new name's.
+    """
+    alters = ", ".join(f"ALTER COLUMN {ident(c)} DROP NOT NULL, ALTER COLUMN {ident(c)} SET NOT NULL" for c in columns)
+    return f"ALTER TABLE {qualified(schema, table)} {alters}"
+
+
 def add_unique(schema: str, table: str, columns: Sequence[str]) -> str:
     """A UNIQUE constraint that Postgres names, as it names one written inline (`<table>_<column>_key`)."""
     return f"ALTER TABLE {qualified(schema, table)} ADD UNIQUE ({ident_list(columns)})"
@@ -47,6 +63,10 @@ def add_unique(schema: str, table: str, columns: Sequence[str]) -> str:
 
 def drop_table(schema: str, table: str, *, if_exists: bool = True) -> str:
     return f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{qualified(schema, table)}"
+
+
+def drop_view(schema: str, view: str, *, if_exists: bool = True) -> str:
+    return f"DROP VIEW {'IF EXISTS ' if if_exists else ''}{qualified(schema, view)}"
 
 
 def truncate(schema: str, tables: Sequence[str]) -> str:

@@ -1,7 +1,10 @@
 """The statements of the merge strategies (see `load/merge.py` for which runs when).
 
-Every strategy works from the temporary table `KEEP` of surviving staged root rows,
-named `s` in its statements, against the destination table named `d`. Child rows follow
+Every strategy works from `KEEP`, the surviving staged root rows, named `s` in its
+statements, against the destination table named `d`. `KEEP` is a temporary view of the
+root's staging table once `drop_duplicates` has deleted the losing duplicates from it:
+the staged rows are never copied again (a view is updatable, so the strategies that
+forget kept rows delete them from the staging table through it). Child rows follow
 their root through `(_dlt_root_id, _pg_assets_seq)`. Conditions (`where`, `alive`) are
 fragments built here too, over the alias `s`.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pg_assets.sql.ddl import drop_table
+from pg_assets.sql.ddl import drop_table, drop_view
 from pg_assets.sql.dml import insert_select
 from pg_assets.sql.names import (
     DOOMED, DOOMED_TABLE, KEEP, KEEP_TABLE, ROOT_ID, ROW_ID, ROW_NUMBER, SEQ, TEMP_SCHEMA,
@@ -23,8 +26,12 @@ from pg_assets.sql.quoting import ident, ident_list, qualified
 # server already set lower keeps its own value.
 RANDOM_PAGE_COST = ("SELECT set_config('random_page_cost', "
                     "least(current_setting('random_page_cost')::float8, 1.1)::text, true)")
-DROP_STALE_KEEP = drop_table(TEMP_SCHEMA, KEEP_TABLE)
-DROP_KEEP = drop_table(TEMP_SCHEMA, KEEP_TABLE, if_exists=False)
+# Sorting and hashing a batch of 1,000,000 rows in the default 4 MB spills to disk: for the
+# rest of the commit transaction only, at least 256 MB (a server set higher keeps its value).
+WORK_MEM = ("SELECT set_config('work_mem', (greatest(pg_size_bytes(current_setting('work_mem')), "
+            "268435456) / 1024)::text || 'kB', true)")
+DROP_STALE_KEEP = drop_view(TEMP_SCHEMA, KEEP_TABLE)
+DROP_KEEP = drop_view(TEMP_SCHEMA, KEEP_TABLE, if_exists=False)
 DROP_DOOMED = drop_table(TEMP_SCHEMA, DOOMED_TABLE, if_exists=False)
 
 
@@ -67,14 +74,20 @@ def dedup_order(sort_column: str | None, direction: str | None, *, last_wins: bo
 # ---- the kept rows -----------------------------------------------------------------------
 
 
-def keep(source: str, primary_key: Sequence[str], order: str) -> str:
-    """`KEEP`: the staged root rows of `source`, one per primary key (all rows without one)."""
-    if not primary_key:
-        return f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM {source}"
+def drop_duplicates(source: str, primary_key: Sequence[str], order: str) -> str:
+    """Delete from staging table `source` every row that is not the first of its primary key by `order`.
+
+    Only the row addresses are sorted; a batch without duplicates deletes nothing.
+    """
     rn = ident(ROW_NUMBER)
-    return (f"CREATE TEMP TABLE {KEEP} AS SELECT * FROM (SELECT *, row_number() OVER "
-            f"(PARTITION BY {ident_list(primary_key)} ORDER BY {order}) AS {rn} "
-            f"FROM {source}) AS numbered WHERE {rn} = 1")
+    losers = (f"SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY {ident_list(primary_key)} "
+              f"ORDER BY {order}) AS {rn} FROM {source}) AS numbered WHERE {rn} > 1")
+    return f"DELETE FROM {source} WHERE ctid = ANY (ARRAY({losers}))"
+
+
+def keep(source: str) -> str:
+    """`KEEP`: the staged root rows of `source`, once its duplicates are dropped."""
+    return f"CREATE TEMP VIEW {KEEP} AS SELECT * FROM {source}"
 
 
 def kept_roots(where: str) -> str:
@@ -135,7 +148,8 @@ def delete_doomed(schema: str, table: str) -> str:
 
 
 def delete_matched(schema: str, table: str, keys: Sequence[str], where: str) -> str:
-    """upsert: delete the destination rows a kept row matches where `where` holds (hard deletes)."""
+    """Delete the destination rows a kept row matches where `where` holds: upsert's hard deletes,
+    and the rows delete-insert replaces when no child row needs their ids."""
     return f"DELETE FROM {qualified(schema, table)} AS d USING {KEEP} AS s WHERE {match(keys)} AND {where}"
 
 

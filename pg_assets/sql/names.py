@@ -16,11 +16,11 @@ ROW_NUMBER = "_pg_assets_rn"
 LEDGER_BATCH = "batch"
 """The ledger's one column: the number of a batch already staged."""
 
-# Temporary tables are always named `pg_temp.<name>`: an unqualified DROP could otherwise
-# reach a user's table of the same name on the search path.
+# Temporary tables and views are always named `pg_temp.<name>`: an unqualified DROP could
+# otherwise reach a user's table of the same name on the search path.
 TEMP_SCHEMA = "pg_temp"
 KEEP_TABLE, DOOMED_TABLE = "pg_assets_keep", "pg_assets_doomed"
 KEEP = qualified(TEMP_SCHEMA, KEEP_TABLE)
-"""The surviving staged root rows of a merge, one per primary key."""
+"""The surviving staged root rows of a merge, one per primary key: a view of the staging table."""
 DOOMED = qualified(TEMP_SCHEMA, DOOMED_TABLE)
 """The `_dlt_id`s of destination rows a delete-insert merge replaces."""
