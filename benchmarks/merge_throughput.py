@@ -21,7 +21,9 @@ table that was loaded a moment ago has no statistics, and the planner would scan
     python benchmarks/merge_throughput.py                       # 1,000,000 rows, 10,000 changed
     python benchmarks/merge_throughput.py --rows 200000 --strategies upsert,scd2
 
-Without PG_ASSETS_CREDENTIALS it uses the embedded Postgres.
+Every pipeline runs with pg_assets' defaults (`insert_values`, 20 workers) unless
+`--file-format` or `--workers` says otherwise. Without PG_ASSETS_CREDENTIALS it uses the
+embedded Postgres.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def _resource(strategy: str, data: Any) -> pg_assets.Resource:
 
 
 def _fresh(name: str, dataset: str, args: argparse.Namespace, indexes: bool) -> pg_assets.Pipeline:
-    p = pg_assets.pipeline(name, dataset=dataset, create_indexes=indexes, file_format=args.file_format,
-                           workers=args.workers)
+    chosen = {k: v for k, v in (("file_format", args.file_format), ("workers", args.workers)) if v is not None}
+    p = pg_assets.pipeline(name, dataset=dataset, create_indexes=indexes, **chosen)
     _drop(p)
     return p
 
@@ -147,7 +149,8 @@ def report(args: argparse.Namespace, appended: dict[bool, dict[str, float]],
            merged: dict[tuple[str, bool], dict[str, dict[str, float]]]) -> None:
     n, few = args.rows, min(args.changed, args.rows)
     on_off = {True: "on", False: "off"}
-    print(f"\nmerge throughput: {n:,} rows in the table, file_format={args.file_format}, workers={args.workers}")
+    print(f"\nmerge throughput: {n:,} rows in the table, file_format={args.file_format or 'default'}, "
+          f"workers={args.workers or 'default'}")
     print(f"\n1) {n:,} rows merged into {n:,}, every row changed   (seconds; ratio = total / append total)")
     print(f"{'load':<26}{'indexes':>8}{'total':>9}{'commit':>9}{'rows/s':>11}{'vs append':>11}")
     for indexes in appended:
@@ -187,8 +190,8 @@ def main() -> None:
     ap.add_argument("--changed", type=int, default=10_000, help="rows of the small merge")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--indexes", default="on,off", help="`on`, `off` or both")
-    ap.add_argument("--file-format", default="copy", choices=["copy", "insert_values"])
-    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--file-format", choices=["copy", "insert_values"], help="the pipeline's default unless given")
+    ap.add_argument("--workers", type=int, help="the pipeline's default unless given")
     ap.add_argument("--dlt", action="store_true", help="also time dlt's delete-insert merge of every row")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark datasets")
     args = ap.parse_args()
