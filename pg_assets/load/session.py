@@ -351,7 +351,7 @@ def _once(ledger: str, batch: int, write: Callable[[Any], None]) -> Callable[[An
 
 def _copy_job(statement: str, payload: bytes) -> Callable[[Any], None]:
     def run(cur: Any) -> None:
-        cur.copy_expert(statement, io.BytesIO(payload), size=1 << 20)
+        cur.copy_expert(statement, io.BytesIO(payload), size=1 << 16)
 
     return run
 

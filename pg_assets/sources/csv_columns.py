@@ -150,7 +150,7 @@ def to_timestamp(arr: pa.Array) -> pa.Array:
     utc = pa.timestamp("us", tz="UTC")
     zoned = pc.match_substring_regex(arr, _ZONE)
     date_only = pc.match_substring_regex(arr, text_values.DATE.pattern)
-    null = pa.scalar(None, pa.string())
+    null = pa.nulls(1, pa.string())[0]  # not `pa.scalar(None)`, whose conversion imports pandas
     parts = [pc.if_else(zoned, arr, null).cast(utc),
              pc.if_else(date_only, arr, null).cast(pa.date32()).cast(pa.timestamp("us")).cast(utc),
              pc.if_else(pc.or_(zoned, date_only), null, arr).cast(pa.timestamp("us")).cast(utc)]
