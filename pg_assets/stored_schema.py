@@ -29,6 +29,7 @@ from pg_assets.schema import ROOT_ID, ROW_ID, Column, Table
 
 ENGINE_VERSION = 11
 MAX_PREVIOUS_HASHES = 10
+MAX_SCHEMA_NAME_LENGTH = 64
 VERSION_TABLE, LOADS_TABLE, STATE_TABLE = "_dlt_version", "_dlt_loads", "_dlt_pipeline_state"
 _RELATIONAL = "dlt.common.normalizers.json.relational"
 
@@ -68,6 +69,16 @@ SYSTEM_TABLES: dict[str, Table] = {
 }
 # tables whose rows are data in dlt's eyes (they get `seen-data`), besides the data tables
 _STATE_TABLE_EXTRA = {"file_format": "preferred"}
+
+
+def schema_name_problem(name: Any) -> str | None:
+    """Why `name` cannot name a stored schema, or None: dlt wants a Python identifier of at most 64
+    characters (`dlt.common.schema.utils.is_valid_schema_name`)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        return f"`{name}` is not a valid schema name: use letters, digits and `_`, not starting with a digit"
+    if len(name) > MAX_SCHEMA_NAME_LENGTH:
+        return f"schema name `{name}` is {len(name)} characters long; dlt allows {MAX_SCHEMA_NAME_LENGTH}"
+    return None
 
 
 # ---- reading ----------------------------------------------------------------------------

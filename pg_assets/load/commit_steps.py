@@ -62,7 +62,7 @@ def bookkeeping(dest: Destination, load_id: str, plans: Sequence[TablePlan], liv
     The `_dlt_loads` row is stamped with the clock at its INSERT, the last statement of
     the commit: its `inserted_at` is the commit time.
     """
-    ds, name = dest.dataset, dest.pipeline_name
+    ds, name = dest.dataset, dest.schema_name
     out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live), _scd2_hints(plans))
     if state_store.bump(state, previous_state_hash):
         out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
