@@ -45,7 +45,7 @@ def new_state(pipeline_name: str, dataset: str, schema_name: str | None = None) 
         "dataset_name": dataset,
         "destination_type": "dlt.destinations.postgres",
         "destination_name": None,  # dlt's value for a destination without a custom name
-        "sources": {},
+        # no `sources` yet: dlt adds it with the first resource state, and so does `resource_state`
     }
 
 
