@@ -30,7 +30,7 @@ from pg_assets.load.merge import key_warning
 from pg_assets.load.session import Destination, LoadSession
 from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import FORMATS
-from pg_assets.normalize.naming import normalize_dataset_name
+from pg_assets.normalize.naming import normalize_dataset_name, normalize_schema_name
 from pg_assets.normalize.rows import ROOT_ID, Normalizer
 from pg_assets.table_plan import TablePlan
 from pg_assets.normalize.types import SCALAR_TYPES
@@ -72,7 +72,8 @@ class Pipeline:
             to one of them); a resource's own contract wins per entity.
         schema_name: the stored schema this pipeline updates, and the `sources.<name>` key of
             its state: dlt's source (schema) name, `@dlt.source(name=...)`. Defaults to the
-            pipeline name, which is what dlt uses for data passed to `run()` without a source.
+            pipeline name in snake case, which is what dlt uses for data passed to `run()`
+            without a source.
     """
 
     def __init__(self, name: str, dataset: str | None = None, credentials: Any = None, *,
@@ -91,7 +92,7 @@ class Pipeline:
         if schema_name is not None and schema_name_problem(schema_name):
             raise ConfigError(f"`schema_name`: {schema_name_problem(schema_name)}")
         self.name = name
-        self.schema_name = schema_name or name
+        self.schema_name = schema_name or normalize_schema_name(name)
         self.dataset = normalize_dataset_name(dataset or f"{name}_dataset")
         self.file_format = file_format
         self.create_indexes = bool(create_indexes)

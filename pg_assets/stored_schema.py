@@ -25,11 +25,11 @@ from typing import Any
 
 from pg_assets.errors import StoredSchemaError
 from pg_assets.json_codec import plain_dumpb
+from pg_assets.normalize.naming import MAX_SCHEMA_NAME_CHARS
 from pg_assets.schema import ROOT_ID, ROW_ID, Column, Table
 
 ENGINE_VERSION = 11
 MAX_PREVIOUS_HASHES = 10
-MAX_SCHEMA_NAME_LENGTH = 64
 VERSION_TABLE, LOADS_TABLE, STATE_TABLE = "_dlt_version", "_dlt_loads", "_dlt_pipeline_state"
 _RELATIONAL = "dlt.common.normalizers.json.relational"
 _NORMALIZER_HINTS = "x-normalizer"
@@ -104,8 +104,8 @@ def schema_name_problem(name: Any) -> str | None:
     characters (`dlt.common.schema.utils.is_valid_schema_name`)."""
     if not isinstance(name, str) or not name.isidentifier():
         return f"`{name}` is not a valid schema name: use letters, digits and `_`, not starting with a digit"
-    if len(name) > MAX_SCHEMA_NAME_LENGTH:
-        return f"schema name `{name}` is {len(name)} characters long; dlt allows {MAX_SCHEMA_NAME_LENGTH}"
+    if len(name) > MAX_SCHEMA_NAME_CHARS:
+        return f"schema name `{name}` is {len(name)} characters long; dlt allows {MAX_SCHEMA_NAME_CHARS}"
     return None
 
 

@@ -63,11 +63,20 @@ def bookkeeping(dest: Destination, load_id: str, plans: Sequence[TablePlan], liv
     the commit: its `inserted_at` is the commit time.
     """
     ds, name = dest.dataset, dest.schema_name
-    out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live), _scd2_hints(plans),
+    out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live), _column_hints(plans),
                              _nesting_hints(plans))
     if state_store.bump(state, previous_state_hash):
         out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
     out.append(state_store.insert_load_sql(ds, load_id, name, sql.NOW, doc["version_hash"]))
+    return out
+
+
+def _column_hints(plans: Sequence[TablePlan]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The hints dlt stores on columns that pg_assets' columns do not carry: scd2's and the cursor's."""
+    out = _scd2_hints(plans)
+    for plan in plans:
+        if plan.cursor_column is not None:
+            out.setdefault(plan.root, {}).setdefault(plan.cursor_column, {})["incremental"] = True
     return out
 
 
