@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import textwrap
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -23,7 +24,7 @@ import pytest
 
 import pg_assets
 from pg_assets import runner, state as state_store
-from pg_assets.spec import load_spec
+from pg_assets.spec import load_spec, validate_file
 from test_dlt_interop import START, day, dlt_pipeline, dlt_uri, orders, stored_document  # noqa: F401
 
 BOOKKEEPING = ("version_hash", "previous_hashes")
@@ -96,6 +97,25 @@ def test_stored_document_equals_dlts_key_by_key(case, dataset, twin, dlt_uri, qu
 def dlt_things(**options: Any) -> Any:
     """ROWS as a dlt resource named `things`, with pg_assets' resource options in dlt's words."""
     return dlt.resource(ROWS, name="things", **options)
+
+
+def test_an_incremental_cursor_column_is_hinted_as_dlt_hints_it(dataset, twin, dlt_uri, query, tmp_path):
+    dlt_pipeline("twin", twin, dlt_uri, tmp_path).run(dlt_things(incremental=dlt.sources.incremental("id")))
+    pg_assets.pipeline("twin", dataset=dataset).run(pg_assets.resource(ROWS, name="things",
+                                                                       incremental={"cursor_path": "id"}))
+    theirs, ours = stored_document(query, twin, "twin"), stored_document(query, dataset, "twin")
+    assert ours["tables"]["things"]["columns"]["id"]["incremental"] is True
+    assert differences(theirs["tables"], ours["tables"]) == []
+
+
+def test_a_pipeline_name_that_is_no_identifier_names_its_schema_as_dlt_does(dataset, twin, dlt_uri, query,
+                                                                            tmp_path):
+    dlt_pipeline("my-Shop", twin, dlt_uri, tmp_path).run([{"id": 1}], table_name="t")
+    pg_assets.pipeline("my-Shop", dataset=dataset).run([{"id": 1}], table_name="t")
+    names = 'SELECT DISTINCT schema_name FROM "{}".{}'
+    for table in ("_dlt_version", "_dlt_loads"):
+        assert query(names.format(dataset, table)) == query(names.format(twin, table)) == [("my_shop",)]
+    assert newest_state(query, dataset)["schema_names"] == ["my_shop"]
 
 
 def test_state_holds_the_keys_dlts_holds(dataset, twin, dlt_uri, query, tmp_path):
@@ -207,3 +227,19 @@ def test_dlt_loads_the_document_pg_assets_wrote_with_a_schema_name(dataset, quer
     doc = stored_document(query, dataset, "shop_src")
     assert dlt.Schema.from_dict(doc).name == "shop_src"
     assert json.loads(json.dumps(doc))["name"] == "shop_src"
+
+
+def test_the_coming_from_dlt_page_yaml_is_valid(tmp_path):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "coming-from-dlt.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"^```yaml\n(.*?)^```", page, flags=re.M | re.S) if b.startswith("sources:")]
+    assert blocks, "the page shows `schema_name:` in a pipelines.yaml"
+    (tmp_path / "shop_rows.py").write_text("def orders():\n    return []\n")
+    for block in blocks:
+        assert validate_file(tmp_path / "pipelines.yaml", text=block) == []
+        assert load_spec_text(tmp_path, block).sources["shop"].schema_name == "shop_src"
+
+
+def load_spec_text(folder: Path, text: str) -> Any:
+    path = folder / "pipelines.yaml"
+    path.write_text(text)
+    return load_spec(path)
