@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,22 @@ def test_a_staging_schema_that_holds_tables_stays(dataset, query):
     query(f'CREATE TABLE "{dataset}_staging".kept (x int)')
     load_with_pg_assets(dataset, "merge")
     assert tables_in(query, f"{dataset}_staging") == {"kept"}
+
+
+def test_concurrent_loads_of_other_pipelines_keep_their_staging_schema(dataset, query):
+    """Each load's cleanup may drop the shared staging schema; the others' loads never lose it."""
+    def loads(name: str) -> None:
+        p = pg_assets.pipeline(name, dataset=dataset, workers=2)
+        for n in range(6):
+            p.run([{"id": n, "items": [{"k": n}]}], table_name=f"t_{name}", write_disposition="merge",
+                  primary_key="id")
+
+    with ThreadPoolExecutor(3) as pool:
+        for done in [pool.submit(loads, name) for name in ("a", "b", "c")]:
+            done.result()
+    for name in ("a", "b", "c"):
+        assert query(f'SELECT count(*) FROM "{dataset}".t_{name}__items') == [(6,)]
+    assert schemas_named(query, dataset) == {dataset}
 
 
 @pytest.mark.parametrize("disposition", list(DISPOSITIONS))
