@@ -28,13 +28,14 @@ from pg_assets.spec import load_spec, validate_file
 from test_dlt_interop import START, day, dlt_pipeline, dlt_uri, orders, stored_document  # noqa: F401
 
 BOOKKEEPING = ("version_hash", "previous_hashes")
+LONG = "a_column_whose_name_is_so_long_that_its_variant_column_needs_a_shortened_name"
 # deep dicts (flattened in dlt's order), lists of dicts and of scalars, a value that changes type
 # (a variant column), every scalar type, and a column hinted by the resource
 ROWS = [
     {"id": 1, "name": "a", "deep": {"a": 1, "b": {"c": 1, "e": {"f": 1}}, "d": 2, "g": {"h": 1}}, "price": 1.5,
      "paid": True, "ts": dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc), "on": dt.date(2024, 1, 2),
-     "amount": Decimal("1.25"), "blob": b"\x00x", "v": 1, "lines": [{"sku": "s1", "dims": [1, 2]}]},
-    {"id": 2, "name": "b", "v": "text", "deep": {"a": "x"}, "lines": [{"sku": 7}]},
+     "amount": Decimal("1.25"), "blob": b"\x00x", "v": 1, "lines": [{"sku": "s1", "dims": [1, 2]}], LONG: 1},
+    {"id": 2, "name": "b", "v": "text", "deep": {"a": "x"}, "lines": [{"sku": 7}], LONG: "x"},
 ]
 HINTS = {"name": {"data_type": "text", "nullable": False, "unique": True}}
 CASES = {

@@ -338,6 +338,8 @@ class SourceSpec(AssetOptions):
         """A sha256 of everything that decides how `name` loads, for Dagster's `code_version`."""
         document = {"kind": self.kind, "dataset": self.dataset, "source": self.source_options(),
                     "resource": self.resolved(name).model_dump(mode="json", exclude_none=True)}
+        if self.schema_name is not None:  # it decides which cursors the load resumes
+            document["schema_name"] = self.schema_name
         text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
