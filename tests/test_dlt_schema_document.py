@@ -95,6 +95,30 @@ def test_stored_document_equals_dlts_key_by_key(case, dataset, twin, dlt_uri, qu
     assert (schema.version, schema.version_hash) == (ours["version"], ours["version_hash"])
 
 
+@pytest.mark.parametrize("case", ["replace", "merge", "upsert"])  # appended twice, `name` would not be unique
+def test_the_same_rows_after_dlt_leave_dlts_document_as_it_was(case, dataset, dlt_uri, query, tmp_path):
+    options = {"primary_key": "id", "columns": HINTS, **CASES[case]}
+    dlt_pipeline("shop", dataset, dlt_uri, tmp_path).run(dlt_things(**options))
+    theirs = stored_document(query, dataset, "shop")
+    pg_assets.pipeline("shop", dataset=dataset).run(ROWS, table_name="things", **options)
+    ours = stored_document(query, dataset, "shop")
+    assert differences(theirs, ours) == []
+    assert column_orders(ours) == column_orders(theirs)
+
+
+@pytest.mark.parametrize("case", ["replace", "merge", "upsert"])
+def test_dlt_finds_nothing_to_change_in_pg_assets_document(case, dataset, dlt_uri, query, tmp_path):
+    options = {"primary_key": "id", "columns": HINTS, **CASES[case]}
+    pg_assets.pipeline("shop", dataset=dataset).run(ROWS, table_name="things", **options)
+    ours = stored_document(query, dataset, "shop")
+    dp = dlt_pipeline("shop", dataset, dlt_uri, tmp_path)
+    dp.sync_destination()
+    dp.run(dlt_things(**options))
+    theirs = stored_document(query, dataset, "shop")
+    assert differences(ours, theirs) == []
+    assert column_orders(theirs) == column_orders(ours)
+
+
 def dlt_things(**options: Any) -> Any:
     """ROWS as a dlt resource named `things`, with pg_assets' resource options in dlt's words."""
     return dlt.resource(ROWS, name="things", **options)
