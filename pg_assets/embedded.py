@@ -26,6 +26,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pg_assets.connection import ConnectionConfig
 from pg_assets.errors import EmbeddedServerError
@@ -33,6 +34,8 @@ from pg_assets.errors import EmbeddedServerError
 HOME_ENV = "PG_ASSETS_HOME"
 _DATABASE = "postgres"
 _USER = "postgres"
+# what `dlt_uri` gives dlt for a password: dlt requires one, the socket's `trust` login ignores it
+_DLT_PASSWORD = "embedded"
 _STOP_WAIT_SECONDS = 15.0
 _LOG_TAIL_LINES = 20
 
@@ -184,6 +187,22 @@ def running_config(home: Path | None = None) -> ConnectionConfig | None:
 def uri(home: Path | None = None) -> str:
     """The connection URI of the embedded server (started if needed), for psql, dbt or other tools."""
     return ensure_running(home).uri()
+
+
+def dlt_uri(home: Path | None = None) -> str:
+    """The embedded server's URI in the form dlt's Postgres destination accepts (started if needed).
+
+    dlt's `PostgresCredentials` insist on a host name and a password in the URI itself,
+    and the server listens only on its unix socket, which trusts local users. So the
+    host is `localhost` followed by libpq's `?host=<socket directory>` (the query's host
+    wins), and the password is a placeholder the server never checks.
+
+    Examples:
+        >>> dlt.destinations.postgres(embedded.dlt_uri())   # doctest: +SKIP
+    """
+    config = ensure_running(home)
+    return (f"postgresql://{quote(config.username, safe='')}:{_DLT_PASSWORD}@localhost:{config.port}/"
+            f"{quote(config.database, safe='')}?host={quote(config.host, safe='/')}")
 
 
 def status(home: Path | None = None) -> dict[str, Any]:

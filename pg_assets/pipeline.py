@@ -21,6 +21,7 @@ from pg_assets.destination import resolve_credentials
 from pg_assets.errors import ConfigError
 from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter, bound
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
+from pg_assets.stored_schema import schema_name_problem
 from pg_assets.catalog import Catalog
 from pg_assets.load import commit_steps
 from pg_assets.load.errors import as_error
@@ -29,7 +30,7 @@ from pg_assets.load.merge import key_warning
 from pg_assets.load.session import Destination, LoadSession
 from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import FORMATS
-from pg_assets.normalize.naming import normalize_dataset_name
+from pg_assets.normalize.naming import normalize_dataset_name, normalize_schema_name
 from pg_assets.normalize.rows import ROOT_ID, Normalizer
 from pg_assets.table_plan import TablePlan
 from pg_assets.normalize.types import SCALAR_TYPES
@@ -69,12 +70,17 @@ class Pipeline:
         schema_contract: the default `schema_contract` of every resource (`evolve`, `freeze`,
             `discard_row`, `discard_value`, or a mapping of `tables` / `columns` / `data_type`
             to one of them); a resource's own contract wins per entity.
+        schema_name: the stored schema this pipeline updates, and the `sources.<name>` key of
+            its state: dlt's source (schema) name, `@dlt.source(name=...)`. Defaults to the
+            pipeline name in snake case, which is what dlt uses for data passed to `run()`
+            without a source.
     """
 
     def __init__(self, name: str, dataset: str | None = None, credentials: Any = None, *,
                  file_format: str = DEFAULT_FILE_FORMAT, create_indexes: bool = True, workers: int = 20,
                  replace_strategy: str = DEFAULT_REPLACE_STRATEGY, lock_timeout: float = 600.0,
-                 batch_bytes: int | None = None, schema_contract: str | Mapping[str, str] | None = None) -> None:
+                 batch_bytes: int | None = None, schema_contract: str | Mapping[str, str] | None = None,
+                 schema_name: str | None = None) -> None:
         _check_choice("file_format", file_format, FILE_FORMATS)
         _check_choice("replace_strategy", replace_strategy, REPLACE_STRATEGIES)
         if not isinstance(workers, int) or workers < 1:
@@ -83,7 +89,10 @@ class Pipeline:
             raise ConfigError(f"a pipeline name must be non-empty text without NUL bytes, got {name!r}")
         if dataset is not None and (not isinstance(dataset, str) or not dataset.strip() or "\x00" in dataset):
             raise ConfigError(f"a dataset name must be non-empty text without NUL bytes, got {dataset!r}")
+        if schema_name is not None and schema_name_problem(schema_name):
+            raise ConfigError(f"`schema_name`: {schema_name_problem(schema_name)}")
         self.name = name
+        self.schema_name = schema_name or normalize_schema_name(name)
         self.dataset = normalize_dataset_name(dataset or f"{name}_dataset")
         self.file_format = file_format
         self.create_indexes = bool(create_indexes)
@@ -97,6 +106,8 @@ class Pipeline:
         self._config: ConnectionConfig | None = None
 
     def __repr__(self) -> str:
+        if self.schema_name != self.name:
+            return f"Pipeline(name={self.name!r}, dataset={self.dataset!r}, schema_name={self.schema_name!r})"
         return f"Pipeline(name={self.name!r}, dataset={self.dataset!r})"
 
     @property
@@ -217,13 +228,14 @@ class _Load:
     def run(self) -> LoadInfo:
         started_at = dt.datetime.now(dt.timezone.utc)
         dest = Destination(self.p.config, self.p.dataset, self.p.name, FORMATS[self.p.file_format],
-                           self.p.create_indexes, self.p.workers, self.p.lock_timeout)
+                           self.p.create_indexes, self.p.workers, self.p.lock_timeout, schema_name=self.p.schema_name)
         session = LoadSession(dest, self.load_id, self._on_staged)
         try:
             catalog, stored_state = session.begin()
-            stored = catalog.tables(self.p.name)
+            stored = catalog.tables(self.p.schema_name)
             state = state_store.clone(stored_state) if stored_state else state_store.new_state(
-                self.p.name, self.p.dataset)
+                self.p.name, self.p.dataset, self.p.schema_name)
+            state_store.add_schema_name(state, self.p.schema_name)
             previous_hash = state.get("_version_hash")
             live = {n: t.copy() for n, t in stored.items()}
             t0 = time.monotonic()
@@ -299,7 +311,7 @@ class _Load:
         if res.incremental is None:
             yield None
             return
-        rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
+        rstate = state_store.resource_state(state, res.source or self.p.schema_name, res.name)
         stored = rstate.get("incremental", {}).get(res.incremental.cursor_path, {})
         with bound(res.incremental, stored, rstate.setdefault("source_state", {})) as inc:
             yield CursorFilter(inc, res.name, res.primary_key)
@@ -308,7 +320,7 @@ class _Load:
         saved = cursor.state()
         if saved is None:  # a window (`end_value`) leaves the stored cursor alone
             return
-        rstate = state_store.resource_state(state, res.source or self.p.name, res.name)
+        rstate = state_store.resource_state(state, res.source or self.p.schema_name, res.name)
         rstate.setdefault("incremental", {})[cursor.inc.cursor_path] = saved
         if len(saved["unique_hashes"]) > BOUNDARY_WARN_AT:
             msg = (f"Resource `{res.name}`: {len(saved['unique_hashes'])} items share the cursor value "

@@ -121,7 +121,8 @@ def build_resources(spec: PipelinesSpec, source_name: str, resource_names: Seque
         context = SourceContext(source_name, name, spec.base_dir, inc, read_other)
         resolved = kind.prepare(source, declared, context)
         built = pg_assets.resource(_reader(kind.read, source, resolved, context), name=resolved.table_name or name,
-                                   incremental=inc, source=source_name, **resolved.engine_options())
+                                   incremental=inc, source=source.schema_name or source_name,
+                                   **resolved.engine_options())
         resources.append(built if partition is None else partition_write(built, declared.partitions))
     return resources
 
@@ -179,7 +180,7 @@ def pipeline_for(spec: PipelinesSpec, source_name: str, *, credentials: Any = No
     source = source_of(spec, source_name)
     options = {**spec.destination.pipeline_options(), **overrides}
     return pg_assets.pipeline(source_name, dataset=source.dataset, credentials=credentials_for(spec, credentials),
-                              **options)
+                              schema_name=source.schema_name, **options)
 
 
 def run_source(spec: PipelinesSpec, source_name: str, resource_names: Sequence[str] | None = None, *,

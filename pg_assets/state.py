@@ -34,19 +34,28 @@ LOADS_TABLE = "_dlt_loads"
 VERSION_TABLE = "_dlt_version"
 
 
-def new_state(pipeline_name: str, dataset: str) -> dict[str, Any]:
-    """The state of a pipeline that has never loaded."""
+def new_state(pipeline_name: str, dataset: str, schema_name: str | None = None) -> dict[str, Any]:
+    """The state of a pipeline that has never loaded; its schema is named after it unless told otherwise."""
     return {
         "_state_version": 0,
         "_state_engine_version": STATE_ENGINE_VERSION,
         "pipeline_name": pipeline_name,
-        "default_schema_name": pipeline_name,
-        "schema_names": [pipeline_name],
+        "default_schema_name": schema_name or pipeline_name,
+        "schema_names": [schema_name or pipeline_name],
         "dataset_name": dataset,
         "destination_type": "dlt.destinations.postgres",
         "destination_name": None,  # dlt's value for a destination without a custom name
-        "sources": {},
+        # no `sources` yet: dlt adds it with the first resource state, and so does `resource_state`
     }
+
+
+def add_schema_name(state: dict[str, Any], schema_name: str) -> None:
+    """List `schema_name` among the pipeline's schemas: dlt restores only the listed ones
+    (`sync_destination`), so a schema pg_assets writes must be named there."""
+    names = state.setdefault("schema_names", [])
+    if schema_name not in names:
+        names.append(schema_name)
+    state.setdefault("default_schema_name", schema_name)
 
 
 def state_hash(state: Mapping[str, Any]) -> str:
@@ -115,11 +124,11 @@ def insert_state_sql(dataset: str, state: Mapping[str, Any], load_id: str, creat
     return sql.insert_row(dataset, STATE_TABLE, row)
 
 
-def insert_load_sql(dataset: str, load_id: str, pipeline_name: str, created_at: str,
+def insert_load_sql(dataset: str, load_id: str, schema_name: str, created_at: str,
                     schema_version_hash: str | None) -> str:
     """INSERT of the `_dlt_loads` row that marks load `load_id` (and its state) complete."""
     return sql.insert_row(dataset, LOADS_TABLE, {
-        "load_id": load_id, "schema_name": pipeline_name, "status": 0, "inserted_at": created_at,
+        "load_id": load_id, "schema_name": schema_name, "status": 0, "inserted_at": created_at,
         "schema_version_hash": schema_version_hash})
 
 

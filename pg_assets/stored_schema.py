@@ -25,12 +25,15 @@ from typing import Any
 
 from pg_assets.errors import StoredSchemaError
 from pg_assets.json_codec import plain_dumpb
+from pg_assets.normalize.naming import MAX_SCHEMA_NAME_CHARS, join_path
 from pg_assets.schema import ROOT_ID, ROW_ID, Column, Table
+from pg_assets.vocabulary import DATA_TYPES
 
 ENGINE_VERSION = 11
 MAX_PREVIOUS_HASHES = 10
 VERSION_TABLE, LOADS_TABLE, STATE_TABLE = "_dlt_version", "_dlt_loads", "_dlt_pipeline_state"
 _RELATIONAL = "dlt.common.normalizers.json.relational"
+_NORMALIZER_HINTS = "x-normalizer"
 
 # dlt's default column hints: which system columns are NOT NULL and which carry key hints
 _DEFAULT_HINTS = {
@@ -68,6 +71,42 @@ SYSTEM_TABLES: dict[str, Table] = {
 }
 # tables whose rows are data in dlt's eyes (they get `seen-data`), besides the data tables
 _STATE_TABLE_EXTRA = {"file_format": "preferred"}
+# The `description`s dlt 1.31 stores on its system tables and their columns: document data,
+# repeated word for word so that a document pg_assets starts equals the one dlt starts.
+_SYSTEM_DESCRIPTIONS: dict[str, tuple[str | None, dict[str, str]]] = {
+    VERSION_TABLE: ("Created by DLT. Tracks schema updates", {
+        "version": "Numeric version of the schema, incremented on each schema change",
+        "engine_version": "Version of the dlt schema engine that created this schema",
+        "inserted_at": "Timestamp when this schema version was stored",
+        "schema_name": "Name of the schema",
+        "version_hash": "Unique hash of the schema content, used to detect changes",
+        "schema": "JSON representation of the complete schema definition"}),
+    LOADS_TABLE: ("Created by DLT. Tracks completed loads", {
+        "load_id": "Unique identifier of the load operation",
+        "schema_name": "Name of the schema associated with this load",
+        "status": "Status of the load operation (0 = success)",
+        "inserted_at": "Timestamp when the load was completed",
+        "schema_version_hash": "Hash of the schema version used during this load"}),
+    # the state table's entry comes from dlt's normalizer, which keeps no table description
+    STATE_TABLE: (None, {
+        "version": "Numeric version of the pipeline state",
+        "engine_version": "Version of the dlt state engine",
+        "pipeline_name": "Name of the pipeline this state belongs to",
+        "state": "Compressed JSON representation of the pipeline state",
+        "created_at": "Timestamp when this state was created",
+        "version_hash": "Hash of the state content, used to detect changes",
+        "_dlt_load_id": "Load identifier linking this row to its load operation"}),
+}
+
+
+def schema_name_problem(name: Any) -> str | None:
+    """Why `name` cannot name a stored schema, or None: dlt wants a Python identifier of at most 64
+    characters (`dlt.common.schema.utils.is_valid_schema_name`)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        return f"`{name}` is not a valid schema name: use letters, digits and `_`, not starting with a digit"
+    if len(name) > MAX_SCHEMA_NAME_CHARS:
+        return f"schema name `{name}` is {len(name)} characters long; dlt allows {MAX_SCHEMA_NAME_CHARS}"
+    return None
 
 
 # ---- reading ----------------------------------------------------------------------------
@@ -142,13 +181,14 @@ def new_document(name: str) -> dict[str, Any]:
 
 def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapping[str, Table],
                      names: Iterable[str], column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
-                     ) -> dict[str, Any]:
+                     normalizer_hints: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """`previous` (or a new document) with the tables `names` written from `tables`, version bumped.
 
     Each written table is merged over its stored entry, so keys pg_assets does not
     model stay. Every written table exists in the dataset, so it carries dlt's
     `seen-data` mark, which dlt's dataset readers go by. `column_hints` adds hints per
-    table and column (dlt's `x-` hints of scd2 validity columns).
+    table and column (dlt's `x-` hints of scd2 validity columns), `normalizer_hints` per
+    table to its `x-normalizer` (a resource's `max_nesting`).
     """
     doc = copy.deepcopy(dict(previous)) if is_current(previous) else new_document(name)
     stored = doc.setdefault("tables", {})
@@ -156,6 +196,8 @@ def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapp
     for table in written:
         table_name = table.name
         entry = _entry(table)
+        if table_name in (normalizer_hints or {}):
+            entry[_NORMALIZER_HINTS] = {**normalizer_hints[table_name], **entry.get(_NORMALIZER_HINTS, {})}
         for column, hints in (column_hints or {}).get(table_name, {}).items():
             if column in entry["columns"]:
                 entry["columns"][column].update(hints)
@@ -170,9 +212,30 @@ def _entry(table: Table) -> dict[str, Any]:
     entry = table.to_dict()
     if table.name == STATE_TABLE:
         entry.update(_STATE_TABLE_EXTRA)
+    if table.name in _SYSTEM_DESCRIPTIONS:
+        _describe_system_table(entry, *_SYSTEM_DESCRIPTIONS[table.name])
+    else:
+        _mark_variants(entry["columns"])
     if not table.name.startswith("_dlt_") or table.name == STATE_TABLE:
-        entry["x-normalizer"] = {"seen-data": True}
+        entry[_NORMALIZER_HINTS] = {"seen-data": True}
     return entry
+
+
+def _describe_system_table(entry: dict[str, Any], description: str | None, columns: Mapping[str, str]) -> None:
+    if description is not None:
+        entry["description"] = description
+    for name, text in columns.items():
+        if name in entry["columns"]:
+            entry["columns"][name]["description"] = text
+
+
+def _mark_variants(columns: dict[str, dict[str, Any]]) -> None:
+    """dlt's marks on a variant column (`<column>__v_<type>`, shortened like any long name):
+    `variant: true` and its description."""
+    variants = {join_path(base, f"v_{data_type}"): data_type for base in columns for data_type in DATA_TYPES}
+    for name, column in columns.items():
+        if variants.get(name) == column.get("data_type"):
+            column.update(variant=True, description=f"Variant of column {name} generated by dlt")
 
 
 def _merged(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +243,9 @@ def _merged(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str, Any
     if not isinstance(old, Mapping):
         return new
     out = {**old, **{k: v for k, v in new.items() if k != "columns"}}
+    if isinstance(old.get(_NORMALIZER_HINTS), Mapping) and _NORMALIZER_HINTS in new:
+        # dlt's own normalizer hints (`max_nesting`, ...) stay beside the `seen-data` mark
+        out[_NORMALIZER_HINTS] = {**old[_NORMALIZER_HINTS], **new[_NORMALIZER_HINTS]}
     if "parent" not in new and "x-merge-strategy" not in new:
         out.pop("x-merge-strategy", None)  # the table is no longer an upsert/insert-only/scd2 merge
     columns = {n: dict(c) for n, c in (old.get("columns") or {}).items()}

@@ -37,6 +37,7 @@ class TablePlan:
     add_dlt_load_id: bool = True  # columnar items: whether rows get `_dlt_load_id` (dict rows always do)
     add_dlt_id: bool = True  # columnar items: whether rows get a random `_dlt_id` (merge needs one)
     renames: Mapping[str, str] = field(default_factory=dict)  # top-level source key -> its column (`name` hints)
+    cursor_column: str | None = None  # the incremental cursor's column, which dlt marks `incremental`
 
     @property
     def sequenced(self) -> bool:
@@ -184,7 +185,15 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
                                                                **parse_contract(override_contract, "run()")},
                      row_key=row_key, root_id_in_children=disposition == "merge", resource=res.name,
                      primary_key=pk, merge_key=mk, scd2=scd2, add_dlt_load_id=res.add_dlt_load_id,
-                     add_dlt_id=res.add_dlt_id, renames=renames)
+                     add_dlt_id=res.add_dlt_id, renames=renames, cursor_column=_cursor_column(res, renames))
+
+
+def _cursor_column(res: Resource, renames: Mapping[str, str]) -> str | None:
+    """The column of a cursor that is a top-level key (a JSON path into nested values has none)."""
+    path = res.incremental.cursor_path if res.incremental is not None else None
+    if not path or any(c in path for c in ".[]$*"):
+        return None
+    return renames.get(path) or normalize_identifier(path)
 
 
 def _row_key(strategy: str | None, pk: tuple[str, ...], scd2: Scd2Options | None

@@ -1,4 +1,4 @@
-"""`pg-assets embedded uri|status|start|stop`: the embedded Postgres server of the project.
+"""`pg-assets embedded uri [--dlt]|status|start|stop`: the embedded Postgres server of the project.
 
 The server itself lives in `pg_assets.embedded`; this module only answers the command,
 and only inside a project, so it never leaves a new empty server in a stray folder.
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pg_assets.embedded import HOME_ENV, ensure_running, in_project, status, stop, uri
+from pg_assets.embedded import HOME_ENV, dlt_uri, ensure_running, in_project, status, stop, uri
 
 
 def _print_status(info: dict[str, Any]) -> int:
@@ -30,7 +30,7 @@ def cmd_embedded(args: argparse.Namespace) -> int:
               f"or set `{HOME_ENV}` to the folder that holds the server's `pgdata/`.", file=sys.stderr)
         return 2
     if args.action == "uri":
-        print(uri())
+        print(dlt_uri() if args.dlt else uri())
         return 0
     if args.action == "status":
         return _print_status(status())

@@ -58,6 +58,8 @@ def _schema(sub: SubParsers) -> None:
 def _embedded(sub: SubParsers) -> None:
     p = _command(sub, "embedded", embedded.cmd_embedded, "the embedded Postgres server", spec_file=False)
     p.add_argument("action", choices=["uri", "status", "stop", "start"], help="what to do")
+    p.add_argument("--dlt", action="store_true",
+                   help="with uri: the form dlt's Postgres destination accepts (host and placeholder password)")
 
 
 def _state(sub: SubParsers) -> None:

@@ -50,7 +50,9 @@ def pipeline_for_state(name: str, dataset: str | None, spec_file: Path) -> Pipel
         known = ", ".join(f"`{s}`" for s in spec.sources) or "none"
         raise ConfigError(f"{spec_file} has no source `{name}` (sources: {known}); name one of them, or give "
                           f"`--dataset` for a pipeline that is not in the spec")
-    return Pipeline(name, dataset or source.dataset, credentials_for(spec), lock_timeout=RESET_LOCK_TIMEOUT)
+    schema_name = source.schema_name if source is not None else None
+    return Pipeline(name, dataset or source.dataset, credentials_for(spec), lock_timeout=RESET_LOCK_TIMEOUT,
+                    schema_name=schema_name)
 
 
 def show_state(pipeline: Pipeline, out: TextIO | None = None) -> int:
@@ -114,7 +116,7 @@ def _write_reset(pipeline: Pipeline, resource: str | None) -> int:
             load_id, now = new_load_id(), dt.datetime.now(dt.timezone.utc).isoformat()
             conn.autocommit = False
             cur.execute(state_store.insert_state_sql(pipeline.dataset, state, load_id, now))
-            cur.execute(state_store.insert_load_sql(pipeline.dataset, load_id, pipeline.name, now,
+            cur.execute(state_store.insert_load_sql(pipeline.dataset, load_id, pipeline.schema_name, now,
                                                     _schema_hash(cur, pipeline)))
             conn.commit()
             return int(state["_state_version"])
@@ -124,6 +126,6 @@ def _write_reset(pipeline: Pipeline, resource: str | None) -> int:
 
 def _schema_hash(cur: Any, pipeline: Pipeline) -> str | None:
     """The schema version of the pipeline's newest load: a reset does not change the schema."""
-    cur.execute(sql.newest_schema_hash(pipeline.dataset, state_store.LOADS_TABLE), (pipeline.name,))
+    cur.execute(sql.newest_schema_hash(pipeline.dataset, state_store.LOADS_TABLE), (pipeline.schema_name,))
     row = cur.fetchone()
     return row[0] if row else None

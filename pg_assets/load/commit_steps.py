@@ -19,7 +19,7 @@ from pg_assets.load.dispositions import Staged, append_or_adopt_sql, replace_sql
 from pg_assets.load.merge import merge_sql
 from pg_assets.load.session import Destination
 from pg_assets.schema import Table, chain
-from pg_assets.table_plan import TablePlan
+from pg_assets.table_plan import UNLIMITED_NESTING, TablePlan
 from pg_assets.vocabulary import DEFAULT_REPLACE_STRATEGY
 
 
@@ -62,11 +62,21 @@ def bookkeeping(dest: Destination, load_id: str, plans: Sequence[TablePlan], liv
     The `_dlt_loads` row is stamped with the clock at its INSERT, the last statement of
     the commit: its `inserted_at` is the commit time.
     """
-    ds, name = dest.dataset, dest.pipeline_name
-    out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live), _scd2_hints(plans))
+    ds, name = dest.dataset, dest.schema_name
+    out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live), _column_hints(plans),
+                             _nesting_hints(plans))
     if state_store.bump(state, previous_state_hash):
         out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
     out.append(state_store.insert_load_sql(ds, load_id, name, sql.NOW, doc["version_hash"]))
+    return out
+
+
+def _column_hints(plans: Sequence[TablePlan]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The hints dlt stores on columns that pg_assets' columns do not carry: scd2's and the cursor's."""
+    out = _scd2_hints(plans)
+    for plan in plans:
+        if plan.cursor_column is not None:
+            out.setdefault(plan.root, {}).setdefault(plan.cursor_column, {})["incremental"] = True
     return out
 
 
@@ -83,8 +93,14 @@ def _scd2_hints(plans: Sequence[TablePlan]) -> dict[str, dict[str, dict[str, Any
     return out
 
 
+def _nesting_hints(plans: Sequence[TablePlan]) -> dict[str, dict[str, Any]]:
+    """dlt's `x-normalizer.max_nesting` on the root table of a resource that limits its nesting."""
+    return {plan.root: {"max_nesting": plan.max_nesting} for plan in plans if plan.max_nesting != UNLIMITED_NESTING}
+
+
 def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalog, written: list[str],
-                  column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> tuple[list[str], dict[str, Any]]:
+                  column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                  normalizer_hints: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], dict[str, Any]]:
     """The `_dlt_version` row of this load's schema document, unless the document is unchanged.
 
     The document keeps every table it already had, refreshes those that exist from the
@@ -92,7 +108,7 @@ def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalo
     """
     previous = catalog.document(name)
     names = [n for n in (previous or {}).get("tables", {}) if n in live] + [n for n in written]
-    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names), column_hints)
+    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names), column_hints, normalizer_hints)
     if stored_schema.is_current(previous) and previous and doc["version_hash"] == previous.get("version_hash"):
         return [], doc
     row = {"version": doc["version"], "engine_version": stored_schema.ENGINE_VERSION, "inserted_at": sql.NOW,

@@ -71,6 +71,34 @@ def create_schema_safely(schema: str) -> str:
     return sql.create_schema_locked(schema, dataset_key(schema))
 
 
+def drop_staging_schema_if_empty(conn: Any, schema: str) -> bool:
+    """Drop the staging schema once it holds nothing; True when it was dropped.
+
+    dlt takes any `<dataset>_staging` schema for a staging dataset of its own and looks
+    for its `_dlt_version` there (`dlt pipeline ... drop`, `refresh=`), so an empty one
+    must not stay behind. Under the schema's creation lock (`create_schema_safely`),
+    which every pg_assets load also holds while it creates its batch ledger there: a
+    load that is under way has its ledger in the schema, so the schema is not empty
+    and stays; one that starts later creates the schema again. A schema dlt made holds
+    dlt's tables and is never empty.
+    """
+    conn.autocommit = False
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.advisory_xact_lock(dataset_key(schema)))
+            cur.execute(sql.SCHEMA_HAS_RELATIONS, (schema,))
+            empty = not cur.fetchone()[0]
+            if empty:
+                cur.execute(sql.drop_schema_if_empty(schema))
+        conn.commit()
+        return empty
+    except BaseException:
+        conn.rollback()  # another kind of object (a type, a function) lives there: the schema stays
+        raise
+    finally:
+        conn.autocommit = True
+
+
 def holds_run_lock(cursor: Any, dataset: str, pipeline_name: str) -> bool:
     """Whether this session still holds the run lock of (dataset, pipeline) (see `state.acquire_lock`)."""
     cursor.execute(sql.HOLDS_ADVISORY_LOCK, tuple(k & 0xFFFFFFFF for k in lock_keys(dataset, pipeline_name)))

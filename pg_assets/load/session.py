@@ -36,7 +36,7 @@ from pg_assets.connection import ConnectionConfig, close_quietly, open_connectio
 from pg_assets.errors import TransientLoadError
 from pg_assets.load.dispositions import Staged, system_tables_sql
 from pg_assets.load.errors import describe, is_transient
-from pg_assets.load.locks import create_schema_safely, holds_run_lock
+from pg_assets.load.locks import create_schema_safely, drop_staging_schema_if_empty, holds_run_lock
 from pg_assets.load.pool import Job, WorkerPool
 from pg_assets.load.retry import Retries, first_line
 from pg_assets.normalize.encode import Format
@@ -63,6 +63,12 @@ class Destination:
     workers: int
     lock_timeout: float
     max_inflight_bytes: int = 16 << 20
+    schema_name: str = ""
+    """The stored schema the load updates (the pipeline name unless told otherwise)."""
+
+    def __post_init__(self) -> None:
+        if not self.schema_name:
+            object.__setattr__(self, "schema_name", self.pipeline_name)
 
     @property
     def staging_schema(self) -> str:
@@ -132,9 +138,11 @@ class LoadSession:
     def _create_ledger(self, cur: Any) -> None:
         """The ledger that makes each batch's staging happen exactly once; its presence proves the lock held."""
         schema, ledger = self.ledger.schema, self.ledger.name
-        cur.execute(create_schema_safely(schema))
-        cur.execute(sql.drop_table(schema, ledger))
-        cur.execute(self._marked([sql.create_ledger(schema, ledger)], ledger))
+        # one implicit transaction under the schema's creation lock, so that a run that ends
+        # meanwhile never drops the schema between its CREATE and the ledger's
+        # (`locks.drop_staging_schema_if_empty`)
+        cur.execute("; ".join([create_schema_safely(schema), sql.drop_table(schema, ledger),
+                               self._marked([sql.create_ledger(schema, ledger)], ledger)]))
 
     def _drop_stale_staging(self, cur: Any) -> None:
         cur.execute(sql.MARKED_TABLES, (self.dest.staging_schema, self.dest.staging_marker))
@@ -307,7 +315,7 @@ class LoadSession:
     def final_ddl(self, tables: Mapping[str, Table], catalog: Catalog) -> list[str]:
         """Schema and system tables when missing, new final tables and columns, their key indexes."""
         ds = self.dest.dataset
-        existing = catalog.tables(self.dest.pipeline_name)
+        existing = catalog.tables(self.dest.schema_name)
         out = [] if catalog.has_system_tables() else [sql.create_schema(ds), *system_tables_sql(
             ds, self.dest.create_indexes)]
         for table in tables.values():
@@ -318,13 +326,15 @@ class LoadSession:
         return out + backfill_root_ids(ds, tables, existing)
 
     def close(self) -> None:
-        """Drop this load's staging tables and release the lock (closing the connection does both)."""
+        """Drop this load's staging tables, then the staging schema if nothing else is left in it,
+        and release the lock (closing the connection does that)."""
         if self._pool is not None:
             self._pool.abort()
         try:
             with self.conn.cursor() as cur:
                 for staged in [*self.staged.values(), self.ledger]:
                     cur.execute(sql.drop_table(staged.schema, staged.name))
+            drop_staging_schema_if_empty(self.conn, self.dest.staging_schema)
         except psycopg2.Error:
             pass  # the next run of this pipeline drops what is left
         finally:

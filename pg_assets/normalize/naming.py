@@ -27,6 +27,7 @@ import re
 from functools import lru_cache
 
 MAX_IDENTIFIER_BYTES = 63  # Postgres' NAMEDATALEN - 1; dlt applies it as a character count
+MAX_SCHEMA_NAME_CHARS = 64  # dlt's limit on a stored schema's name (not a Postgres identifier)
 PATH_SEPARATOR = "__"
 EMPTY_KEY = "_empty"  # what a blank key becomes, as in dlt's relational normalizer
 
@@ -128,6 +129,18 @@ def normalize_dataset_name(name: str) -> str:
     if not trimmed:
         raise ValueError(f"dataset name {name!r} is empty")
     return _fragment(trimmed)
+
+
+def normalize_schema_name(name: str) -> str:
+    """The stored schema name dlt gives a pipeline's own schema (data run without a source): the
+    pipeline name in snake case, at most 64 characters (`my-pipe` -> `my_pipe`).
+
+    Examples:
+        >>> normalize_schema_name("My-Pipe")
+        'my_pipe'
+    """
+    trimmed = name.strip()
+    return shorten(_snake_case(trimmed), MAX_SCHEMA_NAME_CHARS, tag_of=trimmed)
 
 
 @lru_cache(maxsize=65536)

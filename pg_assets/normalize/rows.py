@@ -287,25 +287,30 @@ class Normalizer:
 
         `path` is the full, unshortened path of `item` within the row ("" at the top).
         `names` refuses two keys of the table that become one column, in one item or across items.
+        In dlt's order, so new columns are added as dlt adds them: a dict's own values first,
+        then its nested dicts, the last one first (dlt flattens from a stack).
         """
         top = names.top
-        for key, value in item.items():
-            if value is None:
-                continue
-            if path:
-                full, name = self._nested_name(names, path, key)
-            else:  # a top-level key's name is its full path: normalize_identifier already fit it
-                full = name = top.get(key) or self.column_name(names, key)
-            kind = type(value)
-            if kind not in _CONTAINERS:
-                flat[name] = value
-            elif depth >= max_nesting or name in json_cols:
-                if value:
+        stack = [(item, path, depth)]
+        while stack:
+            current, path, depth = stack.pop()
+            for key, value in current.items():
+                if value is None:
+                    continue
+                if path:
+                    full, name = self._nested_name(names, path, key)
+                else:  # a top-level key's name is its full path: normalize_identifier already fit it
+                    full = name = top.get(key) or self.column_name(names, key)
+                kind = type(value)
+                if kind not in _CONTAINERS:
                     flat[name] = value
-            elif kind is dict:
-                self._flatten(value, full, depth + 1, max_nesting, flat, lists, json_cols, names)
-            elif value:
-                lists.append((full, value, depth + 1))
+                elif depth >= max_nesting or name in json_cols:
+                    if value:
+                        flat[name] = value
+                elif kind is dict:
+                    stack.append((value, full, depth + 1))
+                elif value:
+                    lists.append((full, value, depth + 1))
 
     def _add_children(self, plan: TablePlan, parent: str, parent_path: str, field: str, parent_id: str,
                       root_id: str | None, values: list[Any], depth: int) -> None:

@@ -22,6 +22,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt,
 from pg_assets.errors import did_you_mean
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.spec.cron import cron_problem
+from pg_assets.stored_schema import schema_name_problem
 from pg_assets.vocabulary import (DEFAULT_FILE_FORMAT, DEFAULT_REPLACE_STRATEGY, STRATEGIES, ContractMode,
                                   DataType, FileFormat, PartitionMode, ReplaceStrategy, Strategy,
                                   TimePartitionType, WriteDisposition)
@@ -45,6 +46,13 @@ def _cron(value: str) -> str:
     problem = cron_problem(value)
     if problem:
         raise ValueError(f"invalid cron string: {problem}")
+    return value
+
+
+def _schema_name(value: str) -> str:
+    problem = schema_name_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -293,6 +301,9 @@ class SourceSpec(AssetOptions):
     kind: str
     dataset: Name
     """The Postgres schema the tables land in."""
+    schema_name: Annotated[str, AfterValidator(_schema_name)] | None = None
+    """dlt's source (schema) name, `@dlt.source(name=...)`: the stored schema the loads update and the
+    `sources.<name>` key of the state. Defaults to the source's own name (its pipeline's name)."""
     description: str | None = None
     defaults: ResourceSpec = Field(default_factory=ResourceSpec)
     """Options every resource of the source starts from."""
@@ -327,6 +338,8 @@ class SourceSpec(AssetOptions):
         """A sha256 of everything that decides how `name` loads, for Dagster's `code_version`."""
         document = {"kind": self.kind, "dataset": self.dataset, "source": self.source_options(),
                     "resource": self.resolved(name).model_dump(mode="json", exclude_none=True)}
+        if self.schema_name is not None:  # it decides which cursors the load resumes
+            document["schema_name"] = self.schema_name
         text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -13,6 +13,11 @@ def create_schema(schema: str) -> str:
     return f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}"
 
 
+def drop_schema_if_empty(schema: str) -> str:
+    """DROP SCHEMA that fails (RESTRICT) rather than drop anything still in it."""
+    return f"DROP SCHEMA IF EXISTS {ident(schema)} RESTRICT"
+
+
 def column_def(name: str, ddl_type: str, *, nullable: bool = True) -> str:
     return f"{ident(name)} {ddl_type}" + ("" if nullable else " NOT NULL")
 

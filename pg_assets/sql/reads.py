@@ -21,6 +21,9 @@ DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
 MARKED_TABLES = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                  "WHERE n.nspname = %s AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') = %s")
 """Tables of schema `%s` whose comment is the marker `%s`."""
+SCHEMA_HAS_RELATIONS = ("SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = %s)")
+"""Whether schema `%s` holds any table, view, sequence or index."""
 TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(%s, %s)"
 # pg_locks shows the int4 keys as oids, i.e. unsigned; `-1::int4` would also parse as -(1::int4),
 # which overflows for the smallest key, so callers pass the keys unsigned
