@@ -2,8 +2,8 @@
 
 All strategies first drop the losing duplicates from the root's staging table and name
 what survives `keep` (a temporary view): one row per primary key, the last one loaded
-unless a `dedup_sort` column says otherwise. Child rows follow their root through `(_dlt_root_id, _pg_assets_seq)`,
-so the children of a discarded duplicate never leak in.
+unless a `dedup_sort` column says otherwise. Child rows follow their root through `_pg_assets_seq` (the
+item they came from), so the children of a discarded duplicate never leak in.
 
 - `delete-insert`: delete destination rows matching a kept primary key or any staged
   merge key (with their children), insert the kept rows that are not hard-deleted.
@@ -13,7 +13,8 @@ so the children of a discarded duplicate never leak in.
 - `scd2`: retire active rows absent from the batch (within the staged merge keys, if
   any), insert new versions; both use the load's one boundary timestamp. Child rows
   are insert-only: a version that comes back (a -> b -> a) has the same content hash
-  as its retired twin, whose child rows are already there.
+  as its retired twin, whose child rows are already there. As in dlt, scd2 child rows
+  carry no `_dlt_root_id` (unless the dataset's child tables already have one).
 
 Without any key, `delete-insert` cannot replace anything and appends (`key_warning`).
 The statements themselves are built by `sql.merge`; this module decides which run.

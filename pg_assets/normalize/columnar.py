@@ -88,6 +88,7 @@ class ColumnarWriter:
         table = self._table(plan)
         if table is None:
             return
+        raw_names = batch.schema.names  # an scd2 content hash is over the item's own names, as dlt's
         batch = self._named(plan, batch)
         columns: list[Column] = []
         arrays: list[pa.Array] = []
@@ -106,7 +107,7 @@ class ColumnarWriter:
                 continue
             columns.append(column)
             arrays.append(self._cast(table.name, column, arr))
-        self._system_columns(plan, table, batch, columns, arrays)
+        self._system_columns(plan, table, batch, raw_names, columns, arrays)
         self._emit(table, columns, arrays)
 
     # ---- schema ----------------------------------------------------------------------
@@ -178,8 +179,8 @@ class ColumnarWriter:
 
     # ---- system columns ----------------------------------------------------------------
 
-    def _system_columns(self, plan: "TablePlan", table: Table, batch: pa.RecordBatch, columns: list[Column],
-                        arrays: list[pa.Array]) -> None:
+    def _system_columns(self, plan: "TablePlan", table: Table, batch: pa.RecordBatch, raw_names: list[str],
+                        columns: list[Column], arrays: list[pa.Array]) -> None:
         from pg_assets.normalize.rows import LOAD_ID, ROW_ID, SEQ
 
         n = batch.num_rows
@@ -189,7 +190,7 @@ class ColumnarWriter:
             arrays.append(repeated_array(self.n.load_id, n))
         if plan.add_dlt_id or plan.row_key is not None:
             columns.append(self._system(plan, table, ROW_ID))
-            arrays.append(self._row_ids(plan, batch))
+            arrays.append(self._row_ids(plan, batch, raw_names))
         if plan.sequenced:
             columns.append(SEQ)
             arrays.append(sequence_array(self.n._seq + 1, n))
@@ -225,12 +226,15 @@ class ColumnarWriter:
                 table.columns[name] = column
         return column
 
-    def _row_ids(self, plan: "TablePlan", batch: pa.RecordBatch) -> pa.Array:
+    def _row_ids(self, plan: "TablePlan", batch: pa.RecordBatch, raw_names: list[str]) -> pa.Array:
+        """Random keys, or dlt's key and content hashes (see `row_keys`) over the row's values and
+        the same as for the rows given as dicts: one Python step per row, for upsert, insert-only
+        and scd2 roots only. The item is the row under the source's own column names."""
         if plan.row_key is None:
             return random_id_array(batch.num_rows)
-        # key and content hashes are dlt's, over the row's values: one Python step per row, for
-        # upsert, insert-only and scd2 roots only, so their keys match rows loaded as dicts
-        return pa.array([plan.row_key(row, row) for row in batch.to_pylist()], pa.string())
+        rows = batch.to_pylist()
+        items = rows if raw_names == batch.schema.names else [dict(zip(raw_names, r.values())) for r in rows]
+        return pa.array([plan.row_key(item, row) for item, row in zip(items, rows)], pa.string())
 
     # ---- batches -------------------------------------------------------------------------
 
