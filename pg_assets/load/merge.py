@@ -81,9 +81,10 @@ def _drop_duplicates(plan: TablePlan, root: Table, staged: Staged) -> list[str]:
     """Leave one staged root row per primary key in `KEEP` (all rows without one).
 
     `insert-only` keeps the first of duplicates: like inserting them one by one, where
-    the later ones find their key taken.
+    the later ones find their key taken. scd2 keeps every version, as dlt does: its rows
+    are told apart by their version, not their key (`drop_repeated_versions`).
     """
-    if not plan.primary_key:
+    if not plan.primary_key or plan.strategy == "scd2":
         return []
     sort = next(((n, h["dedup_sort"]) for n, h in plan.hints.items()
                  if h.get("dedup_sort") in ("asc", "desc") and n in root.columns), (None, None))
@@ -168,7 +169,10 @@ def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
     is_current = m.current(opts.valid_to, active)
     # a row changed when its version differs: the content hash, or the user's version column
     version = opts.row_version_column or ROW_ID
-    out: list[str] = [m.drop_repeated_versions(version)]
+    # the same content twice is one version; a version column's value repeats across keys
+    keys = () if version == ROW_ID else (plan.merge_key or plan.primary_key or None)
+    repeated = m.drop_repeated_versions(version, keys)
+    out: list[str] = [repeated] if repeated else []
     if root.name in existing:
         out.append(m.retire(ds, root.name, valid_to=opts.valid_to, at=at, is_current=is_current, version=version,
                             merge_key=plan.merge_key or ()))

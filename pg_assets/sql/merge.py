@@ -168,10 +168,15 @@ def current(valid_to: str, active: str) -> str:
     return f"d.{ident(valid_to)} IS NULL" if active == "NULL" else f"d.{ident(valid_to)} = {active}"
 
 
-def drop_repeated_versions(version: str) -> str:
-    """The same content twice in one batch is one version: keep the last."""
+def drop_repeated_versions(version: str, keys: Sequence[str] | None = ()) -> str | None:
+    """The same version twice in one batch is one version: keep the last. A row version column
+    other than the content hash only repeats a version within the same `keys`; None (nothing
+    to drop) when such a column has no keys to go by."""
+    if keys is None:
+        return None
     v, seq = ident(version), ident(SEQ)
-    return f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{v} = b.{v} AND a.{seq} < b.{seq}"
+    same_key = "".join(f" AND {match([k], 'a', 'b')}" for k in keys)
+    return f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{v} = b.{v}{same_key} AND a.{seq} < b.{seq}"
 
 
 def retire(schema: str, table: str, *, valid_to: str, at: str, is_current: str, version: str,
