@@ -330,3 +330,50 @@ def test_merge_options_store_what_dlt_stores(option, dataset, twin, dlt_uri, que
             continue  # dlt re-inserts child rows of unchanged versions (listed in the README)
         columns = [c for c in columns_of(query, twin, table) if c not in KEY_COLUMNS]
         assert content_of(query, dataset, table, columns) == content_of(query, twin, table, columns)
+
+
+# ---- sql_database rows ----------------------------------------------------------------------------
+
+SOURCE_TABLE = """CREATE TABLE "{schema}".src (id bigint PRIMARY KEY, at timestamptz, naive timestamp, day date,
+    t time, price numeric(10, 2), blob bytea, u uuid, f double precision, doc jsonb, note text)"""
+SOURCE_ROWS = """INSERT INTO "{schema}".src VALUES
+    (1, '2024-01-02 03:04:05.000006+00', '2024-01-02 03:04:05', '2024-01-02', '01:02:03', 10.50, '\\x00ff',
+     '00000000-0000-0000-0000-000000000007', 2.5e-05, '{{"a": [1, "x"], "b": {{"c": null}}}}', 'é'),
+    (2, '2024-06-30 23:59:59+00', NULL, '2024-02-29', '23:59:59.5', -0.01, '', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+     -0.0, '[]', NULL)"""
+
+
+@pytest.fixture
+def source_schema(dataset: str, query: Query) -> Iterator[str]:
+    """A schema of the embedded database holding the table both tools read, dropped afterwards."""
+    name = f"{dataset}_src"
+    query(f'CREATE SCHEMA "{name}"')
+    query(SOURCE_TABLE.format(schema=name))
+    query(SOURCE_ROWS.format(schema=name))
+    yield name
+    query(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def sqlalchemy_url(credentials: ConnectionConfig) -> str:
+    return (f"postgresql+psycopg2://{credentials.username}@/{credentials.database}"
+            f"?host={credentials.host}&port={credentials.port}")
+
+
+@pytest.mark.parametrize("strategy", ["scd2", "upsert"])
+def test_sql_database_rows_get_the_keys_dlts_sql_database_gives_them(
+        strategy, source_schema, dataset, twin, dlt_uri, pg_credentials, query, tmp_path, monkeypatch):
+    from dlt.sources.sql_database import sql_table
+
+    url = sqlalchemy_url(pg_credentials)
+    dlt_run(dlt_uri, twin, tmp_path, sql_table(credentials=url, table="src", schema=source_schema,
+                                               write_disposition=write_disposition(strategy), primary_key="id"))
+    monkeypatch.setenv("SRC_URL", url)
+    (tmp_path / "pipelines.yaml").write_text(
+        f"sources:\n  db:\n    kind: sql_database\n    credentials: ${{SRC_URL}}\n    schema: {source_schema}\n"
+        f"    dataset: {dataset}\n    resources:\n      src:\n        primary_key: id\n"
+        f"        write_disposition: {{disposition: merge, strategy: {strategy}}}\n")
+    from pg_assets import runner
+    from pg_assets.spec import load_spec
+    runner.run_source(load_spec(tmp_path / "pipelines.yaml"), "db")
+    ours = query(f'SELECT id, _dlt_id FROM "{dataset}".src ORDER BY id')
+    assert ours == query(f'SELECT id, _dlt_id FROM "{twin}".src ORDER BY id') and len(ours) == 2

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -53,6 +54,22 @@ def record_batches(item: Any) -> Iterator[pa.RecordBatch]:
         raise ConfigError(f"`{module}.{type(item).__qualname__}` items cannot be loaded; yield a table, record "
                           "batch or DataFrame")
     yield from table.to_batches()
+
+
+def _json_text_columns(table: Table, batch: pa.RecordBatch) -> list[str]:
+    """Columns of `batch` that hold JSON as text for a json column of `table`."""
+    return [f.name for f in batch.schema if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            and f.name in table.columns and table.columns[f.name].data_type == "json"]
+
+
+def _parsed(text: str | None) -> Any:
+    """The value JSON `text` holds; text that is not JSON stays as it is."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 def random_id_array(n: int) -> pa.Array:
@@ -190,7 +207,7 @@ class ColumnarWriter:
             arrays.append(repeated_array(self.n.load_id, n))
         if plan.add_dlt_id or plan.row_key is not None:
             columns.append(self._system(plan, table, ROW_ID))
-            arrays.append(self._row_ids(plan, batch, raw_names))
+            arrays.append(self._row_ids(plan, table, batch, raw_names))
         if plan.sequenced:
             columns.append(SEQ)
             arrays.append(sequence_array(self.n._seq + 1, n))
@@ -226,13 +243,17 @@ class ColumnarWriter:
                 table.columns[name] = column
         return column
 
-    def _row_ids(self, plan: "TablePlan", batch: pa.RecordBatch, raw_names: list[str]) -> pa.Array:
+    def _row_ids(self, plan: "TablePlan", table: Table, batch: pa.RecordBatch, raw_names: list[str]) -> pa.Array:
         """Random keys, or dlt's key and content hashes (see `row_keys`) over the row's values and
         the same as for the rows given as dicts: one Python step per row, for upsert, insert-only
-        and scd2 roots only. The item is the row under the source's own column names."""
+        and scd2 roots only. The item is the row under the source's own column names, with JSON
+        that arrives as text (a database's json column) as the value it holds, as dlt reads it."""
         if plan.row_key is None:
             return random_id_array(batch.num_rows)
         rows = batch.to_pylist()
+        for name in _json_text_columns(table, batch):
+            for row in rows:
+                row[name] = _parsed(row[name])
         items = rows if raw_names == batch.schema.names else [dict(zip(raw_names, r.values())) for r in rows]
         return pa.array([plan.row_key(item, row) for item, row in zip(items, rows)], pa.string())
 
