@@ -377,3 +377,22 @@ def test_sql_database_rows_get_the_keys_dlts_sql_database_gives_them(
     runner.run_source(load_spec(tmp_path / "pipelines.yaml"), "db")
     ours = query(f'SELECT id, _dlt_id FROM "{dataset}".src ORDER BY id')
     assert ours == query(f'SELECT id, _dlt_id FROM "{twin}".src ORDER BY id') and len(ours) == 2
+
+
+@pytest.mark.parametrize("tool", ["dlt", "pg_assets"])
+def test_child_tables_that_have_a_root_key_keep_getting_it_after_a_switch_to_scd2(tool, dataset, dlt_uri, query,
+                                                                                  tmp_path):
+    """dlt keeps propagating `_dlt_root_id` into child tables that have it (a NOT NULL column): a table
+    first merged by delete-insert, then by scd2, gets it in every row, whichever tool loads it."""
+    dlt_run(dlt_uri, dataset, tmp_path, scd2_rows(), table_name="dim", primary_key="id",
+            write_disposition=write_disposition("delete-insert"))
+    if tool == "dlt":
+        dlt_run(dlt_uri, dataset, tmp_path, scd2_rows(changed=2), table_name="dim", primary_key="id",
+                write_disposition=SCD2)
+    else:
+        pg_assets.pipeline("keys", dataset=dataset).run(scd2_rows(changed=2), table_name="dim", primary_key="id",
+                                                        write_disposition=SCD2)
+    (rows, rooted), = query(f'SELECT count(*), count(_dlt_root_id) FROM "{dataset}".dim__lines')
+    assert rows == rooted > 3  # the scd2 load added child rows, each with its root
+    assert "dim" in propagation_of(query, dataset, "keys")
+    assert versions(query, dataset)[0] == 3

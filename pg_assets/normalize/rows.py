@@ -468,6 +468,9 @@ class Normalizer:
         else:  # the resource may have changed its disposition since the table was made
             table.write_disposition = plan.write_disposition
             table.strategy = plan.strategy if parent is None else None
+            if parent is None and plan.scd2 is not None:  # a table that becomes scd2 gains its validity columns
+                for col_name in (plan.scd2.valid_from, plan.scd2.valid_to):
+                    table.columns.setdefault(col_name, self._column(plan, col_name, "timestamp", True))
         buf = self.buffers[name] = _Buffer(table, plan.sequenced)
         for column in table.columns.values():
             self._register(buf, column)
