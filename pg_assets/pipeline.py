@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pg_assets import state as state_store
+from pg_assets import stored_schema
 from pg_assets.connection import ConnectionConfig, open_connection
 from pg_assets.destination import resolve_credentials
 from pg_assets.errors import ConfigError
@@ -36,7 +37,7 @@ from pg_assets.table_plan import TablePlan
 from pg_assets.normalize.types import SCALAR_TYPES
 from pg_assets.table_plan import parse_contract, plan_resource
 from pg_assets.resource import Resource, is_columnar, resource
-from pg_assets.schema import Column, Table, chain, root_of
+from pg_assets.schema import Column, Table, chain, needs_root_ids, root_of
 from pg_assets.vocabulary import DEFAULT_FILE_FORMAT, DEFAULT_REPLACE_STRATEGY, FILE_FORMATS, REPLACE_STRATEGIES
 
 log = logging.getLogger("pg_assets")
@@ -239,8 +240,9 @@ class _Load:
             previous_hash = state.get("_version_hash")
             live = {n: t.copy() for n, t in stored.items()}
             t0 = time.monotonic()
-            normalizer = self._stream(session, live, stored, state)
-            _root_ids_for_merges(live, self.plans)
+            root_ids = _roots_with_root_ids(self.plans, stored, catalog.document(self.p.schema_name))
+            normalizer = self._stream(session, live, stored, state, root_ids)
+            _add_root_id_columns(live, root_ids)
             t1 = time.monotonic()
             tail = commit_steps.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,
                                            started_at.isoformat())
@@ -261,13 +263,14 @@ class _Load:
         return self._info(dest, normalizer, live, timings, started_at, session.retries.count)
 
     def _stream(self, session: LoadSession, live: dict[str, Table], stored: dict[str, Table],
-                state: dict[str, Any]) -> Normalizer:
+                state: dict[str, Any], root_ids: frozenset[str]) -> Normalizer:
         def emit(batch: Any) -> None:
             plan = self.by_root[root_of(live, batch.table)]
             session.stage(batch, logged=_adoptable(plan, batch.table, stored))
 
         normalizer = Normalizer(live, stored, FORMATS[self.p.file_format], self.load_id, emit,
-                                batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes)
+                                batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes,
+                                root_ids=root_ids)
         session.start_pool()
         for res, plan in zip(self.resources, self.plans):
             with self._bound_cursor(res, state) as cursor:
@@ -357,13 +360,22 @@ class _Load:
                         dest.config.safe_uri(), tuple(self.warnings), retries)
 
 
-def _root_ids_for_merges(live: dict[str, Table], plans: list[TablePlan]) -> None:
-    """Every child table of a merge table needs `_dlt_root_id`, even one this load did not write to
+def _roots_with_root_ids(plans: list[TablePlan], stored: Mapping[str, Table],
+                         doc: Mapping[str, Any] | None) -> frozenset[str]:
+    """The roots of this load whose child rows carry `_dlt_root_id` (`schema.needs_root_ids`, and
+    the roots the stored schema already propagates it for)."""
+    everywhere, propagated = stored_schema.root_key_everywhere(doc), stored_schema.propagated_roots(doc)
+    return frozenset(p.root for p in plans if p.root in propagated or needs_root_ids(
+        stored, p.root, p.strategy if p.write_disposition == "merge" else None, everywhere))
+
+
+def _add_root_id_columns(live: dict[str, Table], roots: frozenset[str]) -> None:
+    """Every child table below `roots` needs `_dlt_root_id`, even one this load did not write to
     (tables loaded before the resource became a merge get it added and back-filled)."""
-    for plan in plans:
-        if plan.write_disposition != "merge" or plan.root not in live:
+    for root in roots:
+        if root not in live:
             continue
-        for name in chain(live, plan.root)[1:]:
+        for name in chain(live, root)[1:]:
             live[name].columns.setdefault(ROOT_ID, Column(ROOT_ID, "text", nullable=False))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pg_assets import sql
 from pg_assets.sql.names import PARENT_ID, ROOT_ID, ROW_ID
 from pg_assets.normalize.naming import shorten
-from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY, WEI_PRECISION, WEI_SCALE
+from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY, ROOT_KEY_STRATEGIES, WEI_PRECISION, WEI_SCALE
 
 HINT_KEYS = ("data_type", "nullable", "unique", "primary_key", "merge_key", "precision", "scale", "timezone",
              "dedup_sort", "hard_delete")
@@ -176,6 +176,26 @@ def backfill_root_ids(schema: str, tables: Mapping[str, Table], stored: Mapping[
             continue
         out.append(sql.backfill_root_ids(schema, name, t.parent, parent_is_root=tables[t.parent].parent is None))
     return out
+
+
+def needs_root_ids(tables: Mapping[str, Table], root: str, strategy: str | None, everywhere: bool = False) -> bool:
+    """Whether the child rows under `root` carry `_dlt_root_id`, by dlt 1.31's rule.
+
+    dlt adds it for the merge strategies that delete child rows by their root
+    (`ROOT_KEY_STRATEGIES`; `strategy` is None for a table that does not merge), for any
+    table whose child tables have it already, and for all with the stored setting
+    `root_key_propagation: true` (`everywhere`). A table dlt made is so never given a
+    column dlt would not add: an scd2 child table has none.
+    """
+    return everywhere or strategy in ROOT_KEY_STRATEGIES or any(
+        ROOT_ID in tables[n].columns for n in chain(tables, root)[1:])
+
+
+def merge_strategy(table: Table) -> str | None:
+    """The merge strategy of a root table, None when it does not merge."""
+    if table.write_disposition != "merge":
+        return None
+    return table.strategy or DEFAULT_MERGE_STRATEGY
 
 
 def chain_up(tables: Mapping[str, Table], name: str) -> list[str]:

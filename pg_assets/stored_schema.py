@@ -26,7 +26,7 @@ from typing import Any
 from pg_assets.errors import StoredSchemaError
 from pg_assets.json_codec import plain_dumpb
 from pg_assets.normalize.naming import MAX_SCHEMA_NAME_CHARS, join_path
-from pg_assets.schema import ROOT_ID, ROW_ID, Column, Table
+from pg_assets.schema import ROOT_ID, ROW_ID, Column, Table, merge_strategy, needs_root_ids
 from pg_assets.vocabulary import DATA_TYPES
 
 ENGINE_VERSION = 11
@@ -202,7 +202,8 @@ def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapp
             if column in entry["columns"]:
                 entry["columns"][column].update(hints)
         stored[table_name] = _merged(stored.get(table_name), entry)
-        if table.parent is None and table.write_disposition == "merge":
+        if table.parent is None and table_name not in SYSTEM_TABLES and needs_root_ids(
+                tables, table_name, merge_strategy(table), root_key_everywhere(doc)):
             _propagate_root_id(doc, table_name)
     bump(doc)
     return doc
@@ -256,9 +257,28 @@ def _merged(old: Mapping[str, Any] | None, new: dict[str, Any]) -> dict[str, Any
 
 
 def _propagate_root_id(doc: dict[str, Any], root: str) -> None:
-    """dlt copies a merge root's `_dlt_id` into `_dlt_root_id` of every row below it; the config says so."""
+    """dlt copies a root's `_dlt_id` into `_dlt_root_id` of every row below it when the config says so;
+    it writes the entry for the roots `schema.needs_root_ids` names, and never removes one."""
     config = doc.setdefault("normalizers", {}).setdefault("json", {"module": _RELATIONAL}).setdefault("config", {})
     config.setdefault("propagation", {}).setdefault("tables", {}).setdefault(root, {ROW_ID: ROOT_ID})
+
+
+def _json_config(doc: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    found = ((doc or {}).get("normalizers") or {}).get("json") or {}
+    return (found.get("config") or {}) if isinstance(found, Mapping) else {}
+
+
+def root_key_everywhere(doc: Mapping[str, Any] | None) -> bool:
+    """The stored `root_key_propagation: true`: every table's child rows carry `_dlt_root_id`."""
+    return _json_config(doc).get("root_key_propagation") is True
+
+
+def propagated_roots(doc: Mapping[str, Any] | None) -> frozenset[str]:
+    """Roots whose `_dlt_id` the stored config copies into `_dlt_root_id` below them: dlt
+    keeps doing so for the child tables they gain, whatever their strategy is now."""
+    tables = (_json_config(doc).get("propagation") or {}).get("tables") or {}
+    return frozenset(name for name, mapping in tables.items()
+                     if isinstance(mapping, Mapping) and mapping.get(ROW_ID) == ROOT_ID)
 
 
 def bump(doc: dict[str, Any]) -> bool:

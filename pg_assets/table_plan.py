@@ -12,7 +12,8 @@ from pg_assets.normalize.row_keys import content_hash, key_hash
 from pg_assets.resource import Resource
 from pg_assets.schema import HINT_KEYS
 from pg_assets.vocabulary import (CONTRACT_ENTITIES, CONTRACT_MODES, DATA_TYPES, DEFAULT_MERGE_STRATEGY,
-                                  MERGE_STRATEGIES, NEEDS_PRIMARY_KEY, REPLACE_STRATEGIES, WRITE_DISPOSITIONS)
+                                  MERGE_STRATEGIES, NEEDS_PRIMARY_KEY, REPLACE_STRATEGIES, ROOT_KEY_STRATEGIES,
+                                  WRITE_DISPOSITIONS)
 
 UNLIMITED_NESTING = 1000
 VALID_FROM, VALID_TO = "_dlt_valid_from", "_dlt_valid_to"
@@ -29,7 +30,7 @@ class TablePlan:
     max_nesting: int
     contract: Mapping[str, str]
     row_key: Callable[[Mapping[str, Any], Mapping[str, Any]], str] | None  # None: random keys
-    root_id_in_children: bool
+    root_id_in_children: bool  # the strategy puts `_dlt_root_id` in child rows (`schema.needs_root_ids`)
     resource: str
     primary_key: tuple[str, ...] = ()
     merge_key: tuple[str, ...] = ()
@@ -183,8 +184,8 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
                      hints=hints, max_nesting=nesting, contract={**parse_contract(default_contract, "pipeline"),
                                                                **parse_contract(res.schema_contract, where),
                                                                **parse_contract(override_contract, "run()")},
-                     row_key=row_key, root_id_in_children=disposition == "merge", resource=res.name,
-                     primary_key=pk, merge_key=mk, scd2=scd2, add_dlt_load_id=res.add_dlt_load_id,
+                     row_key=row_key, root_id_in_children=disposition == "merge" and strategy in ROOT_KEY_STRATEGIES,
+                     resource=res.name, primary_key=pk, merge_key=mk, scd2=scd2, add_dlt_load_id=res.add_dlt_load_id,
                      add_dlt_id=res.add_dlt_id, renames=renames, cursor_column=_cursor_column(res, renames))
 
 

@@ -35,6 +35,9 @@ PARTITION_MODES: tuple[str, ...] = get_args(PartitionMode)
 
 # strategies that key root rows by the primary key, so they need one
 NEEDS_PRIMARY_KEY: tuple[str, ...] = ("upsert", "insert-only")
+# strategies whose child rows carry their root's `_dlt_id` in `_dlt_root_id`, as dlt 1.31 makes
+# them (its `requires_root_key`): they delete child rows by root. scd2 child rows are insert-only
+ROOT_KEY_STRATEGIES: tuple[str, ...] = ("delete-insert", "upsert", "insert-only")
 
 DEFAULT_MERGE_STRATEGY: MergeStrategy = "delete-insert"
 DEFAULT_REPLACE_STRATEGY: ReplaceStrategy = "truncate-and-insert"

@@ -2,8 +2,8 @@
 
 All strategies first drop the losing duplicates from the root's staging table and name
 what survives `keep` (a temporary view): one row per primary key, the last one loaded
-unless a `dedup_sort` column says otherwise. Child rows follow their root through `(_dlt_root_id, _pg_assets_seq)`,
-so the children of a discarded duplicate never leak in.
+unless a `dedup_sort` column says otherwise. Child rows follow their root through `_pg_assets_seq` (the
+item they came from), so the children of a discarded duplicate never leak in.
 
 - `delete-insert`: delete destination rows matching a kept primary key or any staged
   merge key (with their children), insert the kept rows that are not hard-deleted.
@@ -13,7 +13,8 @@ so the children of a discarded duplicate never leak in.
 - `scd2`: retire active rows absent from the batch (within the staged merge keys, if
   any), insert new versions; both use the load's one boundary timestamp. Child rows
   are insert-only: a version that comes back (a -> b -> a) has the same content hash
-  as its retired twin, whose child rows are already there.
+  as its retired twin, whose child rows are already there. As in dlt, scd2 child rows
+  carry no `_dlt_root_id` (unless the dataset's child tables already have one).
 
 Without any key, `delete-insert` cannot replace anything and appends (`key_warning`).
 The statements themselves are built by `sql.merge`; this module decides which run.
@@ -80,9 +81,10 @@ def _drop_duplicates(plan: TablePlan, root: Table, staged: Staged) -> list[str]:
     """Leave one staged root row per primary key in `KEEP` (all rows without one).
 
     `insert-only` keeps the first of duplicates: like inserting them one by one, where
-    the later ones find their key taken.
+    the later ones find their key taken. scd2 keeps every version, as dlt does: its rows
+    are told apart by their version, not their key (`drop_repeated_versions`).
     """
-    if not plan.primary_key:
+    if not plan.primary_key or plan.strategy == "scd2":
         return []
     sort = next(((n, h["dedup_sort"]) for n, h in plan.hints.items()
                  if h.get("dedup_sort") in ("asc", "desc") and n in root.columns), (None, None))
@@ -167,7 +169,10 @@ def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
     is_current = m.current(opts.valid_to, active)
     # a row changed when its version differs: the content hash, or the user's version column
     version = opts.row_version_column or ROW_ID
-    out: list[str] = [m.drop_repeated_versions(version)]
+    # the same content twice is one version; a version column's value repeats across keys
+    keys = () if version == ROW_ID else (plan.merge_key or plan.primary_key or None)
+    repeated = m.drop_repeated_versions(version, keys)
+    out: list[str] = [repeated] if repeated else []
     if root.name in existing:
         out.append(m.retire(ds, root.name, valid_to=opts.valid_to, at=at, is_current=is_current, version=version,
                             merge_key=plan.merge_key or ()))

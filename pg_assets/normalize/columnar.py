@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -55,6 +56,22 @@ def record_batches(item: Any) -> Iterator[pa.RecordBatch]:
     yield from table.to_batches()
 
 
+def _json_text_columns(table: Table, batch: pa.RecordBatch) -> list[str]:
+    """Columns of `batch` that hold JSON as text for a json column of `table`."""
+    return [f.name for f in batch.schema if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            and f.name in table.columns and table.columns[f.name].data_type == "json"]
+
+
+def _parsed(text: str | None) -> Any:
+    """The value JSON `text` holds; text that is not JSON stays as it is."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
 def random_id_array(n: int) -> pa.Array:
     """`n` random row keys (base64 of `row_keys.local_random_bytes`, 14 characters), made in bulk."""
     raw = np.frombuffer(local_random_bytes(n), dtype=np.uint8).reshape(n, ID_BYTES)
@@ -88,6 +105,7 @@ class ColumnarWriter:
         table = self._table(plan)
         if table is None:
             return
+        raw_names = batch.schema.names  # an scd2 content hash is over the item's own names, as dlt's
         batch = self._named(plan, batch)
         columns: list[Column] = []
         arrays: list[pa.Array] = []
@@ -106,7 +124,7 @@ class ColumnarWriter:
                 continue
             columns.append(column)
             arrays.append(self._cast(table.name, column, arr))
-        self._system_columns(plan, table, batch, columns, arrays)
+        self._system_columns(plan, table, batch, raw_names, columns, arrays)
         self._emit(table, columns, arrays)
 
     # ---- schema ----------------------------------------------------------------------
@@ -178,8 +196,8 @@ class ColumnarWriter:
 
     # ---- system columns ----------------------------------------------------------------
 
-    def _system_columns(self, plan: "TablePlan", table: Table, batch: pa.RecordBatch, columns: list[Column],
-                        arrays: list[pa.Array]) -> None:
+    def _system_columns(self, plan: "TablePlan", table: Table, batch: pa.RecordBatch, raw_names: list[str],
+                        columns: list[Column], arrays: list[pa.Array]) -> None:
         from pg_assets.normalize.rows import LOAD_ID, ROW_ID, SEQ
 
         n = batch.num_rows
@@ -189,7 +207,7 @@ class ColumnarWriter:
             arrays.append(repeated_array(self.n.load_id, n))
         if plan.add_dlt_id or plan.row_key is not None:
             columns.append(self._system(plan, table, ROW_ID))
-            arrays.append(self._row_ids(plan, batch))
+            arrays.append(self._row_ids(plan, table, batch, raw_names))
         if plan.sequenced:
             columns.append(SEQ)
             arrays.append(sequence_array(self.n._seq + 1, n))
@@ -225,12 +243,19 @@ class ColumnarWriter:
                 table.columns[name] = column
         return column
 
-    def _row_ids(self, plan: "TablePlan", batch: pa.RecordBatch) -> pa.Array:
+    def _row_ids(self, plan: "TablePlan", table: Table, batch: pa.RecordBatch, raw_names: list[str]) -> pa.Array:
+        """Random keys, or dlt's key and content hashes (see `row_keys`) over the row's values and
+        the same as for the rows given as dicts: one Python step per row, for upsert, insert-only
+        and scd2 roots only. The item is the row under the source's own column names, with JSON
+        that arrives as text (a database's json column) as the value it holds, as dlt reads it."""
         if plan.row_key is None:
             return random_id_array(batch.num_rows)
-        # key and content hashes are dlt's, over the row's values: one Python step per row, for
-        # upsert, insert-only and scd2 roots only, so their keys match rows loaded as dicts
-        return pa.array([plan.row_key(row, row) for row in batch.to_pylist()], pa.string())
+        rows = batch.to_pylist()
+        for name in _json_text_columns(table, batch):
+            for row in rows:
+                row[name] = _parsed(row[name])
+        items = rows if raw_names == batch.schema.names else [dict(zip(raw_names, r.values())) for r in rows]
+        return pa.array([plan.row_key(item, row) for item, row in zip(items, rows)], pa.string())
 
     # ---- batches -------------------------------------------------------------------------
 

@@ -2,13 +2,24 @@
 
 Appended, replaced and delete-insert roots get random keys: runs of 65,536 share 8
 random bytes and count up in the last 2, so the keys of one load sit close together in
-the `_dlt_id` index and its UNIQUE check touches a few pages rather than one per row. Child rows hash their
-parent's key, table and position. Upsert and insert-only roots hash their primary key
-values, so the same key always gets the same `_dlt_id`; scd2 roots hash their content,
-nested lists included, so a changed row is a new version. Every key is 10 bytes in
-base64 without padding (14 characters). Hashed keys use the compact, key-sorted JSON
-of `json_codec.plain_dumpb`: with any other serialisation the same row would get a
-different key from dlt than from pg_assets.
+the `_dlt_id` index and its UNIQUE check touches a few pages rather than one per row.
+Every key is 10 bytes of shake_128 in base64 without padding (14 characters). dlt 1.31's
+rule for the others, which pg_assets follows so that each tool recognises the other's rows:
+
+- child rows hash `"{parent _dlt_id}_{child table}_{position}"`, the table named as
+  stored (shortened), the position counted from 0; a `_dlt_id` the item brings is kept.
+- upsert and insert-only roots hash `{column: value}` of the primary key columns
+  (normalised names, flattened: `meta__key`), so the same key always gets the same id.
+- scd2 roots without a `row_version_column_name` hash the whole item as it came, with
+  its own key names and nested dicts and lists in place (a changed child list is a new
+  version), leaving out its top-level keys that start with `_dlt`.
+
+dlt hashes the values as its normalizer reads them back from the extract file: a
+datetime, date, time, Decimal or bytes value is still its type-marked string there, a
+NaN or infinity `null`, a tuple a list. `json_codec.extracted_dumpb` writes exactly that
+text (orjson, compact, keys sorted); any other serialisation, the values' own JSON
+included, gives other keys than dlt's and turns every scd2 row of a hand-over into a
+new version. Columnar items get the same keys as the same rows given as dicts.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from pg_assets.json_codec import plain_dumpb
+from pg_assets.json_codec import extracted_dumpb
 
 ID_BYTES = 10
 DLT_PREFIX = "_dlt"  # columns dlt adds itself; never part of a content hash
@@ -81,7 +92,7 @@ def key_hash(columns: Iterable[str]) -> Callable[[Mapping[str, Any], Mapping[str
     names = tuple(columns)
 
     def row_key(item: Mapping[str, Any], flat: Mapping[str, Any]) -> str:
-        return digest(plain_dumpb({n: flat.get(n) for n in names}))
+        return digest(extracted_dumpb({n: flat.get(n) for n in names}))
 
     return row_key
 
@@ -89,4 +100,4 @@ def key_hash(columns: Iterable[str]) -> Callable[[Mapping[str, Any], Mapping[str
 def content_hash(item: Mapping[str, Any], flat: Mapping[str, Any]) -> str:
     """Row keys from the raw item, nested lists included, without dlt's own `_dlt*` keys (scd2:
     a changed item is a new version, also when only a child list changed)."""
-    return digest(plain_dumpb({k: v for k, v in item.items() if not str(k).startswith(DLT_PREFIX)}))
+    return digest(extracted_dumpb({k: v for k, v in item.items() if not str(k).startswith(DLT_PREFIX)}))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -94,7 +94,8 @@ class Normalizer:
     """Turns items into batches for `emit`, evolving the live schema `tables` as it goes."""
 
     def __init__(self, tables: dict[str, Table], stored: Mapping[str, Table], fmt: Format, load_id: str,
-                 emit: Callable[[Batch], None], *, batch_bytes: int = 4 << 20, create_indexes: bool = True) -> None:
+                 emit: Callable[[Batch], None], *, batch_bytes: int = 4 << 20, create_indexes: bool = True,
+                 root_ids: Collection[str] = ()) -> None:
         self.tables = tables
         self.stored = stored
         self.fmt = fmt
@@ -102,6 +103,9 @@ class Normalizer:
         self.emit = emit
         self.batch_bytes = batch_bytes
         self.create_indexes = create_indexes
+        # roots whose child rows carry `_dlt_root_id` beyond those whose strategy asks for it
+        # (`schema.needs_root_ids`: the dataset's child tables have it already)
+        self.root_ids = frozenset(root_ids)
         self.buffers: dict[str, _Buffer] = {}
         self.rows: dict[str, int] = {}
         self._ids = random_ids()
@@ -157,16 +161,16 @@ class Normalizer:
                           self._names.get(plan.root) or self.names_of(plan, plan.root))
         except KeyRefused as refused:
             raise self._bad(plan.root, refused) from None
-        given = flat.get(ROW_ID)
-        row_id = str(given) if given is not None else plan.row_key(item, flat) if plan.row_key else next(self._ids)
+        given = flat.get(ROW_ID)  # kept unless empty, as dlt keeps it
+        row_id = str(given) if given else plan.row_key(item, flat) if plan.row_key else next(self._ids)
         flat[LOAD_ID] = self.load_id
         flat[ROW_ID] = row_id
         if self._write_row(plan, plan.root, None, flat) is _DROP_ROW:
             return False
-        root_id = row_id if plan.root_id_in_children else None
+        root_id = row_id if plan.root_id_in_children or plan.root in self.root_ids else None
         for name, values, depth in lists:
             self._add_children(plan, plan.root, plan.root, name, row_id, root_id, values, depth)
-        return not lists and given is None
+        return not lists and not given
 
     def _shape_of(self, plan: TablePlan, buf: _Buffer, item: Mapping[str, Any]) -> Shape | None:
         """The shape for items with the keys of `item`, None when they cannot have one: too many shapes
@@ -324,7 +328,6 @@ class Normalizer:
         json_cols = self._json_columns(plan, table)
         names = self.names_of(plan, table)
         for idx, value in enumerate(values):
-            row_id = digest_id(f"{parent_id}_{table}_{idx}")
             flat: dict[str, Any] = {}
             lists: list[tuple[str, list[Any], int]] = []
             if type(value) is dict:
@@ -337,6 +340,8 @@ class Normalizer:
                     lists.append(("list", value, depth + 1))
                 else:
                     flat["value"] = value
+            given = flat.get(ROW_ID)  # a child dict's own `_dlt_id` is kept too, as dlt keeps it
+            row_id = str(given) if given else digest_id(f"{parent_id}_{table}_{idx}")
             if root_id is not None:
                 flat[ROOT_ID] = root_id
             flat[PARENT_ID] = parent_id
@@ -468,6 +473,9 @@ class Normalizer:
         else:  # the resource may have changed its disposition since the table was made
             table.write_disposition = plan.write_disposition
             table.strategy = plan.strategy if parent is None else None
+            if parent is None and plan.scd2 is not None:  # a table that becomes scd2 gains its validity columns
+                for col_name in (plan.scd2.valid_from, plan.scd2.valid_to):
+                    table.columns.setdefault(col_name, self._column(plan, col_name, "timestamp", True))
         buf = self.buffers[name] = _Buffer(table, plan.sequenced)
         for column in table.columns.values():
             self._register(buf, column)

@@ -140,6 +140,8 @@ def _to_bool(v: Any) -> bool:
 
 
 def _to_timestamp(v: Any) -> dt.datetime:
+    if isinstance(v, dt.datetime):  # a subclass (pendulum, as dlt yields them): the same instant, stdlib
+        return dt.datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, v.tzinfo, fold=v.fold)
     if isinstance(v, str):
         parsed = parse_timestamp(v)
         if parsed is not None:
@@ -152,8 +154,11 @@ def _to_timestamp(v: Any) -> dt.datetime:
     raise NoFit
 
 
-def _from_iso(parse: Callable[[str], Any]) -> Callable[[Any], Any]:
+def _from_iso(parse: Callable[[str], Any], kind: type) -> Callable[[Any], Any]:
+    """Coerce ISO text, or a subclass of `kind` (pendulum's), into `kind` itself."""
     def coerce(v: Any) -> Any:
+        if isinstance(v, kind) and not isinstance(v, dt.datetime):
+            return parse(v.isoformat())
         if not isinstance(v, str):
             raise NoFit
         try:
@@ -195,8 +200,8 @@ COERCE: dict[str, Callable[[Any], Any]] = {
     "double": _to_float,
     "bool": _to_bool,
     "timestamp": _to_timestamp,
-    "date": _from_iso(dt.date.fromisoformat),
-    "time": _from_iso(dt.time.fromisoformat),
+    "date": _from_iso(dt.date.fromisoformat, dt.date),
+    "time": _from_iso(dt.time.fromisoformat, dt.time),
     "decimal": _to_decimal,
     "wei": _to_decimal,
     "binary": _never,

@@ -5,8 +5,9 @@ statements, against the destination table named `d`. `KEEP` is a temporary view 
 root's staging table once `drop_duplicates` has deleted the losing duplicates from it:
 the staged rows are never copied again (a view is updatable, so the strategies that
 forget kept rows delete them from the staging table through it). Child rows follow
-their root through `(_dlt_root_id, _pg_assets_seq)`. Conditions (`where`, `alive`) are
-fragments built here too, over the alias `s`.
+their root through `_pg_assets_seq`, the number of the item they came from, which is
+one root row's alone in the load (scd2 child rows have no `_dlt_root_id`). Conditions
+(`where`, `alive`) are fragments built here too, over the alias `s`.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ def keep(source: str) -> str:
 
 
 def kept_roots(where: str) -> str:
-    """(root id, sequence) of the kept root rows that `where` lets through: their children follow them."""
-    return f"SELECT {ident(ROW_ID)}, {ident(SEQ)} FROM {KEEP} AS s WHERE {where}"
+    """The item numbers of the kept root rows that `where` lets through: their children follow them."""
+    return f"SELECT {ident(SEQ)} FROM {KEEP} AS s WHERE {where}"
 
 
 def insert_kept(schema: str, table: str, columns: Sequence[str], where: str) -> str:
@@ -109,11 +110,11 @@ def forget_kept_in_destination(schema: str, table: str, keys: Sequence[str]) -> 
 
 def insert_children(schema: str, table: str, source: str, columns: Sequence[str], roots: str,
                     *, new_only: bool = False) -> str:
-    """Child rows of `source` whose root row (and its exact version, by sequence) is in `roots`;
+    """Child rows of `source` whose root row (its exact version: the item it came from) is in `roots`;
     with `new_only`, only those whose `_dlt_id` the child table does not hold yet."""
     target, rid = qualified(schema, table), ident(ROW_ID)
     new = f" AND NOT EXISTS (SELECT 1 FROM {target} AS c WHERE c.{rid} = s.{rid})" if new_only else ""
-    where = f"(s.{ident(ROOT_ID)}, s.{ident(SEQ)}) IN ({roots}){new}"
+    where = f"s.{ident(SEQ)} IN ({roots}){new}"
     return insert_select(schema, table, source, columns, where, alias="s")
 
 
@@ -167,10 +168,15 @@ def current(valid_to: str, active: str) -> str:
     return f"d.{ident(valid_to)} IS NULL" if active == "NULL" else f"d.{ident(valid_to)} = {active}"
 
 
-def drop_repeated_versions(version: str) -> str:
-    """The same content twice in one batch is one version: keep the last."""
+def drop_repeated_versions(version: str, keys: Sequence[str] | None = ()) -> str | None:
+    """The same version twice in one batch is one version: keep the last. A row version column
+    other than the content hash only repeats a version within the same `keys`; None (nothing
+    to drop) when such a column has no keys to go by."""
+    if keys is None:
+        return None
     v, seq = ident(version), ident(SEQ)
-    return f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{v} = b.{v} AND a.{seq} < b.{seq}"
+    same_key = "".join(f" AND {match([k], 'a', 'b')}" for k in keys)
+    return f"DELETE FROM {KEEP} AS a USING {KEEP} AS b WHERE a.{v} = b.{v}{same_key} AND a.{seq} < b.{seq}"
 
 
 def retire(schema: str, table: str, *, valid_to: str, at: str, is_current: str, version: str,
