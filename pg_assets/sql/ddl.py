@@ -13,6 +13,22 @@ def create_schema(schema: str) -> str:
     return f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}"
 
 
+def create_schema_for(schema: str, role: str) -> str:
+    """A schema owned by `role`: what a DBA runs so a role without the database's CREATE can load."""
+    return f"CREATE SCHEMA IF NOT EXISTS {ident(schema)} AUTHORIZATION {ident(role)}"
+
+
+def grant(privileges: Sequence[str], kind: str, obj: str, role: str) -> str:
+    """`GRANT` of `privileges` on a `database`, `schema` or `table` (`obj` already quoted) to `role`."""
+    on = {"database": "DATABASE ", "schema": "SCHEMA ", "table": "TABLE "}[kind]
+    return f"GRANT {', '.join(privileges)} ON {on}{obj} TO {ident(role)}"
+
+
+def alter_owner(table_ref: str, role: str) -> str:
+    """Make `role` the owner of a table given already qualified."""
+    return f"ALTER TABLE {table_ref} OWNER TO {ident(role)}"
+
+
 def column_def(name: str, ddl_type: str, *, nullable: bool = True) -> str:
     return f"{ident(name)} {ddl_type}" + ("" if nullable else " NOT NULL")
 
