@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _command(sub: SubParsers, name: str, handler: Callable[[argparse.Namespace], int], summary: str, *,
              spec_file: bool = True) -> argparse.ArgumentParser:
     """The parser of sub-command `name`, run by `handler`; with `-f/--file` unless `spec_file` is false."""
-    p = sub.add_parser(name, help=summary)
+    p = sub.add_parser(name, help=summary, description=summary)
     p.set_defaults(handler=handler)
     if spec_file:
         _add_spec_file(p)
