@@ -90,7 +90,8 @@ def describe(exc: BaseException, *, table: str | None = None, action: str = "loa
     column = getattr(diag, "column_name", None)
     context = getattr(diag, "context", None)
     detail = getattr(diag, "message_detail", None)
-    parts = [f"{action} table `{table}` failed: {_first_line(exc)}" if table else f"{action} failed: {_first_line(exc)}"]
+    what = f"{action} table `{table}`" if table else action
+    parts = [f"{what} failed: {_first_line(exc)}"]
     if detail:
         parts.append(f"detail: {detail}")
     if context:

@@ -2,8 +2,9 @@
 
 All strategies first drop the losing duplicates from the root's staging table, which then
 holds the kept rows: one row per primary key, the last one loaded unless a `dedup_sort`
-column says otherwise. Nothing temporary is made (a role without `TEMP` merges too). Child rows follow their root through `(_dlt_root_id, _pg_assets_seq)`,
-so the children of a discarded duplicate never leak in.
+column says otherwise. Nothing temporary is made (a role without `TEMP` merges too).
+Child rows follow their root through `(_dlt_root_id, _pg_assets_seq)`, so the children of
+a discarded duplicate never leak in.
 
 - `delete-insert`: delete destination rows matching a kept primary key or any staged
   merge key (with their children), insert the kept rows that are not hard-deleted.

@@ -30,20 +30,22 @@ from pg_assets.sql.quoting import (
 )
 from pg_assets.sql.reads import (
     ALL_REGCLASSES, BACKEND_PID, CHILD_TABLES, CHILD_TABLES_OF_SCHEMAS, DATABASE_EXISTS, EXISTING_SCHEMAS,
-    EXISTING_TABLES, HOLDS_ADVISORY_LOCK, INFORMATION_SCHEMA_COLUMNS, LACKING_PRIVILEGES, LOCK_HOLDER, MARKED_TABLES,
-    REGCLASS, REGCLASSES, ROW_ESTIMATE, SCHEMA_EXISTS, SESSION_FACTS, SET_SESSION_SETTINGS, TABLE_COLUMNS, TRY_ADVISORY_LOCK, advisory_xact_lock, count_duplicates, count_nulls, count_rows, load_committed,
-    newest_per_group, newest_schema_hash, newest_state,
+    EXISTING_TABLES, HOLDS_ADVISORY_LOCK, INFORMATION_SCHEMA_COLUMNS, LACKING_PRIVILEGES, LOCK_HOLDER,
+    MARKED_TABLES, REGCLASS, REGCLASSES, ROW_ESTIMATE, SCHEMA_EXISTS, SESSION_FACTS, SET_SESSION_SETTINGS,
+    TABLE_COLUMNS, TRY_ADVISORY_LOCK, advisory_xact_lock, count_duplicates, count_nulls, count_rows,
+    load_committed, newest_per_group, newest_schema_hash, newest_state,
 )
 
 __all__ = [
     "ALL_REGCLASSES", "BACKEND_PID", "CHILD_TABLES", "CHILD_TABLES_OF_SCHEMAS", "DATABASE_EXISTS",
-    "EXISTING_SCHEMAS", "EXISTING_TABLES", "HOLDS_ADVISORY_LOCK", "INFORMATION_SCHEMA_COLUMNS", "LACKING_PRIVILEGES",
-    "LOCK_HOLDER", "MARKED_TABLES", "NON_FINITE", "NOW", "REGCLASS", "REGCLASSES", "ROW_ESTIMATE", "SCHEMA_EXISTS",
-    "SESSION_FACTS", "SET_SESSION_SETTINGS", "TABLE_COLUMNS", "TRY_ADVISORY_LOCK", "Expression", "add_columns", "add_unique", "alter_owner",
-    "advisory_xact_lock", "analyze", "as_jsonb", "backfill_root_ids", "column_def", "comment_on_table",
-    "copy_from_stdin", "copy_select_out", "count_duplicates", "count_nulls", "count_rows", "create_database",
-    "create_index", "create_ledger", "create_schema", "create_schema_for", "create_schema_locked", "create_table", "decimal_literal",
-    "delete_all", "drop_columns", "drop_table", "drop_view", "float_literal", "grant", "ident", "ident_list", "insert_row",
+    "EXISTING_SCHEMAS", "EXISTING_TABLES", "HOLDS_ADVISORY_LOCK", "INFORMATION_SCHEMA_COLUMNS",
+    "LACKING_PRIVILEGES", "LOCK_HOLDER", "MARKED_TABLES", "NON_FINITE", "NOW", "REGCLASS", "REGCLASSES",
+    "ROW_ESTIMATE", "SCHEMA_EXISTS", "SESSION_FACTS", "SET_SESSION_SETTINGS", "TABLE_COLUMNS", "TRY_ADVISORY_LOCK",
+    "Expression", "add_columns", "add_unique", "alter_owner", "advisory_xact_lock", "analyze", "as_jsonb",
+    "backfill_root_ids", "column_def", "comment_on_table", "copy_from_stdin", "copy_select_out",
+    "count_duplicates", "count_nulls", "count_rows", "create_database", "create_index", "create_ledger",
+    "create_schema", "create_schema_for", "create_schema_locked", "create_table", "decimal_literal", "delete_all",
+    "drop_columns", "drop_table", "drop_view", "float_literal", "grant", "ident", "ident_list", "insert_row",
     "insert_select", "insert_values_head", "ledger_add", "ledger_has", "literal", "load_committed", "local_row_id",
     "merge", "names", "newest_per_group", "newest_schema_hash", "newest_state", "qualified", "rename_table",
     "renew_not_null", "set_schema", "text_literal", "truncate",

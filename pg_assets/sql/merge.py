@@ -183,7 +183,8 @@ def retire(kept: str, schema: str, table: str, *, valid_to: str, at: str, is_cur
             f"(SELECT 1 FROM {kept} AS s WHERE s.{v} = d.{v}){scope}")
 
 
-def forget_current_twins(kept: str, schema: str, table: str, *, version: str, keys: Sequence[str], is_current: str) -> str:
+def forget_current_twins(kept: str, schema: str, table: str, *, version: str, keys: Sequence[str],
+                         is_current: str) -> str:
     """Drop kept rows whose version is current already; the same version means the same key
     values, which lets a key index find the twin."""
     v = ident(version)

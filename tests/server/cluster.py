@@ -195,8 +195,10 @@ def _wait_ready(home: Path, port: int, process: subprocess.Popen) -> None:
 def start_standby(cluster: Cluster) -> int:
     """A hot standby of the cluster (`pg_basebackup -R`) on its own port; stopped with the cluster."""
     data = cluster.home / "standby"
+    # `-c fast`: a spread checkpoint would make the backup wait minutes
     _run(pg_server._as_user([pg_server._bin("pg_basebackup"), "-h", str(cluster.home), "-p", str(cluster.port),
-                             "-U", "admin", "-D", str(data), "-R", "--no-sync", "-X", "stream", "-c", "fast"]), cluster.home)
+                             "-U", "admin", "-D", str(data), "-R", "--no-sync", "-X", "stream", "-c", "fast"]),
+         cluster.home)
     port = pg_server.free_port()
     process = _postgres(cluster.home, data, port, "-c", "hot_standby=on")
     cluster.others.append(process)

@@ -92,3 +92,23 @@ def test_explained_messages_never_show_the_password(cluster) -> None:
     config = cluster.config("tlsonly", sslmode="disable")
     message = explain_connect_error(config, f"FATAL: pg_hba.conf rejects connection, no encryption {config.password}")
     assert config.password not in message
+
+
+def test_the_run_lock_holds_across_pooled_sessions(cluster, bouncer_port: int) -> None:
+    """A run lock taken through the session pool is seen by a run through the same pool, which waits, names
+    the holder and gives up; released, the run goes through."""
+    from pg_assets import LockTimeoutError
+    from pg_assets.state import lock_keys
+
+    config = cluster.config("owner", port=bouncer_port, database="rel_session")
+    holder = open_connection(config, "pg_assets:test-holder")
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s, %s)", lock_keys("own", "p_locked"))
+        p = pipeline("p_locked", dataset="own", credentials=config, lock_timeout=0.5)
+        with pytest.raises(LockTimeoutError, match="pg_assets:test-holder"):
+            p.run(resource([{"id": 1}], name="locked"))
+    finally:
+        holder.close()
+    p.run(resource([{"id": 1}], name="locked"))
+    assert cluster.admin("SELECT count(*) FROM own.locked") == [(1,)]
