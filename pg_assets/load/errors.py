@@ -128,10 +128,11 @@ def _timeout_advice(statement: str | None, timeout: str | None) -> list[str]:
     shown = " ".join(statement.split()) if statement else None
     lines = [f"statement: {shown[:200]}{'...' if len(shown) > 200 else ''}"] if shown else []
     return lines + [
-        f"The server cancelled it after `statement_timeout`{value} (set on the role, the database or the server; "
-        "`SHOW statement_timeout` says which value a session gets). Give loads more time in the credentials' "
-        "`options`, which apply to pg_assets' sessions only: `?options=-c%20statement_timeout%3D0` in the URI "
-        "(no limit), or `-c statement_timeout=30min`. Nothing of the load was committed."]
+        f"The server cancelled it after `statement_timeout`{value} (set in the credentials, on the role, the "
+        "database or the server; `SHOW statement_timeout` says which value a session gets). Give loads more "
+        "time in the credentials' `options`, which apply to pg_assets' sessions only: "
+        "`?options=-c%20statement_timeout%3D0` in the URI (no limit), or `-c statement_timeout=30min`. "
+        "Nothing of the load was committed."]
 
 
 # ---- connections that could not be opened --------------------------------------------------

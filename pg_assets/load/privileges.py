@@ -131,10 +131,10 @@ def read_present(cursor: Any, dataset: str, staging: str, roots: Iterable[str]) 
     cursor.execute(sql.EXISTING_TABLES, (dataset, [*roots, *SYSTEM_TABLES]))
     tables = frozenset(r[0] for r in cursor.fetchall())
     children: dict[str, tuple[str, ...]] = {}
-    for root in roots:
-        if root in tables:
-            cursor.execute(sql.CHILD_TABLES, (dataset, root + "__"))
-            children[root] = tuple(r[0] for r in cursor.fetchall())
+    if any(root in tables for root in roots):  # one query for every root's child tables
+        cursor.execute(sql.CHILD_TABLES_OF_SCHEMAS, ([dataset],))
+        kids = [name for _, name in cursor.fetchall()]
+        children = {root: tuple(k for k in kids if k.startswith(root + "__")) for root in roots if root in tables}
     return Present(schemas, tables, children)
 
 
