@@ -104,9 +104,16 @@ def describe(exc: BaseException, *, table: str | None = None, action: str = "loa
     if _timed_out(exc):
         parts.extend(_timeout_advice(statement, statement_timeout))
     elif getattr(exc, "pgcode", None) == errorcodes.INSUFFICIENT_PRIVILEGE:
-        parts.append("The role lacks a privilege on this object: `pg-assets check` lists every privilege the "
-                     "spec's loads need, with the GRANT lines (see docs/privileges.md).")
+        parts.append(_privilege_advice(str(exc)))
     return TerminalLoadError("\n  ".join(parts), table=table, column=column)
+
+
+def _privilege_advice(said: str) -> str:
+    """What to do when the server found a missing privilege the start-up check could not know of."""
+    owner = ("Only a table's owner may add its columns or indexes (new keys in the data): make the loading role "
+             "its owner (`ALTER TABLE ... OWNER TO ...`), or load as the owner. " if "must be owner" in said else "")
+    return (f"{owner}`pg-assets check` lists every privilege the spec's loads are known to need, with the GRANT "
+            "lines (see docs/privileges.md). Nothing of the load was committed.")
 
 
 # the first `"schema"."table"` a statement names (identifiers are always quoted by `sql.ident`)

@@ -108,6 +108,22 @@ def test_staging_optimized_on_a_table_owned_by_another_role_asks_for_ownership(c
     assert caught.value.missing == [("OWNER", "table", "grant.swapped")]
     assert caught.value.grants == ['ALTER TABLE "grant"."swapped" OWNER TO "granted";']
     assert "`truncate-and-insert` needs only TRUNCATE and INSERT" in str(caught.value)
+    cluster.admin(*caught.value.grants)
+    p.run(resource([{"id": 2}], name="swapped", write_disposition={"disposition": "replace",
+                                                                     "strategy": "staging-optimized"}))
+    assert cluster.admin('SELECT id FROM "grant".swapped') == [(2,)]
+
+
+def test_a_new_column_on_another_roles_table_fails_at_the_commit_naming_the_owner(cluster) -> None:
+    """What the start-up check cannot know (the data brings a new column) the server finds at the commit."""
+    cluster.admin('CREATE TABLE "grant".not_mine (id bigint, _dlt_load_id text, _dlt_id text)',
+                  'GRANT INSERT ON "grant".not_mine TO granted')
+    p = pipeline("p_not_mine", dataset="grant", credentials=cluster.config("granted"))
+    with pytest.raises(TerminalLoadError) as caught:
+        p.run(resource([{"id": 1, "extra": "x"}], name="not_mine"))
+    assert "must be owner of table not_mine" in str(caught.value)
+    assert "Only a table's owner may add its columns" in str(caught.value)
+    assert cluster.admin('SELECT count(*) FROM "grant".not_mine') == [(0,)]
 
 
 @pytest.mark.parametrize("key", list(DISPOSITION_PRIVILEGES), ids=[f"{d}-{s}" for d, s in DISPOSITION_PRIVILEGES])
