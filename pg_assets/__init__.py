@@ -21,11 +21,13 @@ from pg_assets.errors import (
     LoadError,
     LockTimeoutError,
     PgAssetsError,
+    PrivilegeError,
     SchemaContractError,
     SpecError,
     StoredSchemaError,
     TerminalLoadError,
     TransientLoadError,
+    UnsuitableDestinationError,
 )
 from pg_assets.connection import ConnectionConfig
 from pg_assets.destination import resolve_credentials
@@ -47,6 +49,7 @@ __all__ = [
     "LockTimeoutError",
     "PgAssetsError",
     "Pipeline",
+    "PrivilegeError",
     "ProgressEvent",
     "Resource",
     "SchemaContractError",
@@ -55,6 +58,7 @@ __all__ = [
     "TableLoad",
     "TerminalLoadError",
     "TransientLoadError",
+    "UnsuitableDestinationError",
     "normalize_dataset_name",
     "normalize_identifier",
     "pipeline",

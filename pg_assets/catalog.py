@@ -39,10 +39,7 @@ class Catalog:
     dataset: str
     columns: Mapping[str, Mapping[str, CatalogColumn]]
     documents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    @property
-    def schema_exists(self) -> bool:
-        return bool(self.columns)
+    schema_exists: bool = False  # the schema may exist without tables (made by a DBA for the role)
 
     def has_system_tables(self) -> bool:
         return all(name in self.columns for name in documents.SYSTEM_TABLES)
@@ -69,7 +66,8 @@ class Catalog:
 
     def refreshed(self, cursor: Any) -> "Catalog":
         """The same documents with the columns read again (inside the commit, after its locks)."""
-        return replace(self, columns=read_columns(cursor, self.dataset))
+        return replace(self, columns=read_columns(cursor, self.dataset),
+                       schema_exists=_schema_exists(cursor, self.dataset))
 
 
 def _with_catalog_columns(table: Table, columns: Mapping[str, CatalogColumn]) -> Table:
@@ -99,7 +97,13 @@ def read_catalog(cursor: Any, dataset: str) -> Catalog:
         StoredSchemaError: a document cannot be read; nothing has been written yet.
     """
     columns = read_columns(cursor, dataset)
-    return Catalog(dataset, columns, _read_documents(cursor, dataset) if documents.VERSION_TABLE in columns else {})
+    docs = _read_documents(cursor, dataset) if documents.VERSION_TABLE in columns else {}
+    return Catalog(dataset, columns, docs, _schema_exists(cursor, dataset))
+
+
+def _schema_exists(cursor: Any, schema: str) -> bool:
+    cursor.execute(sql.SCHEMA_EXISTS, (schema,))
+    return bool(cursor.fetchone()[0])
 
 
 def read_columns(cursor: Any, dataset: str) -> dict[str, dict[str, CatalogColumn]]:

@@ -9,7 +9,8 @@ carries an `application_name` that says which pipeline and load it serves, so a
 blocked run can name the run that blocks it.
 
 A connection that cannot be opened for a passing reason (refused, reset, timed out) is
-tried again within the retry budget of `load/retry.py`; a refused login is not.
+tried again within the retry budget of `load/retry.py`; a refused login, a `pg_hba.conf`
+rule or a rejected certificate is not (`load/errors.connect_failure` tells them apart).
 
 This module knows nothing of where credentials are configured (`credentials.py`) or
 of the embedded server (`embedded.py`); both build a `ConnectionConfig` from here, and
@@ -30,7 +31,9 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
+from pg_assets import sql
 from pg_assets.errors import CredentialsError, ServerUnavailableError
+from pg_assets.load.errors import connect_failure
 from pg_assets.load.retry import Retries
 from pg_assets.masking import mask_secrets, remember_secrets
 
@@ -126,8 +129,9 @@ class ConnectionConfig:
         """One attempt at a new psycopg2 connection, its failure explained.
 
         Raises:
-            CredentialsError: the login was refused, the database or role does not exist, or
-                the host name does not resolve: retrying cannot help.
+            CredentialsError: the login was refused, the database or role does not exist, a
+                pg_hba.conf rule or a TLS setting keeps the client out, or the host name does not
+                resolve: retrying cannot help.
             ServerUnavailableError: nothing answered, or the connection broke while opening:
                 transient, `open_connection` retries it.
         """
@@ -137,54 +141,28 @@ class ConnectionConfig:
             return psycopg2.connect(**{**self.connect_kwargs(), **extra})
         except psycopg2.Error as exc:
             # `from None`: the driver's own text is repeated, scrubbed, in our message.
-            message = explain_connect_error(self, str(exc))
-            if is_credentials_problem(str(exc)):
-                raise CredentialsError(message) from None
-            raise ServerUnavailableError(message) from None
+            message, transient = _explained(self, str(exc))
+            raise (ServerUnavailableError if transient else CredentialsError)(message) from None
 
 
 def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-# Substring of libpq's message -> what is wrong, naming the field to fix. First match wins, so the
-# pg_hba rule (its text names a user and a database) comes before the role and database rules.
-# The first `_CREDENTIAL_PROBLEMS` rules are the user's settings; the rest may pass by themselves.
-_CREDENTIAL_PROBLEMS = 6
-_CONNECT_PROBLEMS: tuple[tuple[str, str], ...] = (
-    ("password authentication failed", "the `password` or `username` is wrong (user `{user}`)"),
-    ("no password supplied", "the server asks user `{user}` for a password and no `password` is set"),
-    ("no pg_hba.conf entry", "the server does not let user `{user}` in from this client (pg_hba.conf): "
-     "check `username`, `database` and `sslmode`"),
-    ('role "', "user `{user}` does not exist on the server: check `username`"),
-    ('database "', "database `{database}` does not exist: check `database` or create it"),
-    ("could not translate host name", "host `{host}` is not a known host name: check `host`"),
-    ("Connection refused", "nothing accepts connections at `{host}` port {port}: check `host` and `port`, "
-     "and that the server runs (`pg_isready -h {host} -p {port}`)"),
-    ("timeout expired", "no answer from `{host}` port {port} within {timeout} s: check `host`, `port` "
-     "and any firewall, or raise `connect_timeout`"),
-    ("No such file or directory", "no server socket in `{host}` for port {port}: check `host` and `port`, "
-     "and that the server runs"),
-)
-
-
-def is_credentials_problem(driver_message: str) -> bool:
-    """Whether a failed connect is the user's settings (login, role, database, host name), not a passing fault."""
-    return any(key in driver_message for key, _ in _CONNECT_PROBLEMS[:_CREDENTIAL_PROBLEMS])
-
-
 def explain_connect_error(config: ConnectionConfig, driver_message: str) -> str:
-    """A message naming the field to fix; the password is scrubbed even if the driver echoed it."""
-    detail = next((why for key, why in _CONNECT_PROBLEMS if key in driver_message), "the server refused the connection")
-    detail = detail.format(
-        user=config.username, database=config.database, host=config.host,
-        port=config.port, timeout=config.connect_timeout,
-    )
+    """A message naming the setting to change; the password is scrubbed even if the driver echoed it."""
+    return _explained(config, driver_message)[0]
+
+
+def _explained(config: ConnectionConfig, driver_message: str) -> tuple[str, bool]:
+    """The message for a failed connect, and whether trying again can help (`load/errors.py` decides)."""
+    detail, transient = connect_failure(driver_message, {
+        "user": config.username, "database": config.database, "host": config.host, "port": config.port,
+        "timeout": config.connect_timeout, "sslmode": config.query.get("sslmode", "prefer"),
+        "sslrootcert": config.query.get("sslrootcert")})
     said = mask_secrets(" ".join(driver_message.split()))
-    return (
-        f"cannot connect to `{config.safe_uri()}` (from {config.source}): {detail}.\n"
-        f"Server said: {said}\n{where_to_set(None)}"
-    )
+    return (f"cannot connect to `{config.safe_uri()}` (from {config.source}): {detail}.\n"
+            f"Server said: {said}\n{where_to_set(None)}"), transient
 
 
 def where_to_set(secrets: Path | None) -> str:
@@ -215,6 +193,7 @@ def open_connection(config: ConnectionConfig, application_name: str, *, autocomm
         try:
             conn = config.connect(options=options, application_name=application_name[:63])
             try:
+                apply_ignored_options(conn, options)
                 conn.autocommit = autocommit
             except psycopg2.Error as exc:
                 close_quietly(conn)
@@ -223,6 +202,39 @@ def open_connection(config: ConnectionConfig, application_name: str, *, autocomm
         except ServerUnavailableError as exc:
             if not retries.pause(f"connecting to `{config.safe_uri()}`", exc, attempt):
                 raise
+
+
+def apply_ignored_options(conn: Any, options: str) -> None:
+    """Set `options` with `set_config` when the server did not get them at startup.
+
+    A pooler told to drop them (PgBouncer's `ignore_startup_parameters = options`, without
+    which it refuses the connection) would otherwise leave the session in the server's
+    time zone. The server reports `TimeZone` at startup, so a session that got the options
+    costs nothing here; a pooler in session pooling keeps what is set for the client.
+    """
+    if conn.get_parameter_status("TimeZone") == "UTC":
+        return
+    names, values = zip(*_settings_of(options)) if options else ((), ())
+    with conn.cursor() as cur:
+        cur.execute(sql.SET_SESSION_SETTINGS, (list(names), list(values)))
+    conn.commit()
+
+
+def _settings_of(options: str) -> list[tuple[str, str]]:
+    """`(name, value)` of each `-c name=value` (or `-cname=value`, `--name=value`) in libpq's `options`."""
+    tokens, out = options.split(), []
+    for i, token in enumerate(tokens):
+        if token == "-c" and i + 1 < len(tokens):
+            pair = tokens[i + 1]
+        elif token.startswith("-c") and token != "-c":
+            pair = token[2:]
+        elif token.startswith("--"):
+            pair = token[2:]
+        else:
+            continue
+        name, _, value = pair.partition("=")
+        out.append((name.replace("-", "_"), value))
+    return out
 
 
 def close_quietly(conn: Any) -> None:

@@ -6,7 +6,9 @@ parsing messages.
 
     PgAssetsError
     ├── ConfigError                 bad user input, found before anything is written
-    │   ├── CredentialsError        missing or malformed credentials, server unreachable, login refused
+    │   ├── CredentialsError        missing or malformed credentials, server unreachable, login refused, TLS
+    │   ├── PrivilegeError          the role lacks a privilege the load needs (object, privilege, GRANT)
+    │   ├── UnsuitableDestinationError  a hot standby, a read-only default, transaction pooling
     │   ├── SpecError               pipelines.yaml problems (all of them, located)
     │   ├── SchemaContractError     data the schema contract forbids (table, column, value)
     │   └── BadDataError            a value or key that cannot be stored as given (table, column, row)
@@ -41,6 +43,35 @@ class ConfigError(PgAssetsError):
 
 class CredentialsError(ConfigError):
     """Credentials are missing, malformed or refused by the server."""
+
+
+class PrivilegeError(ConfigError):
+    """The role lacks privileges a load needs; raised before any row is staged.
+
+    Attributes:
+        role: the role the credentials log in as.
+        missing: `(privilege, object kind, object name)` of every privilege lacking.
+        grants: the statements (run by an owner or superuser) that give them.
+    """
+
+    def __init__(self, message: str, *, role: str, missing: list[tuple[str, str, str]], grants: list[str]) -> None:
+        super().__init__(message)
+        self.role = role
+        self.missing = list(missing)
+        self.grants = list(grants)
+
+
+class UnsuitableDestinationError(ConfigError):
+    """The destination cannot take a load as connected: refused at the start, before anything is written.
+
+    Attributes:
+        reason: `hot_standby`, `read_only` (`default_transaction_read_only`) or
+            `transaction_pooling` (a pooler that hands each transaction another server session).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SpecError(ConfigError):

@@ -28,6 +28,7 @@ from pg_assets.load import commit_steps
 from pg_assets.load.errors import as_error
 from pg_assets.load.locks import commit_locks
 from pg_assets.load.merge import key_warning
+from pg_assets.load.preflight import SessionFacts
 from pg_assets.load.session import Destination, LoadSession
 from pg_assets.normalize.copy_rows import CopyRows
 from pg_assets.normalize.encode import FORMATS
@@ -145,6 +146,34 @@ class Pipeline:
         with driver_errors_mapped("loading"):
             return _Load(self, resources, plans, progress).run()
 
+    def check(self, data: Resource | list[Resource]) -> SessionFacts:
+        """Check, loading nothing, that a load of `data` can run: the server and the role's privileges.
+
+        The same checks a load makes before it stages a row: a hot standby, read-only sessions
+        or transaction pooling are refused, and every privilege the role lacks is named with
+        its GRANT. Returns what the server said of the session (role, database, limits).
+
+        Raises:
+            UnsuitableDestinationError: the destination cannot take a load as connected.
+            PrivilegeError: the role lacks privileges the load needs.
+
+        Examples:
+            >>> p = pipeline("shop", credentials="postgresql://loader@db/dw")  # doctest: +SKIP
+            >>> p.check(resource([], name="orders", write_disposition="merge", primary_key="id"))  # doctest: +SKIP
+        """
+        resources = _as_resources(data, None, {})
+        plans = [plan_resource(r, self.replace_strategy, self.schema_contract) for r in resources]
+        with driver_errors_mapped("checking the destination"):
+            session = LoadSession(self._destination(), new_load_id(), lambda table, rows: None)
+            try:
+                return session.check(plans)
+            finally:
+                session.close()
+
+    def _destination(self) -> Destination:
+        return Destination(self.config, self.dataset, self.name, FORMATS[self.file_format], self.create_indexes,
+                           self.workers, self.lock_timeout, schema_name=self.schema_name)
+
     def state(self) -> dict[str, Any] | None:
         """The newest committed pipeline state in the destination."""
         with driver_errors_mapped("reading the state"):
@@ -228,11 +257,10 @@ class _Load:
 
     def run(self) -> LoadInfo:
         started_at = dt.datetime.now(dt.timezone.utc)
-        dest = Destination(self.p.config, self.p.dataset, self.p.name, FORMATS[self.p.file_format],
-                           self.p.create_indexes, self.p.workers, self.p.lock_timeout, schema_name=self.p.schema_name)
+        dest = self.p._destination()
         session = LoadSession(dest, self.load_id, self._on_staged)
         try:
-            catalog, stored_state = session.begin()
+            catalog, stored_state = session.begin(self.plans)
             stored = catalog.tables(self.p.schema_name)
             state = state_store.clone(stored_state) if stored_state else state_store.new_state(
                 self.p.name, self.p.dataset, self.p.schema_name)

@@ -24,6 +24,7 @@ import pg_assets
 from pg_assets.connection import open_connection
 from pg_assets.destination import resolve_credentials
 from pg_assets.errors import ConfigError, LoadError, PgAssetsError, did_you_mean, user_code_location
+from pg_assets.load.preflight import SessionFacts
 from pg_assets.sources import SourceContext, get_kind
 from pg_assets.spec.env import fill_partition
 from pg_assets.spec.models import ResourceSpec, SourceSpec
@@ -197,6 +198,13 @@ def run_source(spec: PipelinesSpec, source_name: str, resource_names: Sequence[s
     resources = build_resources(spec, source_name, resource_names, partition=partition)
     pipeline = pipeline_for(spec, source_name, credentials=credentials, **overrides)
     return pipeline.run(resources, progress=progress)
+
+
+def check_source(spec: PipelinesSpec, source_name: str, resource_names: Sequence[str] | None = None, *,
+                 credentials: Any = None) -> SessionFacts:
+    """Check, loading nothing, that the destination and its role can take the source's load (`Pipeline.check`)."""
+    resources = build_resources(spec, source_name, resource_names)
+    return pipeline_for(spec, source_name, credentials=credentials).check(resources)
 
 
 def parse_targets(spec: PipelinesSpec, targets: Sequence[str] | None) -> dict[str, list[str] | None]:

@@ -442,7 +442,7 @@ DRIVER_MESSAGES = {
         'connection to server at "10.0.0.1", port 5432 failed: timeout expired',
         "no answer from `h` port 5432 within 15 s",
     ),
-    "anything_else": ("SSL SYSCALL error: EOF detected", "the server refused the connection"),
+    "anything_else": ("SSL SYSCALL error: EOF detected", "the connection could not be opened"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from pg_assets.cli import dbt, discover, embedded, run, state, validate
+from pg_assets.cli import check, dbt, discover, embedded, run, state, validate
 
 # what `add_subparsers` returns: sub-commands are added to it
 SubParsers = argparse._SubParsersAction
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true",
                         help="on failure, also print the Python traceback (passwords masked)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_validate, _run, _schema, _embedded, _state, _materialize, _dbt_env, _discover, _dbt_sources):
+    for add in (_validate, _run, _check, _schema, _embedded, _state, _materialize, _dbt_env, _discover, _dbt_sources):
         add(sub)
     return parser
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _command(sub: SubParsers, name: str, handler: Callable[[argparse.Namespace], int], summary: str, *,
              spec_file: bool = True) -> argparse.ArgumentParser:
     """The parser of sub-command `name`, run by `handler`; with `-f/--file` unless `spec_file` is false."""
-    p = sub.add_parser(name, help=summary)
+    p = sub.add_parser(name, help=summary, description=summary)
     p.set_defaults(handler=handler)
     if spec_file:
         _add_spec_file(p)
@@ -49,6 +49,13 @@ def _validate(sub: SubParsers) -> None:
 def _run(sub: SubParsers) -> None:
     p = _command(sub, "run", run.cmd_run, "load the named sources or resources (everything when none is named)")
     p.add_argument("targets", nargs="*", metavar="SOURCE[.RESOURCE]", help="what to load")
+
+
+def _check(sub: SubParsers) -> None:
+    p = _command(sub, "check", check.cmd_check,
+                 "check, loading nothing, that the destination and its role can take the loads (privileges, "
+                 "standby, read-only, pooler), printing the GRANT lines for what is missing")
+    p.add_argument("targets", nargs="*", metavar="SOURCE[.RESOURCE]", help="what to check (everything when none)")
 
 
 def _schema(sub: SubParsers) -> None:

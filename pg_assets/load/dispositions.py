@@ -111,8 +111,10 @@ def _swap_sql(dataset: str, chain: Sequence[Table], staged: Mapping[str, Staged]
     return out
 
 
-def system_tables_sql(dataset: str, create_indexes: bool) -> list[str]:
-    """`_dlt_version`, `_dlt_loads` and `_dlt_pipeline_state`, with dlt's columns and constraints."""
-    return [stmt for table in SYSTEM_TABLES.values()
+def system_tables_sql(dataset: str, create_indexes: bool,
+                      names: Sequence[str] = tuple(SYSTEM_TABLES)) -> list[str]:
+    """`_dlt_version`, `_dlt_loads` and `_dlt_pipeline_state` (or those of `names`), with dlt's
+    columns and constraints."""
+    return [stmt for table in map(SYSTEM_TABLES.__getitem__, names)
             for stmt in ddl_for(dataset, table, list(table.columns.values()), exists=False,
                                 constraints=create_indexes)]

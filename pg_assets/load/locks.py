@@ -61,26 +61,44 @@ def commit_locks(dataset: str, plans: Sequence[TablePlan], live: Mapping[str, Ta
     return out + [sql.advisory_xact_lock(key, shared=not exclusive) for key, exclusive in keyed]
 
 
-def create_schema_safely(schema: str) -> str:
-    """CREATE SCHEMA IF NOT EXISTS under the dataset lock, as one implicit transaction.
+def with_staging_schema(conn: Any, schema: str, statements: Sequence[str]) -> None:
+    """Run `statements` in `schema`, creating it first when missing, under its creation lock.
 
-    Two sessions that both see the schema missing would otherwise both insert it and
-    one would fail on `pg_namespace_nspname_index`. Sent as one string in autocommit
-    mode, the lock is held until the statement list ends.
+    One transaction holds the lock from the existence check to the last statement, so two
+    sessions never both insert the schema (one would fail on `pg_namespace_nspname_index`)
+    and a run that ends meanwhile never drops it in between (`drop_staging_schema_if_empty`).
+    CREATE SCHEMA is sent only when the schema is missing: even with IF NOT EXISTS, Postgres
+    checks the database's CREATE privilege, which a role that owns its schemas may lack.
     """
-    return sql.create_schema_locked(schema, dataset_key(schema))
+    conn.autocommit = False
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.advisory_xact_lock(dataset_key(schema)))
+            cur.execute(sql.SCHEMA_EXISTS, (schema,))
+            if not cur.fetchone()[0]:
+                cur.execute(sql.create_schema(schema))
+            for statement in statements:
+                cur.execute(statement)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.autocommit = True
 
 
-def drop_staging_schema_if_empty(conn: Any, schema: str) -> bool:
+def drop_staging_schema_if_empty(conn: Any, schema: str, dlt_version_ddl: Sequence[str]) -> bool:
     """Drop the staging schema once it holds nothing; True when it was dropped.
 
     dlt takes any `<dataset>_staging` schema for a staging dataset of its own and looks
     for its `_dlt_version` there (`dlt pipeline ... drop`, `refresh=`), so an empty one
-    must not stay behind. Under the schema's creation lock (`create_schema_safely`),
+    must not stay behind. Under the schema's creation lock (`with_staging_schema`),
     which every pg_assets load also holds while it creates its batch ledger there: a
     load that is under way has its ledger in the schema, so the schema is not empty
     and stays; one that starts later creates the schema again. A schema dlt made holds
-    dlt's tables and is never empty.
+    dlt's tables and is never empty. A role that could not create the schema again (it
+    owns a schema a DBA made for it, without the database's CREATE) keeps it, and gets
+    dlt's `_dlt_version` table there (`dlt_version_ddl`), so dlt can use it as its own.
     """
     conn.autocommit = False
     try:
@@ -88,10 +106,12 @@ def drop_staging_schema_if_empty(conn: Any, schema: str) -> bool:
             cur.execute(sql.advisory_xact_lock(dataset_key(schema)))
             cur.execute(sql.SCHEMA_HAS_RELATIONS, (schema,))
             empty = not cur.fetchone()[0]
-            if empty:
-                cur.execute(sql.drop_schema_if_empty(schema))
+            cur.execute(sql.CAN_CREATE_SCHEMAS)
+            recreatable = cur.fetchone()[0]
+            for statement in ([sql.drop_schema_if_empty(schema)] if recreatable else dlt_version_ddl) if empty else []:
+                cur.execute(statement)
         conn.commit()
-        return empty
+        return empty and recreatable
     except BaseException:
         conn.rollback()  # another kind of object (a type, a function) lives there: the schema stays
         raise

@@ -1,9 +1,10 @@
 """Merge strategies as SQL over staged rows, run inside the load's commit transaction.
 
-All strategies first drop the losing duplicates from the root's staging table and name
-what survives `keep` (a temporary view): one row per primary key, the last one loaded
-unless a `dedup_sort` column says otherwise. Child rows follow their root through `_pg_assets_seq` (the
-item they came from), so the children of a discarded duplicate never leak in.
+All strategies first drop the losing duplicates from the root's staging table, which then
+holds the kept rows: one row per primary key, the last one loaded unless a `dedup_sort`
+column says otherwise. Nothing temporary is made (a role without `TEMP` merges too).
+Child rows follow their root through `_pg_assets_seq` (the item they came from), so the
+children of a discarded duplicate never leak in.
 
 - `delete-insert`: delete destination rows matching a kept primary key or any staged
   merge key (with their children), insert the kept rows that are not hard-deleted.
@@ -30,7 +31,8 @@ from pg_assets.table_plan import Scd2Options, TablePlan
 from pg_assets.schema import Table
 from pg_assets.sql import merge as m
 from pg_assets.sql.merge import RANDOM_PAGE_COST
-from pg_assets.sql.names import DOOMED, ROW_ID
+from pg_assets.normalize.naming import shorten
+from pg_assets.sql.names import ROW_ID
 from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY
 
 __all__ = ["RANDOM_PAGE_COST", "key_warning", "merge_sql"]
@@ -65,8 +67,16 @@ def merge_sql(ds: str, plan: TablePlan, tables: Sequence[Table], staged: Mapping
     doomed = _doomed(ds, plan, children, kept, existing) if strategy == "delete-insert" else []
     # ANALYZE: the planner then knows how many rows are kept and picks index lookups for a few
     # rows, hash joins for many
-    return [RANDOM_PAGE_COST, m.WORK_MEM, m.DROP_STALE_KEEP, m.keep(kept.ref), sql.analyze(kept.ref), *doomed,
-            *_drop_duplicates(plan, root, kept), *body, m.DROP_KEEP]
+    return [RANDOM_PAGE_COST, m.WORK_MEM, sql.analyze(kept.ref), *doomed, *_drop_duplicates(plan, root, kept),
+            *body]
+
+
+def doomed_name(kept: Staged) -> str:
+    """delete-insert's table of replaced ids, beside the kept rows in the staging schema.
+
+    Named after the root's staging table (so per load) with a dash, which no table name has.
+    """
+    return shorten(f"{kept.name}-doomed")
 
 
 def _deleted(plan: TablePlan, root: Table) -> str | None:
@@ -78,7 +88,7 @@ def _deleted(plan: TablePlan, root: Table) -> str | None:
 
 
 def _drop_duplicates(plan: TablePlan, root: Table, staged: Staged) -> list[str]:
-    """Leave one staged root row per primary key in `KEEP` (all rows without one).
+    """Leave one staged root row per primary key in the staging table (all rows without one).
 
     `insert-only` keeps the first of duplicates: like inserting them one by one, where
     the later ones find their key taken. scd2 keeps every version, as dlt does: its rows
@@ -92,10 +102,11 @@ def _drop_duplicates(plan: TablePlan, root: Table, staged: Staged) -> list[str]:
     return [m.drop_duplicates(staged.ref, plan.primary_key, order)]
 
 
-def _insert_children(ds: str, children: Sequence[Table], staged: Mapping[str, Staged], where: str,
+def _insert_children(ds: str, kept: Staged, children: Sequence[Table], staged: Mapping[str, Staged], where: str,
                      *, new_only: bool = False) -> list[str]:
     """Children of the kept roots that `where` lets through (their exact version, by sequence)."""
-    return [m.insert_children(ds, c.name, staged[c.name].ref, staged[c.name].final_columns, m.kept_roots(where),
+    roots = m.kept_roots(kept.ref, where)
+    return [m.insert_children(ds, c.name, staged[c.name].ref, staged[c.name].final_columns, roots,
                               new_only=new_only) for c in children if c.name in staged]
 
 
@@ -110,54 +121,60 @@ def _deletes_by_join(plan: TablePlan, children: Sequence[Table], existing: set[s
 
 
 def _doomed(ds: str, plan: TablePlan, children: Sequence[Table], kept: Staged, existing: set[str]) -> list[str]:
-    """delete-insert's `DOOMED`: the ids of the destination rows it replaces, when it needs them."""
+    """delete-insert's `doomed_name` table: the ids of the destination rows it replaces, when it needs them."""
     if plan.root not in existing or _deletes_by_join(plan, children, existing):
         return []
-    matches = [m.matched_by_primary_key(ds, plan.root, plan.primary_key)] if plan.primary_key else []
+    matches = [m.matched_by_primary_key(kept.ref, ds, plan.root, plan.primary_key)] if plan.primary_key else []
     if plan.merge_key:
         matches.append(m.matched_by_merge_key(ds, plan.root, plan.merge_key, kept.ref))
+    doomed = sql.qualified(kept.schema, doomed_name(kept))
     # ANALYZE: else 1,000,000 doomed rows are deleted by as many index lookups
-    return [m.create_doomed(matches), sql.analyze(DOOMED)]
+    return [m.create_doomed(doomed, matches), sql.analyze(doomed)]
 
 
 def _delete_insert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
                    staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
+    kept = staged[root.name]
     out: list[str] = []
     if root.name in existing and _deletes_by_join(plan, children, existing):
-        out.append(m.delete_matched(ds, root.name, plan.primary_key, "TRUE"))
+        out.append(m.delete_matched(kept.ref, ds, root.name, plan.primary_key, "TRUE"))
     elif root.name in existing:  # `_doomed` holds the ids
-        out.extend(_delete_children(ds, children, existing, m.DOOMED_IDS))
-        out.extend([m.delete_doomed(ds, root.name), m.DROP_DOOMED])
+        doomed = sql.qualified(kept.schema, doomed_name(kept))
+        out.extend(_delete_children(ds, children, existing, m.doomed_ids(doomed)))
+        out.extend([m.delete_doomed(doomed, ds, root.name), sql.drop_table(kept.schema, doomed_name(kept),
+                                                                           if_exists=False)])
     alive = m.alive(_deleted(plan, root))
-    out.append(m.insert_kept(ds, root.name, staged[root.name].final_columns, alive))
-    out.extend(_insert_children(ds, children, staged, alive))
+    out.append(m.insert_kept(kept.ref, ds, root.name, kept.final_columns, alive))
+    out.extend(_insert_children(ds, kept, children, staged, alive))
     return out
 
 
 def _upsert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
             staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
-    cols, key = staged[root.name].final_columns, plan.primary_key
+    kept = staged[root.name]
+    cols, key = kept.final_columns, plan.primary_key
     deleted = _deleted(plan, root)
     alive = new = m.alive(deleted)
     out: list[str] = []
     if root.name in existing:
-        out.extend(_delete_children(ds, children, existing, m.matched_by_primary_key(ds, root.name, key)))
+        out.extend(_delete_children(ds, children, existing, m.matched_by_primary_key(kept.ref, ds, root.name, key)))
         if deleted:
-            out.append(m.delete_matched(ds, root.name, key, deleted))
-        out.append(m.update_matched(ds, root.name, cols, key, alive))
+            out.append(m.delete_matched(kept.ref, ds, root.name, key, deleted))
+        out.append(m.update_matched(kept.ref, ds, root.name, cols, key, alive))
         new = m.both(alive, m.not_in_destination(ds, root.name, key))
-    out.append(m.insert_kept(ds, root.name, cols, new))
-    out.extend(_insert_children(ds, children, staged, alive))
+    out.append(m.insert_kept(kept.ref, ds, root.name, cols, new))
+    out.extend(_insert_children(ds, kept, children, staged, alive))
     return out
 
 
 def _insert_only(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
                  staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
+    kept = staged[root.name]
     out: list[str] = []
     if root.name in existing:
-        out.append(m.forget_kept_in_destination(ds, root.name, plan.primary_key))
-    out.append(m.insert_kept(ds, root.name, staged[root.name].final_columns, "TRUE"))
-    out.extend(_insert_children(ds, children, staged, "TRUE"))
+        out.append(m.forget_kept_in_destination(kept.ref, ds, root.name, plan.primary_key))
+    out.append(m.insert_kept(kept.ref, ds, root.name, kept.final_columns, "TRUE"))
+    out.extend(_insert_children(ds, kept, children, staged, "TRUE"))
     return out
 
 
@@ -169,17 +186,18 @@ def _scd2(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
     is_current = m.current(opts.valid_to, active)
     # a row changed when its version differs: the content hash, or the user's version column
     version = opts.row_version_column or ROW_ID
+    kept = staged[root.name]
     # the same content twice is one version; a version column's value repeats across keys
     keys = () if version == ROW_ID else (plan.merge_key or plan.primary_key or None)
-    repeated = m.drop_repeated_versions(version, keys)
+    repeated = m.drop_repeated_versions(kept.ref, version, keys)
     out: list[str] = [repeated] if repeated else []
     if root.name in existing:
-        out.append(m.retire(ds, root.name, valid_to=opts.valid_to, at=at, is_current=is_current, version=version,
-                            merge_key=plan.merge_key or ()))
-        out.append(m.forget_current_twins(ds, root.name, version=version,
+        out.append(m.retire(kept.ref, ds, root.name, valid_to=opts.valid_to, at=at, is_current=is_current,
+                            version=version, merge_key=plan.merge_key or ()))
+        out.append(m.forget_current_twins(kept.ref, ds, root.name, version=version,
                                           keys=plan.merge_key or plan.primary_key, is_current=is_current))
-    cols = [c for c in staged[root.name].final_columns if c not in (opts.valid_from, opts.valid_to)]
-    out.append(m.insert_versions(ds, root.name, cols, valid_from=opts.valid_from, valid_to=opts.valid_to, at=at,
-                                 active=active))
-    out.extend(_insert_children(ds, children, staged, "TRUE", new_only=True))
+    cols = [c for c in kept.final_columns if c not in (opts.valid_from, opts.valid_to)]
+    out.append(m.insert_versions(kept.ref, ds, root.name, cols, valid_from=opts.valid_from, valid_to=opts.valid_to,
+                                 at=at, active=active))
+    out.extend(_insert_children(ds, kept, children, staged, "TRUE", new_only=True))
     return out

@@ -43,7 +43,8 @@ class WorkerPool:
     """`workers` threads draining a queue of jobs; connections open lazily, one per thread."""
 
     def __init__(self, connect: Callable[[], Any], workers: int, *, max_inflight_bytes: int,
-                 on_done: Callable[[Job], None], retries: Retries) -> None:
+                 on_done: Callable[[Job], None], retries: Retries,
+                 describe: Callable[..., LoadError] = describe) -> None:
         self._connect = connect
         self._queue: queue.Queue[Any] = queue.Queue()
         self._budget = threading.Condition()
@@ -51,6 +52,7 @@ class WorkerPool:
         self._max_inflight = max_inflight_bytes
         self._on_done = on_done
         self._retries = retries
+        self._describe = describe  # the session's, which knows its `statement_timeout`
         self._error: BaseException | None = None
         self._threads = [threading.Thread(target=self._work, name=f"pg_assets-worker-{i}", daemon=True)
                          for i in range(max(1, workers))]
@@ -135,7 +137,7 @@ class WorkerPool:
                 table=job.table)
             error.__cause__ = exc
         elif isinstance(exc, psycopg2.Error):
-            error = describe(exc, table=job.table, action="staging rows of")
+            error = self._describe(exc, table=job.table, action="staging rows of")
         else:
             error = exc
         if self._error is None:

@@ -33,16 +33,20 @@ from pg_assets import sql
 from pg_assets import state as state_store
 from pg_assets.catalog import Catalog, read_catalog
 from pg_assets.connection import ConnectionConfig, close_quietly, open_connection
-from pg_assets.errors import TransientLoadError
+from pg_assets.errors import TerminalLoadError, TransientLoadError
 from pg_assets.load.dispositions import Staged, system_tables_sql
 from pg_assets.load.errors import describe, is_transient
-from pg_assets.load.locks import create_schema_safely, drop_staging_schema_if_empty, holds_run_lock
+from pg_assets.load import privileges
+from pg_assets.load.locks import drop_staging_schema_if_empty, holds_run_lock, with_staging_schema
 from pg_assets.load.pool import Job, WorkerPool
+from pg_assets.load.preflight import SessionFacts, check_server
 from pg_assets.load.retry import Retries, first_line
 from pg_assets.normalize.encode import Format
 from pg_assets.normalize.naming import shorten
 from pg_assets.normalize.rows import Batch
 from pg_assets.schema import Table, backfill_root_ids, ddl_for, index_ddl
+from pg_assets.stored_schema import VERSION_TABLE
+from pg_assets.table_plan import TablePlan
 
 # builds the commit's statements from the catalog as it is once the commit's locks are held
 CommitBuilder = Callable[[Catalog], list[str]]
@@ -96,6 +100,8 @@ class LoadSession:
         self._on_staged = on_staged
         self._pool: WorkerPool | None = None
         self._batches = 0
+        self.facts: SessionFacts | None = None
+        self._statement: str | None = None  # the commit statement running, for a message if it fails
         # no table name has a dash, so the ledger never shares a name with a staged table
         self.ledger = Staged(dest.staging_schema, dest.staging_name("pg_assets-batches", load_id),
                              (sql.names.LEDGER_BATCH,))
@@ -106,16 +112,22 @@ class LoadSession:
 
     # ---- plan -----------------------------------------------------------------------------
 
-    def begin(self) -> tuple[Catalog, dict[str, Any] | None]:
-        """Take the run lock, make the batch ledger, read the catalog and the newest committed state.
+    def begin(self, plans: list[TablePlan]) -> tuple[Catalog, dict[str, Any] | None]:
+        """Check the server and the role's privileges for `plans`, take the run lock, make the batch
+        ledger, read the catalog and the newest committed state.
 
         All of it is read again on a new connection if the connection is lost meanwhile:
         nothing has been staged yet, so planning again is safe.
+
+        Raises:
+            UnsuitableDestinationError: a hot standby, read-only sessions, transaction pooling.
+            PrivilegeError: the role lacks a privilege the load is known to need.
         """
         attempt = 0
         while True:
             attempt += 1
             try:
+                self.check(plans)
                 return self._begin_once()
             except psycopg2.Error as exc:
                 if not (self.conn.closed or is_transient(exc)):
@@ -125,6 +137,16 @@ class LoadSession:
                 if self.conn.closed:
                     close_quietly(self.conn)
                     self.conn = self._open_main()
+
+    def check(self, plans: list[TablePlan]) -> SessionFacts:
+        """Refuse a server that cannot take the load, and a role that lacks privileges for `plans`."""
+        dest = self.dest
+        self.facts = check_server(self.conn, dest.config.safe_uri(), lambda: open_connection(
+            dest.config, f"pg_assets:{dest.pipeline_name}:{self.load_id}:probe", retries=self.retries))
+        with self.conn.cursor() as cur:
+            privileges.check(cur, self.facts.database, self.facts.role, dest.dataset, dest.staging_schema, plans,
+                             f"the load of pipeline `{dest.pipeline_name}` into dataset `{dest.dataset}`")
+        return self.facts
 
     def _begin_once(self) -> tuple[Catalog, dict[str, Any] | None]:
         with self.conn.cursor() as cur:
@@ -138,11 +160,10 @@ class LoadSession:
     def _create_ledger(self, cur: Any) -> None:
         """The ledger that makes each batch's staging happen exactly once; its presence proves the lock held."""
         schema, ledger = self.ledger.schema, self.ledger.name
-        # one implicit transaction under the schema's creation lock, so that a run that ends
-        # meanwhile never drops the schema between its CREATE and the ledger's
-        # (`locks.drop_staging_schema_if_empty`)
-        cur.execute("; ".join([create_schema_safely(schema), sql.drop_table(schema, ledger),
-                               self._marked([sql.create_ledger(schema, ledger)], ledger)]))
+        # the schema's creation lock is held from the check to the ledger, so a run that ends
+        # meanwhile never drops the schema in between (`locks.drop_staging_schema_if_empty`)
+        with_staging_schema(cur.connection, schema, [sql.drop_table(schema, ledger),
+                                                     self._marked([sql.create_ledger(schema, ledger)], ledger)])
 
     def _drop_stale_staging(self, cur: Any) -> None:
         cur.execute(sql.MARKED_TABLES, (self.dest.staging_schema, self.dest.staging_marker))
@@ -157,7 +178,8 @@ class LoadSession:
             self.dest.config, f"pg_assets:{self.dest.pipeline_name}:{self.load_id}:worker", autocommit=False,
             retries=self.retries)
         self._pool = WorkerPool(connect, self.dest.workers, max_inflight_bytes=self.dest.max_inflight_bytes,
-                                on_done=lambda job: self._on_staged(job.table, job.rows), retries=self.retries)
+                                on_done=lambda job: self._on_staged(job.table, job.rows), retries=self.retries,
+                                describe=self._describe)
 
     def stage(self, batch: Batch, logged: bool) -> None:
         """Make sure the staging table has the batch's columns, then queue the batch.
@@ -234,7 +256,7 @@ class LoadSession:
                 return
             except psycopg2.Error as exc:
                 if not (self.conn.closed or is_transient(exc)):
-                    raise describe(exc, action=action) from None
+                    raise self._describe(exc, action=action, statement=self._statement) from None
                 if not self.retries.pause(f"{action} load {self.load_id}", exc, attempt):
                     raise self._kept_failing(action, exc, attempt) from exc
 
@@ -254,9 +276,15 @@ class LoadSession:
                     return work(cur)
             except psycopg2.Error as exc:
                 if not (self.conn.closed or is_transient(exc)):
-                    raise describe(exc, action=action) from None
+                    raise self._describe(exc, action=action) from None
                 if not self.retries.pause(action, exc, attempt):
                     raise self._kept_failing(action, exc, attempt) from exc
+
+    def _describe(self, exc: BaseException, *, action: str, table: str | None = None,
+                  statement: str | None = None) -> TerminalLoadError:
+        """`describe` with this session's `statement_timeout`, so a cancelled statement names it."""
+        timeout = self.facts.statement_timeout if self.facts else None
+        return describe(exc, table=table, action=action, statement=statement, statement_timeout=timeout)
 
     def _kept_failing(self, action: str, exc: BaseException, attempts: int) -> TransientLoadError:
         if self.conn.closed:
@@ -278,7 +306,9 @@ class LoadSession:
                 for stmt in locks:
                     cur.execute(stmt)
                 for stmt in build(catalog.refreshed(cur)):
+                    self._statement = stmt
                     cur.execute(stmt)
+                self._statement = None
             self.conn.commit()
         except BaseException:
             if not self.conn.closed:
@@ -316,8 +346,9 @@ class LoadSession:
         """Schema and system tables when missing, new final tables and columns, their key indexes."""
         ds = self.dest.dataset
         existing = catalog.tables(self.dest.schema_name)
-        out = [] if catalog.has_system_tables() else [sql.create_schema(ds), *system_tables_sql(
-            ds, self.dest.create_indexes)]
+        # CREATE SCHEMA only when missing: even with IF NOT EXISTS it needs the database's CREATE
+        schema = [] if catalog.schema_exists else [sql.create_schema(ds)]
+        out = [] if catalog.has_system_tables() else [*schema, *system_tables_sql(ds, self.dest.create_indexes)]
         for table in tables.values():
             have = existing[table.name].columns if table.name in existing else {}
             added = [c for n, c in table.columns.items() if n not in have]
@@ -334,7 +365,9 @@ class LoadSession:
             with self.conn.cursor() as cur:
                 for staged in [*self.staged.values(), self.ledger]:
                     cur.execute(sql.drop_table(staged.schema, staged.name))
-            drop_staging_schema_if_empty(self.conn, self.dest.staging_schema)
+            staging = self.dest.staging_schema
+            drop_staging_schema_if_empty(self.conn, staging, system_tables_sql(
+                staging, self.dest.create_indexes, [VERSION_TABLE]))
         except psycopg2.Error:
             pass  # the next run of this pipeline drops what is left
         finally:

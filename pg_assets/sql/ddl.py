@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from pg_assets.sql.names import LEDGER_BATCH
 from pg_assets.sql.quoting import ident, ident_list, qualified, text_literal
-from pg_assets.sql.reads import advisory_xact_lock
 
 
 def create_schema(schema: str) -> str:
@@ -18,14 +17,24 @@ def drop_schema_if_empty(schema: str) -> str:
     return f"DROP SCHEMA IF EXISTS {ident(schema)} RESTRICT"
 
 
+def create_schema_for(schema: str, role: str) -> str:
+    """A schema owned by `role`: what a DBA runs so a role without the database's CREATE can load."""
+    return f"CREATE SCHEMA IF NOT EXISTS {ident(schema)} AUTHORIZATION {ident(role)}"
+
+
+def grant(privileges: Sequence[str], kind: str, obj: str, role: str) -> str:
+    """`GRANT` of `privileges` on a `database`, `schema` or `table` (`obj` already quoted) to `role`."""
+    on = {"database": "DATABASE ", "schema": "SCHEMA ", "table": "TABLE "}[kind]
+    return f"GRANT {', '.join(privileges)} ON {on}{obj} TO {ident(role)}"
+
+
+def alter_owner(table_ref: str, role: str) -> str:
+    """Make `role` the owner of a table given already qualified."""
+    return f"ALTER TABLE {table_ref} OWNER TO {ident(role)}"
+
+
 def column_def(name: str, ddl_type: str, *, nullable: bool = True) -> str:
     return f"{ident(name)} {ddl_type}" + ("" if nullable else " NOT NULL")
-
-
-def create_schema_locked(schema: str, lock_key: int) -> str:
-    """CREATE SCHEMA behind a transaction-scoped advisory lock on `lock_key`, as one string: sent
-    in autocommit mode it is one implicit transaction, so the lock is held until the schema exists."""
-    return f"{advisory_xact_lock(lock_key)}; {create_schema(schema)}"
 
 
 def create_table(schema: str, table: str, column_defs: Sequence[str], *, unlogged: bool = False) -> str:

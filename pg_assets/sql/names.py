@@ -1,4 +1,4 @@
-"""System names that statements spell: the `_dlt_*` columns, pg_assets' own, the merge's temp tables.
+"""System names that statements spell: the `_dlt_*` columns and pg_assets' own.
 
 Each is written once, as the plain name; builders quote it with `ident` like any other
 identifier, so no statement carries a hand-quoted name.
@@ -15,12 +15,3 @@ SEQ = "_pg_assets_seq"
 ROW_NUMBER = "_pg_assets_rn"
 LEDGER_BATCH = "batch"
 """The ledger's one column: the number of a batch already staged."""
-
-# Temporary tables and views are always named `pg_temp.<name>`: an unqualified DROP could
-# otherwise reach a user's table of the same name on the search path.
-TEMP_SCHEMA = "pg_temp"
-KEEP_TABLE, DOOMED_TABLE = "pg_assets_keep", "pg_assets_doomed"
-KEEP = qualified(TEMP_SCHEMA, KEEP_TABLE)
-"""The surviving staged root rows of a merge, one per primary key: a view of the staging table."""
-DOOMED = qualified(TEMP_SCHEMA, DOOMED_TABLE)
-"""The `_dlt_id`s of destination rows a delete-insert merge replaces."""

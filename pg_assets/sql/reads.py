@@ -18,12 +18,20 @@ REGCLASSES = "SELECT to_regclass(%s), to_regclass(%s)"
 ALL_REGCLASSES = "SELECT count(to_regclass(r)) = count(*) FROM unnest(%s::text[]) AS r"
 """Whether every table of the `%s` array of qualified names exists."""
 DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
+SCHEMA_EXISTS = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)"
+EXISTING_SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)"
+"""Which schemas of the `%s` array exist (pg_namespace: readable without any privilege)."""
+EXISTING_TABLES = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND c.relname = ANY(%s)")
+"""Which tables of schema `%s` named in the `%s` array exist, whatever the role may see of them."""
 MARKED_TABLES = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                  "WHERE n.nspname = %s AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') = %s")
 """Tables of schema `%s` whose comment is the marker `%s`."""
 SCHEMA_HAS_RELATIONS = ("SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                         "WHERE n.nspname = %s)")
 """Whether schema `%s` holds any table, view, sequence or index."""
+CAN_CREATE_SCHEMAS = "SELECT has_database_privilege(current_database(), 'CREATE')"
+"""Whether the session's role may create schemas (and so make a dropped staging schema again)."""
 TRY_ADVISORY_LOCK = "SELECT pg_try_advisory_lock(%s, %s)"
 # pg_locks shows the int4 keys as oids, i.e. unsigned; `-1::int4` would also parse as -(1::int4),
 # which overflows for the smallest key, so callers pass the keys unsigned
@@ -39,6 +47,28 @@ def advisory_xact_lock(key: int, *, shared: bool = False) -> str:
     """Wait for a transaction-scoped advisory lock on a 64-bit key (released at COMMIT or ROLLBACK)."""
     kind = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     return f"SELECT {kind}({literal(int(key))})"
+
+
+# ---- the server and the role --------------------------------------------------------------
+
+SESSION_FACTS = ("SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')::bool, "
+                 "current_setting('transaction_read_only')::bool, pg_backend_pid(), current_user, "
+                 "current_database(), current_setting('statement_timeout')")
+"""Standby, read-only default, read-only now, server pid, role, database, statement_timeout."""
+BACKEND_PID = "SELECT pg_backend_pid()"
+SET_SESSION_SETTINGS = "SELECT set_config(n, v, false) FROM unnest(%s::text[], %s::text[]) AS t(n, v)"
+"""Set each setting of the `%s` array of names to the `%s` array's value, for the session."""
+# One row per privilege of the arrays (kind, object, privilege) that the role lacks, by position.
+# `OWNER` of a table is membership in its owner role (what ALTER and DROP check).
+LACKING_PRIVILEGES = """
+SELECT n.ord FROM unnest(%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS n(kind, obj, priv, ord)
+WHERE NOT CASE
+  WHEN n.priv = 'OWNER' THEN pg_has_role((SELECT relowner FROM pg_class WHERE oid = n.obj::regclass), 'USAGE')
+  WHEN n.kind = 'database' THEN has_database_privilege(n.obj, n.priv)
+  WHEN n.kind = 'schema' THEN has_schema_privilege(n.obj, n.priv)
+  ELSE has_table_privilege(n.obj, n.priv) END
+ORDER BY n.ord
+"""
 
 
 # ---- state and loads ---------------------------------------------------------------------
