@@ -11,12 +11,13 @@ own name extends.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pg_assets import sql
 from pg_assets import stored_schema as documents
+from pg_assets.dependents import DependentView, read_views
 from pg_assets.normalize.naming import PATH_SEPARATOR
 from pg_assets.schema import from_postgres
 from pg_assets.schema import PARENT_ID, Column, Table
@@ -39,6 +40,8 @@ class Catalog:
     dataset: str
     columns: Mapping[str, Mapping[str, CatalogColumn]]
     documents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # views over the tables a swap replaces, read by `refreshed` when asked (see `dependents`)
+    views: tuple[DependentView, ...] = ()
 
     @property
     def schema_exists(self) -> bool:
@@ -67,9 +70,11 @@ class Catalog:
                 table.parent = _parent_by_name(table.name, tables)
         return tables
 
-    def refreshed(self, cursor: Any) -> "Catalog":
-        """The same documents with the columns read again (inside the commit, after its locks)."""
-        return replace(self, columns=read_columns(cursor, self.dataset))
+    def refreshed(self, cursor: Any, views_on: Sequence[str] = ()) -> "Catalog":
+        """The same documents with the columns read again (inside the commit, after its locks), and
+        the views over the tables `views_on` (those a swap replaces)."""
+        return replace(self, columns=read_columns(cursor, self.dataset),
+                       views=read_views(cursor, self.dataset, views_on))
 
 
 def _with_catalog_columns(table: Table, columns: Mapping[str, CatalogColumn]) -> Table:

@@ -18,7 +18,8 @@ from typing import Any
 from pg_assets import state as state_store
 from pg_assets.connection import ConnectionConfig, open_connection
 from pg_assets.destination import resolve_credentials
-from pg_assets.errors import ConfigError
+from pg_assets.dependents import swap_blockers
+from pg_assets.errors import ConfigError, DependentObjectsError
 from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter, bound
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
 from pg_assets.catalog import Catalog
@@ -218,10 +219,12 @@ class _Load:
         started_at = dt.datetime.now(dt.timezone.utc)
         dest = Destination(self.p.config, self.p.dataset, self.p.name, FORMATS[self.p.file_format],
                            self.p.create_indexes, self.p.workers, self.p.lock_timeout)
+        _refuse_shared_tables(self.plans)
         session = LoadSession(dest, self.load_id, self._on_staged)
         try:
             catalog, stored_state = session.begin()
             stored = catalog.tables(self.p.name)
+            _refuse_unswappable(session, self.plans, stored)
             state = state_store.clone(stored_state) if stored_state else state_store.new_state(
                 self.p.name, self.p.dataset)
             previous_hash = state.get("_version_hash")
@@ -238,9 +241,9 @@ class _Load:
             def build(now: Catalog) -> list[str]:
                 existing = set(now.columns)
                 return session.final_ddl(live, now) + commit_steps.disposition_statements(
-                    dest, self.plans, live, existing, session.staged, started_at.isoformat()) + tail
+                    dest, self.plans, live, existing, session.staged, started_at.isoformat(), now.views) + tail
 
-            session.commit(catalog, locks, build)
+            session.commit(catalog, locks, build, views_on=commit_steps.swapped_tables(self.plans, live))
             t2 = time.monotonic()
         finally:
             session.close()
@@ -343,6 +346,36 @@ class _Load:
         return LoadInfo(self.p.name, self.p.dataset, dest.config.database, self.load_id, tables, timings,
                         started_at.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(),
                         dest.config.safe_uri(), tuple(self.warnings), retries)
+
+
+def _refuse_shared_tables(plans: list[TablePlan]) -> None:
+    """Two resources of one load that write one table (`My-Table` and `my_table` both become `my_table`)
+    would each stage it and the second would find the first's staging gone: refused before anything runs."""
+    first: dict[str, TablePlan] = {}
+    for plan in plans:
+        other = first.setdefault(plan.root, plan)
+        if other is not plan:
+            raise ConfigError(
+                f"The resources `{other.resource}` and `{plan.resource}` both load table `{plan.root}` (names are normalised "
+                "to snake_case); one load writes a table from one resource: rename one of them, or yield both "
+                "kinds of item from one resource.")
+
+
+def _refuse_unswappable(session: LoadSession, plans: list[TablePlan], stored: Mapping[str, Table]) -> None:
+    """Before staging: a `staging-optimized` replace whose tables have dependents it cannot create again
+    (see `dependents`) is refused, naming each of them."""
+    swapped = commit_steps.swapped_tables(plans, stored)
+    if not swapped:
+        return
+    ds = session.dest.dataset
+    found = session.on_main("checking what depends on the tables to replace",
+                            lambda cur: swap_blockers(cur, ds, swapped))
+    if found:
+        raise DependentObjectsError(
+            "`replace_strategy: staging-optimized` swaps in new tables for " + ", ".join(f"`{n}`" for n in swapped)
+            + ", and keeps the views over them, but these objects cannot be kept:\n  " + "\n  ".join(found)
+            + "\nDrop them, or use `replace_strategy: truncate-and-insert` or `insert-from-staging`, which keep "
+            "the tables. Nothing was loaded.", table=swapped[0])
 
 
 def _root_ids_for_merges(live: dict[str, Table], plans: list[TablePlan]) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -204,7 +204,8 @@ class LoadSession:
 
     # ---- commit ---------------------------------------------------------------------------
 
-    def commit(self, catalog: Catalog, locks: list[str], build: CommitBuilder, action: str = "committing") -> None:
+    def commit(self, catalog: Catalog, locks: list[str], build: CommitBuilder, action: str = "committing",
+               views_on: Sequence[str] = ()) -> None:
         """Take `locks`, re-read the catalog, run what `build` makes of it, all in one transaction.
 
         Any failure rolls everything back. A transient failure (deadlock, serialization
@@ -212,6 +213,7 @@ class LoadSession:
         built again each time, from the catalog as it is then. After a lost connection the
         commit may have gone through before the reply was lost, so the `_dlt_loads` row of
         this load decides: if it is there, the load is done and nothing runs twice.
+        The catalog `build` gets holds the views over the tables `views_on`, read under the locks.
         """
         held = self.on_main(action, lambda cur: holds_run_lock(cur, self.dest.dataset, self.dest.pipeline_name))
         if not held:
@@ -222,7 +224,7 @@ class LoadSession:
             try:
                 if self.conn.closed and self._reattach():
                     return  # the earlier attempt committed; only its reply was lost
-                self._commit_once(catalog, locks, build)
+                self._commit_once(catalog, locks, build, views_on)
                 return
             except psycopg2.Error as exc:
                 if not (self.conn.closed or is_transient(exc)):
@@ -263,13 +265,14 @@ class LoadSession:
             "committed and the cursors did not move; run it again.",
             load_id=self.load_id)
 
-    def _commit_once(self, catalog: Catalog, locks: list[str], build: CommitBuilder) -> None:
+    def _commit_once(self, catalog: Catalog, locks: list[str], build: CommitBuilder,
+                     views_on: Sequence[str]) -> None:
         self.conn.autocommit = False
         try:
             with self.conn.cursor() as cur:
                 for stmt in locks:
                     cur.execute(stmt)
-                for stmt in build(catalog.refreshed(cur)):
+                for stmt in build(catalog.refreshed(cur, views_on)):
                     cur.execute(stmt)
             self.conn.commit()
         except BaseException:

@@ -579,8 +579,11 @@ class Normalizer:
         raise AssertionError("unreachable: the batch did not encode")
 
     def flush_all(self) -> None:
-        for buf in self.buffers.values():
-            self._flush(buf)
+        """Send every pending row. Encoding a held block can open new tables (a value that turned
+        into a list makes a child table), so the tables are walked until none has rows left."""
+        while pending := [buf for buf in self.buffers.values() if buf.lines or buf.block]:
+            for buf in pending:
+                self._flush(buf)
 
 
 RESERVED_PREFIX = "_pg_assets_"

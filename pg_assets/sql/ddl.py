@@ -65,8 +65,64 @@ def drop_table(schema: str, table: str, *, if_exists: bool = True) -> str:
     return f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{qualified(schema, table)}"
 
 
-def drop_view(schema: str, view: str, *, if_exists: bool = True) -> str:
-    return f"DROP VIEW {'IF EXISTS ' if if_exists else ''}{qualified(schema, view)}"
+def drop_view(schema: str, view: str, *, if_exists: bool = True, materialized: bool = False) -> str:
+    """DROP a view, never CASCADE: an object nobody knew of that depends on it stops the drop."""
+    return f"DROP {_view_kind(materialized)} {'IF EXISTS ' if if_exists else ''}{qualified(schema, view)}"
+
+
+def _view_kind(materialized: bool) -> str:
+    return "MATERIALIZED VIEW" if materialized else "VIEW"
+
+
+def create_view(schema: str, view: str, query: str, *, materialized: bool = False,
+                options: Sequence[tuple[str, str]] = (), with_data: bool = True) -> str:
+    """A view (or materialized view) of `query`, with the storage or view `options` given as
+    (name, value) pairs.
+
+    `query` is a SELECT as the server itself printed it (`pg_get_viewdef` of the view being
+    recreated), never text a user or a source wrote: it is the one piece of SQL taken as it is.
+    A materialized view is filled from `query` at once unless `with_data` is False.
+    """
+    body = query.strip().rstrip(";")
+    opts = f" WITH ({', '.join(f'{ident(k)} = {text_literal(v)}' for k, v in options)})" if options else ""
+    data = ("" if not materialized else " WITH DATA" if with_data else " WITH NO DATA")
+    return f"CREATE {_view_kind(materialized)} {qualified(schema, view)}{opts} AS\n{body}{data}"
+
+
+def alter_owner(schema: str, view: str, owner: str, *, materialized: bool = False) -> str:
+    return f"ALTER {_view_kind(materialized)} {qualified(schema, view)} OWNER TO {ident(owner)}"
+
+
+# the privileges a table, view or materialized view can have (what `aclexplode` names)
+TABLE_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER",
+                              "MAINTAIN"})
+
+
+def _privilege(privilege: str) -> str:
+    if privilege not in TABLE_PRIVILEGES:
+        raise ValueError(f"not a table privilege: {privilege!r}")
+    return privilege
+
+
+def grant(privilege: str, schema: str, relation: str, grantee: str | None, *, grant_option: bool = False) -> str:
+    """GRANT one privilege on a table or view; `grantee` None is PUBLIC."""
+    to = "PUBLIC" if grantee is None else ident(grantee)
+    return (f"GRANT {_privilege(privilege)} ON TABLE {qualified(schema, relation)} TO {to}"
+            + (" WITH GRANT OPTION" if grant_option else ""))
+
+
+def revoke(privilege: str, schema: str, relation: str, grantee: str | None) -> str:
+    """REVOKE one privilege on a table or view; `grantee` None is PUBLIC."""
+    frm = "PUBLIC" if grantee is None else ident(grantee)
+    return f"REVOKE {_privilege(privilege)} ON TABLE {qualified(schema, relation)} FROM {frm}"
+
+
+def comment_on_view(schema: str, view: str, comment: str, *, materialized: bool = False) -> str:
+    return f"COMMENT ON {_view_kind(materialized)} {qualified(schema, view)} IS {text_literal(comment)}"
+
+
+def comment_on_column(schema: str, relation: str, column: str, comment: str) -> str:
+    return f"COMMENT ON COLUMN {qualified(schema, relation)}.{ident(column)} IS {text_literal(comment)}"
 
 
 def truncate(schema: str, tables: Sequence[str]) -> str:

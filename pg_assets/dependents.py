@@ -1,0 +1,144 @@
+"""Views over tables that a `staging-optimized` replace swaps, and what such a swap cannot keep.
+
+The swap drops the old table and moves the staged one into its place. Postgres refuses to
+drop a table a view reads, so the views (and views on those views, and materialized views)
+are read here, dropped before the swap and created again after it, in the same transaction:
+definition (`pg_get_viewdef`, with the column list the view had), options, owner, privileges,
+comments, and a materialized view's indexes and data (filled from the new rows, or left
+unpopulated when it was). Readers of the view wait on the commit's locks and then see the
+new rows; nobody ever sees the view missing.
+
+Some objects cannot be carried over this way: a rule or trigger on the table or a view, a
+row-level security policy, a foreign key from another table, a function or column typed by
+the table's row type, a view column's default or column privileges, a view owned by a role
+the loading role is not a member of. `swap_blockers` names each, so the load refuses before
+anything is staged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pg_assets import sql
+
+# privileges an owner holds on a relation by default (what `aclexplode` shows for it)
+_OWNER_DEFAULT = ("INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One privilege on a view: `grantee` None is PUBLIC."""
+
+    grantee: str | None
+    privilege: str
+    grantable: bool
+    grantor: str
+
+
+@dataclass(frozen=True)
+class DependentView:
+    """A view or materialized view that reads (through any number of views) some swapped tables."""
+
+    schema: str
+    name: str
+    materialized: bool
+    definition: str
+    owner: str
+    may_own: bool  # the loading role is a member of `owner`, so it may drop the view and give it back
+    may_create: bool  # the loading role has CREATE on the view's schema
+    populated: bool
+    comment: str | None
+    options: tuple[tuple[str, str], ...]
+    indexes: tuple[str, ...]  # CREATE INDEX statements as the server prints them
+    column_comments: tuple[tuple[str, str], ...]
+    default_acl: bool  # no privileges were ever granted or revoked
+    grants: tuple[Grant, ...]
+    depth: int  # 1 reads a swapped table directly; n reads a view of depth n - 1
+    tables: frozenset[str]  # the swapped tables it reads, directly or not
+
+    @property
+    def label(self) -> str:
+        kind = "materialized view" if self.materialized else "view"
+        return f"{kind} `{self.schema}.{self.name}`"
+
+
+def read_views(cursor: Any, dataset: str, tables: Sequence[str]) -> tuple[DependentView, ...]:
+    """Every view over `tables` of `dataset`, those that read others after them."""
+    if not tables:
+        return ()
+    cursor.execute(sql.DEPENDENT_VIEWS, (dataset, list(tables)))
+    return tuple(_view(row) for row in cursor.fetchall())
+
+
+def _view(row: Sequence[Any]) -> DependentView:
+    (schema, name, materialized, definition, owner, may_own, may_create, populated, comment, options, indexes,
+     column_comments, default_acl, grants, depth, tables) = row
+    return DependentView(
+        schema, name, materialized, definition, owner, may_own, may_create, populated, comment,
+        tuple(tuple(o.split("=", 1)) for o in options), tuple(indexes), tuple(map(tuple, column_comments)),
+        default_acl, tuple(Grant(g, p, gr == "true", by) for g, p, gr, by in grants), depth, frozenset(tables))
+
+
+def swap_blockers(cursor: Any, dataset: str, tables: Sequence[str]) -> list[str]:
+    """Why `tables` of `dataset` cannot be swapped keeping what depends on them; empty when they can."""
+    if not tables:
+        return []
+    cursor.execute(sql.SWAP_BLOCKERS, (dataset, list(tables)))
+    found = [f"{what} (on {on})" for what, on in cursor.fetchall()]
+    return found + [reason for view in read_views(cursor, dataset, tables) for reason in _unrecreatable(view)]
+
+
+def _unrecreatable(view: DependentView) -> list[str]:
+    out = []
+    if not view.may_own:
+        out.append(f"{view.label} is owned by `{view.owner}`, and the loading role is not a member of it, so it "
+                   f"cannot drop the view and give it back (`GRANT {view.owner} TO <loading role>`)")
+    if not view.may_create:
+        out.append(f"{view.label}: the loading role has no CREATE on schema `{view.schema}`, so it cannot "
+                   f"create the view again (`GRANT CREATE ON SCHEMA {view.schema} TO <loading role>`)")
+    out.extend(f"{view.label}: the privilege {g.privilege} of {g.grantee or 'PUBLIC'} was granted by "
+               f"`{g.grantor}`, not by the owner, and a new view can only get it from its owner"
+               for g in view.grants if g.grantor != view.owner)
+    return out
+
+
+def on_tables(views: Iterable[DependentView], tables: Iterable[str]) -> list[DependentView]:
+    """The views that read any of `tables`, in creation order."""
+    wanted = set(tables)
+    return [v for v in views if v.tables & wanted]
+
+
+def drop_sql(views: Sequence[DependentView]) -> list[str]:
+    """Drop `views` (in creation order), those that read others first."""
+    return [sql.drop_view(v.schema, v.name, if_exists=False, materialized=v.materialized)
+            for v in sorted(views, key=lambda v: -v.depth)]
+
+
+def recreate_sql(views: Sequence[DependentView]) -> list[str]:
+    """Create `views` (in creation order) again as they were, once the tables they read are in place."""
+    return [stmt for v in sorted(views, key=lambda v: v.depth) for stmt in _recreate(v)]
+
+
+def _recreate(v: DependentView) -> list[str]:
+    m = v.materialized
+    out = [sql.create_view(v.schema, v.name, v.definition, materialized=m, options=v.options,
+                           with_data=v.populated), *v.indexes,
+           sql.alter_owner(v.schema, v.name, v.owner, materialized=m)]
+    if not v.default_acl:
+        out.extend(_privileges(v))
+    if v.comment is not None:
+        out.append(sql.comment_on_view(v.schema, v.name, v.comment, materialized=m))
+    out.extend(sql.comment_on_column(v.schema, v.name, column, text) for column, text in v.column_comments)
+    return out
+
+
+def _privileges(v: DependentView) -> list[str]:
+    """The grants of `v` again: the owner's own privileges revoked where they were, the others granted
+    (by the owner: the loading role is a member of it, so Postgres records the owner as grantor)."""
+    own = {g.privilege for g in v.grants if g.grantee == v.owner}
+    out = [sql.revoke(p, v.schema, v.name, v.owner) for p in _OWNER_DEFAULT if p not in own]
+    out.extend(sql.grant(g.privilege, v.schema, v.name, g.grantee, grant_option=g.grantable)
+               for g in v.grants if g.grantee != v.owner)
+    return out
