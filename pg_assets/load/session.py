@@ -33,7 +33,7 @@ from pg_assets import sql
 from pg_assets import state as state_store
 from pg_assets.catalog import Catalog, read_catalog
 from pg_assets.connection import ConnectionConfig, close_quietly, open_connection
-from pg_assets.errors import TransientLoadError
+from pg_assets.errors import TerminalLoadError, TransientLoadError
 from pg_assets.load.dispositions import Staged, system_tables_sql
 from pg_assets.load.errors import describe, is_transient
 from pg_assets.load.locks import create_schema_safely, holds_run_lock
@@ -166,8 +166,10 @@ class LoadSession:
         else:
             write = _insert_job(sql.insert_values_head(staged.schema, staged.name, names), batch.payload)
         self._batches += 1
-        assert self._pool is not None
-        self._pool.submit(Job(batch.table, batch.rows, batch.nbytes, _once(self.ledger.ref, self._batches, write)))
+        pool = self._pool
+        assert pool is not None
+        job = Job(batch.table, batch.rows, batch.nbytes, _once(self.ledger.ref, self._batches, write))
+        self._unless_staging_lost(lambda: pool.submit(job))
 
     def _ensure_staging(self, batch: Batch, logged: bool) -> Staged:
         staged = self.staged.get(batch.table)
@@ -200,7 +202,20 @@ class LoadSession:
         """Block until every queued batch is in its staging table."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            pool.join()
+            self._unless_staging_lost(pool.join)
+
+    def _unless_staging_lost(self, call: Callable[[], None]) -> None:
+        """`call()`, a worker's failure included; when it failed because another run took the run lock and
+        dropped this load's staging tables (the main connection was cut meanwhile), the promised
+        `TransientLoadError` instead of the missing relation the worker saw."""
+        try:
+            call()
+        except TerminalLoadError:
+            refs = [self.ledger.ref, *(s.ref for s in self.staged.values())]
+            intact = self.on_main("checking the staged rows", lambda cur: _all_exist(cur, refs))
+            if not intact:
+                raise self._lost_run_lock() from None
+            raise
 
     # ---- commit ---------------------------------------------------------------------------
 
@@ -299,9 +314,7 @@ class LoadSession:
                 cur.execute(sql.load_committed(self.dest.dataset, state_store.LOADS_TABLE), (self.load_id,))
                 if cur.fetchone() is not None:
                     return True
-            refs = [self.ledger.ref, *(s.ref for s in self.staged.values())]
-            cur.execute(sql.ALL_REGCLASSES, (refs,))
-            if not cur.fetchone()[0]:
+            if not _all_exist(cur, [self.ledger.ref, *(s.ref for s in self.staged.values())]):
                 raise TransientLoadError(
                     f"Load {self.load_id} of pipeline `{self.dest.pipeline_name}` lost its connection, and its "
                     "staged rows are gone. Nothing was committed; run it again.", load_id=self.load_id)
@@ -332,6 +345,11 @@ class LoadSession:
             pass  # the next run of this pipeline drops what is left
         finally:
             close_quietly(self.conn)
+
+
+def _all_exist(cur: Any, refs: list[str]) -> bool:
+    cur.execute(sql.ALL_REGCLASSES, (refs,))
+    return bool(cur.fetchone()[0])
 
 
 def _run_all(cur: Any, statements: list[str]) -> None:
