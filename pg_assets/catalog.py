@@ -17,7 +17,7 @@ from typing import Any
 
 from pg_assets import sql
 from pg_assets import stored_schema as documents
-from pg_assets.dependents import DependentView, read_views
+from pg_assets.dependents import DependentView, TableAccess, read_access, read_views
 from pg_assets.normalize.naming import PATH_SEPARATOR
 from pg_assets.schema import from_postgres
 from pg_assets.schema import PARENT_ID, Column, Table
@@ -42,6 +42,7 @@ class Catalog:
     documents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # views over the tables a swap replaces, read by `refreshed` when asked (see `dependents`)
     views: tuple[DependentView, ...] = ()
+    access: tuple[TableAccess, ...] = ()  # owner, privileges and comment of those tables
 
     @property
     def schema_exists(self) -> bool:
@@ -72,9 +73,10 @@ class Catalog:
 
     def refreshed(self, cursor: Any, views_on: Sequence[str] = ()) -> "Catalog":
         """The same documents with the columns read again (inside the commit, after its locks), and
-        the views over the tables `views_on` (those a swap replaces)."""
+        the views over the tables `views_on` (those a swap replaces) and their owners and privileges."""
         return replace(self, columns=read_columns(cursor, self.dataset),
-                       views=read_views(cursor, self.dataset, views_on))
+                       views=read_views(cursor, self.dataset, views_on),
+                       access=read_access(cursor, self.dataset, views_on))
 
 
 def _with_catalog_columns(table: Table, columns: Mapping[str, CatalogColumn]) -> Table:

@@ -1,5 +1,7 @@
 """Views over tables that a `staging-optimized` replace swaps, and what such a swap cannot keep.
 
+The swapped tables themselves get their owner, privileges and comment back (`read_access`).
+
 The swap drops the old table and moves the staged one into its place. Postgres refuses to
 drop a table a view reads, so the views (and views on those views, and materialized views)
 are read here, dropped before the swap and created again after it, in the same transaction:
@@ -29,12 +31,30 @@ _OWNER_DEFAULT = ("INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCE
 
 @dataclass(frozen=True)
 class Grant:
-    """One privilege on a view: `grantee` None is PUBLIC."""
+    """One privilege on a relation: `grantee` None is PUBLIC."""
 
     grantee: str | None
     privilege: str
     grantable: bool
     grantor: str
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who owns a relation, its privileges and its comment: what a relation created anew must get back."""
+
+    owner: str
+    default_acl: bool  # no privileges were ever granted or revoked
+    grants: tuple[Grant, ...]
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """The `Access` of a table a swap replaces, given to the staged table that takes its place."""
+
+    table: str
+    access: Access
 
 
 @dataclass(frozen=True)
@@ -45,16 +65,13 @@ class DependentView:
     name: str
     materialized: bool
     definition: str
-    owner: str
-    may_own: bool  # the loading role is a member of `owner`, so it may drop the view and give it back
+    access: Access
+    may_own: bool  # the loading role is a member of the owner, so it may drop the view and give it back
     may_create: bool  # the loading role has CREATE on the view's schema
     populated: bool
-    comment: str | None
     options: tuple[tuple[str, str], ...]
     indexes: tuple[str, ...]  # CREATE INDEX statements as the server prints them
     column_comments: tuple[tuple[str, str], ...]
-    default_acl: bool  # no privileges were ever granted or revoked
-    grants: tuple[Grant, ...]
     depth: int  # 1 reads a swapped table directly; n reads a view of depth n - 1
     tables: frozenset[str]  # the swapped tables it reads, directly or not
 
@@ -62,6 +79,15 @@ class DependentView:
     def label(self) -> str:
         kind = "materialized view" if self.materialized else "view"
         return f"{kind} `{self.schema}.{self.name}`"
+
+    @property
+    def kind(self) -> sql.ddl.RelationKind:
+        return "MATERIALIZED VIEW" if self.materialized else "VIEW"
+
+
+def _grants(rows: Sequence[Sequence[Any]]) -> tuple[Grant, ...]:
+    return tuple(Grant(grantee, privilege, grantable == "true", grantor) for grantee, privilege, grantable, grantor
+                 in rows)
 
 
 def read_views(cursor: Any, dataset: str, tables: Sequence[str]) -> tuple[DependentView, ...]:
@@ -76,9 +102,18 @@ def _view(row: Sequence[Any]) -> DependentView:
     (schema, name, materialized, definition, owner, may_own, may_create, populated, comment, options, indexes,
      column_comments, default_acl, grants, depth, tables) = row
     return DependentView(
-        schema, name, materialized, definition, owner, may_own, may_create, populated, comment,
-        tuple(tuple(o.split("=", 1)) for o in options), tuple(indexes), tuple(map(tuple, column_comments)),
-        default_acl, tuple(Grant(g, p, gr == "true", by) for g, p, gr, by in grants), depth, frozenset(tables))
+        schema, name, materialized, definition, Access(owner, default_acl, _grants(grants), comment), may_own,
+        may_create, populated, tuple(tuple(o.split("=", 1)) for o in options), tuple(indexes),
+        tuple(map(tuple, column_comments)), depth, frozenset(tables))
+
+
+def read_access(cursor: Any, dataset: str, tables: Sequence[str]) -> tuple[TableAccess, ...]:
+    """Owner, privileges and comment of each of `tables` that exists in `dataset`."""
+    if not tables:
+        return ()
+    cursor.execute(sql.TABLE_ACCESS, (dataset, list(tables)))
+    return tuple(TableAccess(name, Access(owner, default_acl, _grants(grants), comment))
+                 for name, owner, default_acl, grants, comment in cursor.fetchall())
 
 
 def swap_blockers(cursor: Any, dataset: str, tables: Sequence[str]) -> list[str]:
@@ -92,15 +127,16 @@ def swap_blockers(cursor: Any, dataset: str, tables: Sequence[str]) -> list[str]
 
 def _unrecreatable(view: DependentView) -> list[str]:
     out = []
+    owner = view.access.owner
     if not view.may_own:
-        out.append(f"{view.label} is owned by `{view.owner}`, and the loading role is not a member of it, so it "
-                   f"cannot drop the view and give it back (`GRANT {view.owner} TO <loading role>`)")
+        out.append(f"{view.label} is owned by `{owner}`, and the loading role is not a member of it, so it "
+                   f"cannot drop the view and give it back (`GRANT {owner} TO <loading role>`)")
     if not view.may_create:
         out.append(f"{view.label}: the loading role has no CREATE on schema `{view.schema}`, so it cannot "
                    f"create the view again (`GRANT CREATE ON SCHEMA {view.schema} TO <loading role>`)")
     out.extend(f"{view.label}: the privilege {g.privilege} of {g.grantee or 'PUBLIC'} was granted by "
                f"`{g.grantor}`, not by the owner, and a new view can only get it from its owner"
-               for g in view.grants if g.grantor != view.owner)
+               for g in view.access.grants if g.grantor != owner)
     return out
 
 
@@ -122,23 +158,26 @@ def recreate_sql(views: Sequence[DependentView]) -> list[str]:
 
 
 def _recreate(v: DependentView) -> list[str]:
-    m = v.materialized
-    out = [sql.create_view(v.schema, v.name, v.definition, materialized=m, options=v.options,
-                           with_data=v.populated), *v.indexes,
-           sql.alter_owner(v.schema, v.name, v.owner, materialized=m)]
-    if not v.default_acl:
-        out.extend(_privileges(v))
-    if v.comment is not None:
-        out.append(sql.comment_on_view(v.schema, v.name, v.comment, materialized=m))
-    out.extend(sql.comment_on_column(v.schema, v.name, column, text) for column, text in v.column_comments)
-    return out
+    return [sql.create_view(v.schema, v.name, v.definition, materialized=v.materialized, options=v.options,
+                            with_data=v.populated), *v.indexes, *access_sql(v.schema, v.name, v.access, v.kind),
+            *(sql.comment_on_column(v.schema, v.name, column, text) for column, text in v.column_comments)]
 
 
-def _privileges(v: DependentView) -> list[str]:
-    """The grants of `v` again: the owner's own privileges revoked where they were, the others granted
-    (by the owner: the loading role is a member of it, so Postgres records the owner as grantor)."""
-    own = {g.privilege for g in v.grants if g.grantee == v.owner}
-    out = [sql.revoke(p, v.schema, v.name, v.owner) for p in _OWNER_DEFAULT if p not in own]
-    out.extend(sql.grant(g.privilege, v.schema, v.name, g.grantee, grant_option=g.grantable)
-               for g in v.grants if g.grantee != v.owner)
+def access_sql(schema: str, name: str, access: Access, kind: sql.ddl.RelationKind) -> list[str]:
+    """Give a relation just created (owned by the loading role, default privileges) its `access` back.
+
+    The owner first; then, unless the privileges were the default, the owner's own privileges
+    revoked where they were, the others granted: by the owner, as Postgres records a grant made by
+    a member of the owning role (the loading role is one, or the owner could not be set).
+    """
+    out = [sql.alter_owner(schema, name, access.owner, kind=kind)]
+    if not access.default_acl:
+        own = {g.privilege for g in access.grants if g.grantee == access.owner}
+        out.extend(sql.revoke(p, schema, name, access.owner) for p in _OWNER_DEFAULT if p not in own)
+        out.extend(sql.grant(g.privilege, schema, name, g.grantee, grant_option=g.grantable)
+                   for g in access.grants if g.grantee != access.owner)
+    if access.comment is not None:
+        comment = (sql.comment_on_table(schema, name, access.comment) if kind == "TABLE" else
+                   sql.comment_on_view(schema, name, access.comment, materialized=kind == "MATERIALIZED VIEW"))
+        out.append(comment)
     return out

@@ -241,7 +241,8 @@ class _Load:
             def build(now: Catalog) -> list[str]:
                 existing = set(now.columns)
                 return session.final_ddl(live, now) + commit_steps.disposition_statements(
-                    dest, self.plans, live, existing, session.staged, started_at.isoformat(), now.views) + tail
+                    dest, self.plans, live, existing, session.staged, started_at.isoformat(), now.views,
+                    now.access) + tail
 
             session.commit(catalog, locks, build, views_on=commit_steps.swapped_tables(self.plans, live))
             t2 = time.monotonic()

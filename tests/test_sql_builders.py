@@ -42,7 +42,8 @@ CASES: dict[str, list[str]] = {
     "drop_view": [ddl.drop_view(S, T), ddl.drop_view(S, T, if_exists=False, materialized=True)],
     "create_view": [ddl.create_view(S, T, f"SELECT 1 AS {sql.ident(C)};"),
                     ddl.create_view(S, T, " SELECT 1", options=[("security_barrier", "true"), (C, "it's")])],
-    "alter_owner": [ddl.alter_owner(S, T, 'ro"le'), ddl.alter_owner(S, T, 'ro"le', materialized=True)],
+    "alter_owner": [ddl.alter_owner(S, T, 'ro"le'), ddl.alter_owner(S, T, 'ro"le', kind="MATERIALIZED VIEW"),
+                    ddl.alter_owner(S, T, 'ro"le', kind="TABLE")],
     "grant": [ddl.grant("SELECT", S, T, 'ro"le'), ddl.grant("UPDATE", S, T, None, grant_option=True)],
     "revoke": [ddl.revoke("TRUNCATE", S, T, 'ro"le'), ddl.revoke("SELECT", S, T, None)],
     "comment_on_view": [ddl.comment_on_view(S, T, "it's"), ddl.comment_on_view(S, T, "x", materialized=True)],
@@ -76,7 +77,8 @@ CASES: dict[str, list[str]] = {
     **{name: [getattr(reads, name)] for name in (
         "REGCLASS", "REGCLASSES", "ALL_REGCLASSES", "DATABASE_EXISTS", "MARKED_TABLES", "TRY_ADVISORY_LOCK",
         "LOCK_HOLDER", "HOLDS_ADVISORY_LOCK", "INFORMATION_SCHEMA_COLUMNS", "CHILD_TABLES",
-        "CHILD_TABLES_OF_SCHEMAS", "TABLE_COLUMNS", "ROW_ESTIMATE", "DEPENDENT_VIEWS", "SWAP_BLOCKERS")},
+        "CHILD_TABLES_OF_SCHEMAS", "TABLE_COLUMNS", "ROW_ESTIMATE", "DEPENDENT_VIEWS", "SWAP_BLOCKERS",
+        "TABLE_ACCESS")},
     "advisory_xact_lock": [reads.advisory_xact_lock(2**63 - 1), reads.advisory_xact_lock(-1, shared=True)],
     "load_committed": [reads.load_committed(S, T)],
     "newest_state": [reads.newest_state(S, T, "_dlt_loads")],
@@ -320,7 +322,8 @@ def test_view_builders_run_with_hostile_names(dataset: str, query) -> None:
     query(ddl.create_view(dataset, 'e"mpty', body, materialized=True, with_data=False))
     (me,), = query("SELECT current_user")
     query(ddl.alter_owner(dataset, 'v"w', me))
-    query(ddl.alter_owner(dataset, 'm"v', me, materialized=True))
+    query(ddl.alter_owner(dataset, 'm"v', me, kind="MATERIALIZED VIEW"))
+    query(ddl.alter_owner(dataset, T, me, kind="TABLE"))
     query(ddl.grant("SELECT", dataset, 'v"w', None, grant_option=False))
     query(ddl.revoke("TRUNCATE", dataset, 'v"w', me))
     query(ddl.comment_on_view(dataset, 'v"w', "it's; --"))

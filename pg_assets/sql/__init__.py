@@ -31,14 +31,14 @@ from pg_assets.sql.quoting import (
 from pg_assets.sql.reads import (
     ALL_REGCLASSES, CHILD_TABLES, CHILD_TABLES_OF_SCHEMAS, DATABASE_EXISTS, DEPENDENT_VIEWS, HOLDS_ADVISORY_LOCK,
     INFORMATION_SCHEMA_COLUMNS, LOCK_HOLDER, MARKED_TABLES, REGCLASS, REGCLASSES, ROW_ESTIMATE, SWAP_BLOCKERS,
-    TABLE_COLUMNS, TRY_ADVISORY_LOCK, advisory_xact_lock, count_duplicates, count_nulls, count_rows, load_committed,
-    newest_per_group, newest_schema_hash, newest_state,
+    TABLE_ACCESS, TABLE_COLUMNS, TRY_ADVISORY_LOCK, advisory_xact_lock, count_duplicates, count_nulls, count_rows,
+    load_committed, newest_per_group, newest_schema_hash, newest_state,
 )
 
 __all__ = [
     "ALL_REGCLASSES", "CHILD_TABLES", "CHILD_TABLES_OF_SCHEMAS", "DATABASE_EXISTS", "DEPENDENT_VIEWS",
-    "HOLDS_ADVISORY_LOCK", "SWAP_BLOCKERS", "TABLE_PRIVILEGES", "alter_owner", "comment_on_column", "comment_on_view",
-    "create_view", "grant", "revoke",
+    "HOLDS_ADVISORY_LOCK", "SWAP_BLOCKERS", "TABLE_ACCESS", "TABLE_PRIVILEGES", "alter_owner", "comment_on_column",
+    "comment_on_view", "create_view", "grant", "revoke",
     "INFORMATION_SCHEMA_COLUMNS", "LOCK_HOLDER", "MARKED_TABLES", "NON_FINITE", "NOW", "REGCLASS", "REGCLASSES",
     "ROW_ESTIMATE", "TABLE_COLUMNS", "TRY_ADVISORY_LOCK", "Expression", "add_columns", "add_unique",
     "advisory_xact_lock", "analyze", "as_jsonb", "backfill_root_ids", "column_def", "comment_on_table",

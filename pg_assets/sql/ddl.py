@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from pg_assets.sql.names import LEDGER_BATCH
 from pg_assets.sql.quoting import ident, ident_list, qualified, text_literal
@@ -70,7 +71,10 @@ def drop_view(schema: str, view: str, *, if_exists: bool = True, materialized: b
     return f"DROP {_view_kind(materialized)} {'IF EXISTS ' if if_exists else ''}{qualified(schema, view)}"
 
 
-def _view_kind(materialized: bool) -> str:
+RelationKind = Literal["TABLE", "VIEW", "MATERIALIZED VIEW"]
+
+
+def _view_kind(materialized: bool) -> RelationKind:
     return "MATERIALIZED VIEW" if materialized else "VIEW"
 
 
@@ -89,8 +93,8 @@ def create_view(schema: str, view: str, query: str, *, materialized: bool = Fals
     return f"CREATE {_view_kind(materialized)} {qualified(schema, view)}{opts} AS\n{body}{data}"
 
 
-def alter_owner(schema: str, view: str, owner: str, *, materialized: bool = False) -> str:
-    return f"ALTER {_view_kind(materialized)} {qualified(schema, view)} OWNER TO {ident(owner)}"
+def alter_owner(schema: str, relation: str, owner: str, *, kind: RelationKind = "VIEW") -> str:
+    return f"ALTER {kind} {qualified(schema, relation)} OWNER TO {ident(owner)}"
 
 
 # the privileges a table, view or materialized view can have (what `aclexplode` names)

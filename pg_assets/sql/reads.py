@@ -129,6 +129,16 @@ def count_duplicates(schema: str, table: str, columns: Sequence[str], *, current
 # Both take the schema `%s` and the `%s` array of its table names. A view (or materialized view)
 # depends on a table through its `_RETURN` rule; views on views are followed to any depth.
 
+# the privileges on relation `c` as (grantee or NULL for PUBLIC, privilege, grantable, grantor)
+_GRANTS = """ARRAY(SELECT ARRAY[CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee) END,
+                          x.privilege_type, x.is_grantable::text, pg_get_userbyid(x.grantor)]
+             FROM aclexplode(c.relacl) x)"""
+TABLE_ACCESS = """
+SELECT c.relname, pg_get_userbyid(c.relowner), c.relacl IS NULL, """ + _GRANTS + """, obj_description(c.oid, 'pg_class')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')
+"""
+"""Owner, whether privileges are the default, privileges and comment of each of the tables."""
 _DEPENDENT_VIEW_OIDS = """
 WITH RECURSIVE swapped AS (
     SELECT c.oid, c.relname::text AS base FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -152,10 +162,7 @@ SELECT n.nspname, c.relname, c.relkind = 'm', pg_get_viewdef(c.oid), pg_get_user
        ARRAY(SELECT ARRAY[a.attname::text, col_description(c.oid, a.attnum)] FROM pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                AND col_description(c.oid, a.attnum) IS NOT NULL ORDER BY a.attnum),
-       c.relacl IS NULL,
-       ARRAY(SELECT ARRAY[CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee) END,
-                          x.privilege_type, x.is_grantable::text, pg_get_userbyid(x.grantor)]
-             FROM aclexplode(c.relacl) x),
+       c.relacl IS NULL, """ + _GRANTS + """,
        d.depth, d.bases
 FROM (SELECT oid, max(depth) AS depth, array_agg(DISTINCT base ORDER BY base) AS bases
       FROM dependents GROUP BY oid) d
