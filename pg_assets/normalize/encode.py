@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pg_assets.json_codec import column_json
-from pg_assets.normalize.types import INT64_MAX, INT64_MIN, NoFit
+from pg_assets.normalize.types import INT64_MAX, INT64_MIN, NoFit, exact_float
 from pg_assets.sql import NON_FINITE, decimal_literal, float_literal, text_literal
 
 Encoder = Callable[[Any], str]
@@ -78,8 +78,12 @@ _NON_FINITE_COPY = {k: "\\N" if v is None else v for k, v in NON_FINITE.items()}
 
 
 def _copy_float(value: float) -> str:
-    text = repr(float(value))
+    text = repr(exact_float(value))
     return _NON_FINITE_COPY.get(text, text)
+
+
+def _insert_float(value: float) -> str:
+    return float_literal(exact_float(value))
 
 
 def _copy_decimal(value: Any) -> str:
@@ -114,7 +118,7 @@ INSERT_VALUES = Format(
     encoders={
         "text": text_literal,
         "bigint": _int_text,
-        "double": float_literal,
+        "double": _insert_float,
         "bool": lambda v: "TRUE" if v else "FALSE",
         "timestamp": lambda v: "'" + v.isoformat() + "'",
         "timestamp_naive": lambda v: "'" + _naive_utc(v) + "'",
