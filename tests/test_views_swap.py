@@ -11,6 +11,7 @@ on Debian's PostgreSQL over TCP (`tests/faults/test_views_roles.py`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -102,3 +103,65 @@ def test_what_a_swap_cannot_recreate_refuses_the_load_before_staging(make: str, 
     assert "truncate-and-insert" in str(caught.value) and "Nothing was loaded" in str(caught.value)
     assert query(f'SELECT id FROM "{dataset}".t') == [(1,)]
     assert query(f"SELECT count(*) FROM pg_tables WHERE schemaname = '{dataset}_staging'") == [(0,)]
+
+
+# ---- real dbt: views and a materialized view made by `dbt run`, through the swap --------------------
+
+
+DBT_MODELS = {
+    "stg_orders.sql": "{{ config(materialized='view') }} select id, status, _dlt_id from {{ source('shop', 'orders') }}",
+    "stg_items.sql": "{{ config(materialized='view') }} select sku, qty, _dlt_parent_id "
+                     "from {{ source('shop', 'orders__items') }}",
+    "order_totals.sql": "{{ config(materialized='view') }} select o.id, o.status, sum(i.qty) as qty "
+                        "from {{ ref('stg_orders') }} o join {{ ref('stg_items') }} i on i._dlt_parent_id = o._dlt_id "
+                        "group by o.id, o.status",
+    "busy.sql": "{{ config(materialized='materialized_view') }} select id from {{ ref('order_totals') }} "
+                "where qty > 0",
+}
+
+
+def dbt_project(root: Path, dataset: str, config: Any) -> Path:
+    """A dbt project over the `orders` source of `dataset`, with descriptions persisted as comments."""
+    (root / "models").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(
+        "name: swap\nversion: '1.0'\nprofile: swap\nmodels:\n  swap:\n    +persist_docs: {relation: true, "
+        "columns: true}\n")
+    (root / "profiles.yml").write_text(
+        f"swap:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      host: '{config.host}'\n"
+        f"      port: {config.port}\n      user: '{config.username}'\n      password: ''\n"
+        f"      dbname: '{config.database}'\n      schema: '{dataset}_dbt'\n      threads: 1\n")
+    (root / "models" / "schema.yml").write_text(
+        f"version: 2\nsources:\n  - name: shop\n    schema: '{dataset}'\n    tables: [{{name: orders}}, "
+        "{name: orders__items}]\nmodels:\n  - name: order_totals\n    description: one row per order\n"
+        "    columns: [{name: qty, description: items ordered}]\n")
+    for name, text in DBT_MODELS.items():
+        (root / "models" / name).write_text(text)
+    return root
+
+
+def dbt_run(project: Path) -> None:
+    from dbt.cli.main import dbtRunner  # noqa: PLC0415 - dbt is imported by the dbt tests only
+
+    result = dbtRunner().invoke(["run", "--project-dir", str(project), "--profiles-dir", str(project), "--quiet"])
+    assert result.success, result.exception
+
+
+def test_dbt_views_and_materialized_view_survive_the_swap(dataset: str, query: Query, pg_credentials: Any,
+                                                          tmp_path: Path) -> None:
+    p = pg_assets.pipeline("dbt_swap", dataset=dataset)
+    p.run(orders("a", 3), table_name="orders", write_disposition=SWAP)
+    project = dbt_project(tmp_path / "dbt", dataset, pg_credentials)
+    try:
+        dbt_run(project)
+        before = views_state(query, f"{dataset}_dbt")
+        assert [(name, kind, comment) for name, kind, _, _, _, _, _, comment, *_ in before] == [
+            ("busy", "m", None), ("order_totals", "v", "one row per order"), ("stg_items", "v", None),
+            ("stg_orders", "v", None)]
+        p.run(orders("b", 4), table_name="orders", write_disposition=SWAP)
+        assert views_state(query, f"{dataset}_dbt") == before
+        models = f'"{dataset}_dbt"'
+        assert query(f"SELECT id, status, qty FROM {models}.order_totals ORDER BY id") == [
+            (i, f"b{i}", 1) for i in range(4)]
+        assert query(f"SELECT id FROM {models}.busy ORDER BY id") == [(i,) for i in range(4)]
+    finally:
+        query(f'DROP SCHEMA IF EXISTS "{dataset}_dbt" CASCADE')
