@@ -357,9 +357,9 @@ def _refuse_shared_tables(plans: list[TablePlan]) -> None:
         other = first.setdefault(plan.root, plan)
         if other is not plan:
             raise ConfigError(
-                f"The resources `{other.resource}` and `{plan.resource}` both load table `{plan.root}` (names are normalised "
-                "to snake_case); one load writes a table from one resource: rename one of them, or yield both "
-                "kinds of item from one resource.")
+                f"The resources `{other.resource}` and `{plan.resource}` both load table `{plan.root}` (names are "
+                "normalised to snake_case); one load writes a table from one resource: rename one of them, or "
+                "yield both kinds of item from one resource.")
 
 
 def _refuse_unswappable(session: LoadSession, plans: list[TablePlan], stored: Mapping[str, Table]) -> None:

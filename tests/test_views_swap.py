@@ -109,7 +109,8 @@ def test_what_a_swap_cannot_recreate_refuses_the_load_before_staging(make: str, 
 
 
 DBT_MODELS = {
-    "stg_orders.sql": "{{ config(materialized='view') }} select id, status, _dlt_id from {{ source('shop', 'orders') }}",
+    "stg_orders.sql": "{{ config(materialized='view') }} select id, status, _dlt_id "
+                      "from {{ source('shop', 'orders') }}",
     "stg_items.sql": "{{ config(materialized='view') }} select sku, qty, _dlt_parent_id "
                      "from {{ source('shop', 'orders__items') }}",
     "order_totals.sql": "{{ config(materialized='view') }} select o.id, o.status, sum(i.qty) as qty "
