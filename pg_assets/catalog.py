@@ -31,6 +31,9 @@ class CatalogColumn:
     data_type: str
     nullable: bool
     timezone: bool | None = None
+    # a numeric column's declared precision and scale (None for an unconstrained `numeric`)
+    precision: int | None = None
+    scale: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,11 @@ class Catalog:
             elif table.parent is not None and table.parent not in tables:
                 table.parent = _parent_by_name(table.name, tables)
         return tables
+
+    def numeric_limits(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
+        """(precision, scale) of every numeric column that exists, by (table, column)."""
+        return {(t, c.name): (c.precision, c.scale) for t, cols in self.columns.items() for c in cols.values()
+                if c.data_type in ("decimal", "wei")}
 
     def refreshed(self, cursor: Any, views_on: Sequence[str] = ()) -> "Catalog":
         """The same documents with the columns read again (inside the commit, after its locks), and
@@ -116,7 +124,8 @@ def read_columns(cursor: Any, dataset: str) -> dict[str, dict[str, CatalogColumn
     for table, column, pg_type, nullable, precision, scale in cursor.fetchall():
         data_type = from_postgres(pg_type, precision, scale)
         timezone = False if pg_type == "timestamp without time zone" else None
-        out.setdefault(table, {})[column] = CatalogColumn(column, data_type, nullable == "YES", timezone)
+        numeric = (precision, scale) if pg_type == "numeric" else (None, None)
+        out.setdefault(table, {})[column] = CatalogColumn(column, data_type, nullable == "YES", timezone, *numeric)
     return out
 
 

@@ -72,13 +72,15 @@ class BadDataError(ConfigError):
         table: the table the item was going to.
         column: the column (normalised name) at fault.
         row: the position of the item in the load, counting from 1.
+        value: the value at fault, when one value is.
     """
 
-    def __init__(self, message: str, *, table: str, column: str, row: int) -> None:
+    def __init__(self, message: str, *, table: str, column: str, row: int, value: object = None) -> None:
         super().__init__(message)
         self.table = table
         self.column = column
         self.row = row
+        self.value = value
 
 
 class EmbeddedServerError(PgAssetsError):

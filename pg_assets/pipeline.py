@@ -230,7 +230,7 @@ class _Load:
             previous_hash = state.get("_version_hash")
             live = {n: t.copy() for n, t in stored.items()}
             t0 = time.monotonic()
-            normalizer = self._stream(session, live, stored, state)
+            normalizer = self._stream(session, live, stored, state, catalog.numeric_limits())
             _root_ids_for_merges(live, self.plans)
             t1 = time.monotonic()
             tail = commit_steps.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,
@@ -253,13 +253,14 @@ class _Load:
         return self._info(dest, normalizer, live, timings, started_at, session.retries.count)
 
     def _stream(self, session: LoadSession, live: dict[str, Table], stored: dict[str, Table],
-                state: dict[str, Any]) -> Normalizer:
+                state: dict[str, Any], numeric: Mapping[tuple[str, str], tuple[int | None, int | None]]) -> Normalizer:
         def emit(batch: Any) -> None:
             plan = self.by_root[root_of(live, batch.table)]
             session.stage(batch, logged=_adoptable(plan, batch.table, stored))
 
         normalizer = Normalizer(live, stored, FORMATS[self.p.file_format], self.load_id, emit,
-                                batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes)
+                                batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes,
+                                numeric=numeric)
         session.start_pool()
         for res, plan in zip(self.resources, self.plans):
             with self._bound_cursor(res, state) as cursor:

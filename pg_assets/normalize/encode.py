@@ -10,6 +10,7 @@ NaN and infinity rules (NaN floats are NULL, as dlt stores them).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,19 @@ def _insert_float(value: float) -> str:
 def _copy_decimal(value: Any) -> str:
     text = str(value)
     return _NON_FINITE_COPY.get(text, text)
+
+
+def bounded(encode: Encoder, precision: int, scale: int) -> Encoder:
+    """`encode` for a `numeric(precision, scale)` column, refusing (NoFit) a finite number Postgres would
+    reject as too large for it (one that rounds, at `scale` places, to 10 ** (precision - scale) or more)."""
+    top = decimal.Decimal("9" * (precision - scale) + "." + "9" * scale + "5")  # exact: no context rounds it
+
+    def run(value: Any) -> str:
+        if (type(value) is not int and not value.is_finite()) or -top < value < top:
+            return encode(value)
+        raise NoFit
+
+    return run
 
 
 COPY = Format(
