@@ -188,7 +188,7 @@ ds.load(config, range({start}, {stop}))
 """
 
 
-def _checked(ds: Dataset, ids: range, trial: Trial) -> Trial:
+def check_and_rerun(ds: Dataset, ids: range, trial: Trial) -> Trial:
     """The invariant after a faulted load of `ids`; when the load did not commit, a fault-free rerun and
     the invariant again."""
     trial.problems += ds.check(ids)
@@ -225,7 +225,7 @@ def killed_load(ds: Dataset, rng: random.Random, *, within: float = 1.0) -> Tria
     if child.returncode not in (0, -signal.SIGKILL):
         trial.problems.append(f"the child failed by itself: {child.stderr.read().decode()[-500:]}")
     time.sleep(0.2)  # the server notices the dead client and ends its session, releasing the run lock
-    return _checked(ds, ids, trial)
+    return check_and_rerun(ds, ids, trial)
 
 
 def restarted_load(ds: Dataset, server: Any, rng: random.Random, *, from_inside: bool) -> Trial:
@@ -263,4 +263,4 @@ def restarted_load(ds: Dataset, server: Any, rng: random.Random, *, from_inside:
         trial.problems.append(f"an exception outside the PgAssetsError tree: {type(exc).__name__}: {exc}")
     if timer is not None:
         timer.join()
-    return _checked(ds, ids, trial)
+    return check_and_rerun(ds, ids, trial)
