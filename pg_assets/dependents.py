@@ -1,14 +1,13 @@
 """Views over tables that a `staging-optimized` replace swaps, and what such a swap cannot keep.
 
-The swapped tables themselves get their owner, privileges and comment back (`read_access`).
-
 The swap drops the old table and moves the staged one into its place. Postgres refuses to
 drop a table a view reads, so the views (and views on those views, and materialized views)
 are read here, dropped before the swap and created again after it, in the same transaction:
 definition (`pg_get_viewdef`, with the column list the view had), options, owner, privileges,
 comments, and a materialized view's indexes and data (filled from the new rows, or left
 unpopulated when it was). Readers of the view wait on the commit's locks and then see the
-new rows; nobody ever sees the view missing.
+new rows; nobody ever sees the view missing. The tables that take the swapped ones' place get
+their owner, privileges and comment back too (`read_access`), so a view's readers keep reading.
 
 Some objects cannot be carried over this way: a rule or trigger on the table or a view, a
 row-level security policy, a foreign key from another table, a function or column typed by
@@ -25,7 +24,8 @@ from typing import Any
 
 from pg_assets import sql
 
-# privileges an owner holds on a relation by default (what `aclexplode` shows for it)
+# privileges an owner holds on a relation by default (what `aclexplode` shows for it) up to Postgres 16;
+# 17 adds MAINTAIN, which is left as the new relation has it
 _OWNER_DEFAULT = ("INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 
