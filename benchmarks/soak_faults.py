@@ -8,7 +8,9 @@ exact):
 - `cut`: the connection cut at a random byte of the load (any phase);
 - `staging_cut_refuse`: a cut in the staging phase followed by 0-2 s of refused connections;
 - `commit_reply`: the COMMIT reaches the server and its reply is lost;
-- `kill`: the loading process SIGKILLed at a random moment.
+- `kill`: the loading process SIGKILLed at a random moment;
+- `restart`: the server shut down fast and started again (down 0-1 s) while the load stages, or at a
+  random moment of it (every other trial).
 
     python benchmarks/soak_faults.py                 # 300 trials, seed 0
     python benchmarks/soak_faults.py --trials 60 --seed 7
@@ -32,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "fault
 
 import pg_server  # noqa: E402
 from fault_proxy import FaultProxy  # noqa: E402
-from fault_trials import Dataset, Trial, killed_load  # noqa: E402
+from fault_trials import Dataset, Trial, check_and_rerun, killed_load, restarted_load  # noqa: E402
 
-KINDS = ("cut", "staging_cut_refuse", "commit_reply", "kill")
+KINDS = ("cut", "staging_cut_refuse", "commit_reply", "kill", "restart")
 TARGET = 0.90
 
 
@@ -48,15 +50,10 @@ def _commit_reply(ds: Dataset, proxy: FaultProxy) -> Trial:
     except Exception as exc:  # noqa: BLE001 - counted, then the invariant decides
         trial.error = f"{type(exc).__name__}: {exc}"
     proxy.disarm()
-    trial.problems += ds.check(ids)
-    if not set(ids) <= ds.expected:
-        ds.load(ds.direct, ids)
-        ds._committed(ids)
-        trial.problems += ds.check(ids)
-    return trial
+    return check_and_rerun(ds, ids, trial)
 
 
-def run_trial(kind: str, ds: Dataset, proxy: FaultProxy, rng: random.Random) -> Trial:
+def run_trial(kind: str, ds: Dataset, proxy: FaultProxy, rng: random.Random, server: pg_server.Server) -> Trial:
     if kind == "cut":
         return ds.faulted_load(proxy, rng)
     if kind == "staging_cut_refuse":
@@ -64,6 +61,8 @@ def run_trial(kind: str, ds: Dataset, proxy: FaultProxy, rng: random.Random) -> 
     if kind == "commit_reply":
         ds.clean_load(proxy)
         return _commit_reply(ds, proxy)
+    if kind == "restart":
+        return restarted_load(ds, server, rng, from_inside=rng.random() < 0.5)
     return killed_load(ds, rng)
 
 
@@ -84,7 +83,7 @@ def main() -> int:
         for i in range(args.trials):
             kind = KINDS[i % len(KINDS)]
             try:
-                trial = run_trial(kind, datasets[kind], proxy, rng)
+                trial = run_trial(kind, datasets[kind], proxy, rng, server)
             except Exception as exc:  # noqa: BLE001 - a fault-free load or rerun failing is a finding
                 trial = Trial(seed=i, phase=kind, problems=[f"a fault-free load failed: {type(exc).__name__}: {exc}"])
             c = counts[kind]
@@ -93,7 +92,7 @@ def main() -> int:
               else "failed cleanly" if not trial.problems else "failed"] += 1
             c["problems"] += len(trial.problems)
             problems += [f"{kind} #{i}: {p}" for p in trial.problems]
-            if kind != "kill" and not trial.ok:
+            if kind not in ("kill", "restart") and not trial.ok:
                 c[f"error: {trial.error.split(':')[0]}"] += 1
     finally:
         proxy.close()

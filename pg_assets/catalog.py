@@ -11,12 +11,13 @@ own name extends.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pg_assets import sql
 from pg_assets import stored_schema as documents
+from pg_assets.dependents import DependentView, TableAccess, read_access, read_views
 from pg_assets.normalize.naming import PATH_SEPARATOR
 from pg_assets.schema import from_postgres
 from pg_assets.schema import PARENT_ID, Column, Table
@@ -30,6 +31,9 @@ class CatalogColumn:
     data_type: str
     nullable: bool
     timezone: bool | None = None
+    # a numeric column's declared precision and scale (None for an unconstrained `numeric`)
+    precision: int | None = None
+    scale: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Catalog:
     columns: Mapping[str, Mapping[str, CatalogColumn]]
     documents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     schema_exists: bool = False  # the schema may exist without tables (made by a DBA for the role)
+    # views over the tables a swap replaces, read by `refreshed` when asked (see `dependents`)
+    views: tuple[DependentView, ...] = ()
+    access: tuple[TableAccess, ...] = ()  # owner, privileges and comment of those tables
 
     def has_system_tables(self) -> bool:
         return all(name in self.columns for name in documents.SYSTEM_TABLES)
@@ -64,10 +71,18 @@ class Catalog:
                 table.parent = _parent_by_name(table.name, tables)
         return tables
 
-    def refreshed(self, cursor: Any) -> "Catalog":
-        """The same documents with the columns read again (inside the commit, after its locks)."""
+    def numeric_limits(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
+        """(precision, scale) of every numeric column that exists, by (table, column)."""
+        return {(t, c.name): (c.precision, c.scale) for t, cols in self.columns.items() for c in cols.values()
+                if c.data_type in ("decimal", "wei")}
+
+    def refreshed(self, cursor: Any, views_on: Sequence[str] = ()) -> "Catalog":
+        """The same documents with the columns read again (inside the commit, after its locks), and
+        the views over the tables `views_on` (those a swap replaces) and their owners and privileges."""
         return replace(self, columns=read_columns(cursor, self.dataset),
-                       schema_exists=_schema_exists(cursor, self.dataset))
+                       schema_exists=_schema_exists(cursor, self.dataset),
+                       views=read_views(cursor, self.dataset, views_on),
+                       access=read_access(cursor, self.dataset, views_on))
 
 
 def _with_catalog_columns(table: Table, columns: Mapping[str, CatalogColumn]) -> Table:
@@ -113,7 +128,8 @@ def read_columns(cursor: Any, dataset: str) -> dict[str, dict[str, CatalogColumn
     for table, column, pg_type, nullable, precision, scale in cursor.fetchall():
         data_type = from_postgres(pg_type, precision, scale)
         timezone = False if pg_type == "timestamp without time zone" else None
-        out.setdefault(table, {})[column] = CatalogColumn(column, data_type, nullable == "YES", timezone)
+        numeric = (precision, scale) if pg_type == "numeric" else (None, None)
+        out.setdefault(table, {})[column] = CatalogColumn(column, data_type, nullable == "YES", timezone, *numeric)
     return out
 
 

@@ -17,7 +17,7 @@ parsing messages.
         ├── TerminalLoadError       the data or the SQL is wrong; retrying will not help
         ├── TransientLoadError      connection loss, deadlock, serialization failure: retried, then raised
         │   └── ServerUnavailableError  the destination refused or dropped new connections past the retries
-        ├── DependentObjectsError   a view or other object depends on a table being replaced
+        ├── DependentObjectsError   an object a swap cannot create again depends on a table it replaces
         ├── StoredSchemaError       a schema stored in the dataset cannot be read; nothing was written
         └── LockTimeoutError        another run of the same pipeline and dataset holds the lock
 
@@ -103,13 +103,15 @@ class BadDataError(ConfigError):
         table: the table the item was going to.
         column: the column (normalised name) at fault.
         row: the position of the item in the load, counting from 1.
+        value: the value at fault, when one value is.
     """
 
-    def __init__(self, message: str, *, table: str, column: str, row: int) -> None:
+    def __init__(self, message: str, *, table: str, column: str, row: int, value: object = None) -> None:
         super().__init__(message)
         self.table = table
         self.column = column
         self.row = row
+        self.value = value
 
 
 class EmbeddedServerError(PgAssetsError):
@@ -160,7 +162,11 @@ class ServerUnavailableError(TransientLoadError):
 
 
 class DependentObjectsError(TerminalLoadError):
-    """A view (or other object) depends on a table that a replace would drop."""
+    """An object a `staging-optimized` swap cannot create again (a rule, a trigger, a foreign key from
+    another table, a view of a role the loader cannot act for...) depends on a table it would drop.
+
+    Raised before anything is staged; views it can create again do not raise it (see `dependents`).
+    """
 
 
 class StoredSchemaError(TerminalLoadError):

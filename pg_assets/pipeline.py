@@ -19,7 +19,8 @@ from pg_assets import state as state_store
 from pg_assets import stored_schema
 from pg_assets.connection import ConnectionConfig, open_connection
 from pg_assets.destination import resolve_credentials
-from pg_assets.errors import ConfigError
+from pg_assets.dependents import swap_blockers
+from pg_assets.errors import ConfigError, DependentObjectsError
 from pg_assets.incremental import BOUNDARY_WARN_AT, CursorFilter, bound
 from pg_assets.info import LoadInfo, ProgressEvent, TableLoad
 from pg_assets.stored_schema import schema_name_problem
@@ -258,10 +259,12 @@ class _Load:
     def run(self) -> LoadInfo:
         started_at = dt.datetime.now(dt.timezone.utc)
         dest = self.p._destination()
+        _refuse_shared_tables(self.plans)
         session = LoadSession(dest, self.load_id, self._on_staged)
         try:
             catalog, stored_state = session.begin(self.plans)
             stored = catalog.tables(self.p.schema_name)
+            _refuse_unswappable(session, self.plans, stored)
             state = state_store.clone(stored_state) if stored_state else state_store.new_state(
                 self.p.name, self.p.dataset, self.p.schema_name)
             state_store.add_schema_name(state, self.p.schema_name)
@@ -269,7 +272,7 @@ class _Load:
             live = {n: t.copy() for n, t in stored.items()}
             t0 = time.monotonic()
             root_ids = _roots_with_root_ids(self.plans, stored, catalog.document(self.p.schema_name))
-            normalizer = self._stream(session, live, stored, state, root_ids)
+            normalizer = self._stream(session, live, stored, state, root_ids, catalog.numeric_limits())
             _add_root_id_columns(live, root_ids)
             t1 = time.monotonic()
             tail = commit_steps.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,
@@ -280,9 +283,10 @@ class _Load:
             def build(now: Catalog) -> list[str]:
                 existing = set(now.columns)
                 return session.final_ddl(live, now) + commit_steps.disposition_statements(
-                    dest, self.plans, live, existing, session.staged, started_at.isoformat()) + tail
+                    dest, self.plans, live, existing, session.staged, started_at.isoformat(), now.views,
+                    now.access) + tail
 
-            session.commit(catalog, locks, build)
+            session.commit(catalog, locks, build, views_on=commit_steps.swapped_tables(self.plans, live))
             t2 = time.monotonic()
         finally:
             session.close()
@@ -291,14 +295,15 @@ class _Load:
         return self._info(dest, normalizer, live, timings, started_at, session.retries.count)
 
     def _stream(self, session: LoadSession, live: dict[str, Table], stored: dict[str, Table],
-                state: dict[str, Any], root_ids: frozenset[str]) -> Normalizer:
+                state: dict[str, Any], root_ids: frozenset[str],
+                numeric: Mapping[tuple[str, str], tuple[int | None, int | None]]) -> Normalizer:
         def emit(batch: Any) -> None:
             plan = self.by_root[root_of(live, batch.table)]
             session.stage(batch, logged=_adoptable(plan, batch.table, stored))
 
         normalizer = Normalizer(live, stored, FORMATS[self.p.file_format], self.load_id, emit,
                                 batch_bytes=self.p.batch_bytes, create_indexes=self.p.create_indexes,
-                                root_ids=root_ids)
+                                root_ids=root_ids, numeric=numeric)
         session.start_pool()
         for res, plan in zip(self.resources, self.plans):
             with self._bound_cursor(res, state) as cursor:
@@ -386,6 +391,36 @@ class _Load:
         return LoadInfo(self.p.name, self.p.dataset, dest.config.database, self.load_id, tables, timings,
                         started_at.isoformat(), dt.datetime.now(dt.timezone.utc).isoformat(),
                         dest.config.safe_uri(), tuple(self.warnings), retries)
+
+
+def _refuse_shared_tables(plans: list[TablePlan]) -> None:
+    """Two resources of one load that write one table (`My-Table` and `my_table` both become `my_table`)
+    would each stage it and the second would find the first's staging gone: refused before anything runs."""
+    first: dict[str, TablePlan] = {}
+    for plan in plans:
+        other = first.setdefault(plan.root, plan)
+        if other is not plan:
+            raise ConfigError(
+                f"The resources `{other.resource}` and `{plan.resource}` both load table `{plan.root}` (names are "
+                "normalised to snake_case); one load writes a table from one resource: rename one of them, or "
+                "yield both kinds of item from one resource.")
+
+
+def _refuse_unswappable(session: LoadSession, plans: list[TablePlan], stored: Mapping[str, Table]) -> None:
+    """Before staging: a `staging-optimized` replace whose tables have dependents it cannot create again
+    (see `dependents`) is refused, naming each of them."""
+    swapped = commit_steps.swapped_tables(plans, stored)
+    if not swapped:
+        return
+    ds = session.dest.dataset
+    found = session.on_main("checking what depends on the tables to replace",
+                            lambda cur: swap_blockers(cur, ds, swapped))
+    if found:
+        raise DependentObjectsError(
+            "`replace_strategy: staging-optimized` swaps in new tables for " + ", ".join(f"`{n}`" for n in swapped)
+            + ", and keeps the views over them, but these objects cannot be kept:\n  " + "\n  ".join(found)
+            + "\nDrop them, or use `replace_strategy: truncate-and-insert` or `insert-from-staging`, which keep "
+            "the tables. Nothing was loaded.", table=swapped[0])
 
 
 def _roots_with_root_ids(plans: list[TablePlan], stored: Mapping[str, Table],

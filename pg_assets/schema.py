@@ -14,7 +14,8 @@ from typing import Any
 from pg_assets import sql
 from pg_assets.sql.names import PARENT_ID, ROOT_ID, ROW_ID
 from pg_assets.normalize.naming import shorten
-from pg_assets.vocabulary import DEFAULT_MERGE_STRATEGY, ROOT_KEY_STRATEGIES, WEI_PRECISION, WEI_SCALE
+from pg_assets.vocabulary import (DECIMAL_PRECISION, DECIMAL_SCALE, DEFAULT_MERGE_STRATEGY, ROOT_KEY_STRATEGIES,
+                                  WEI_PRECISION, WEI_SCALE)
 
 HINT_KEYS = ("data_type", "nullable", "unique", "primary_key", "merge_key", "precision", "scale", "timezone",
              "dedup_sort", "hard_delete")
@@ -270,10 +271,17 @@ def postgres_type(data_type: str, precision: int | None = None, scale: int | Non
     if data_type == "time":
         return "time without time zone" if precision is None else f"time ({precision}) without time zone"
     if data_type == "decimal":
-        return f"numeric({precision or 38},{9 if scale is None else scale})"
+        return f"numeric({precision or DECIMAL_PRECISION},{DECIMAL_SCALE if scale is None else scale})"
     if data_type == "wei":
         return f"numeric({WEI_PRECISION},{WEI_SCALE})"
     return _SIMPLE_DDL[data_type]
+
+
+def numeric_size(column: Column) -> tuple[int, int]:
+    """The (precision, scale) `postgres_type` gives a `decimal` or `wei` column."""
+    if column.data_type == "wei":
+        return WEI_PRECISION, WEI_SCALE
+    return column.precision or DECIMAL_PRECISION, DECIMAL_SCALE if column.scale is None else column.scale
 
 
 _SIMPLE_DDL = {"double": "double precision", "bool": "boolean", "date": "date", "binary": "bytea", "json": "jsonb"}

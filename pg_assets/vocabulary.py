@@ -45,6 +45,8 @@ DEFAULT_FILE_FORMAT: FileFormat = "insert_values"
 
 # precision and scale of a `wei` column, as dlt's Postgres destination creates it
 WEI_PRECISION, WEI_SCALE = 156, 78
+# precision and scale of a `decimal` column without hints, as dlt's Postgres destination creates it
+DECIMAL_PRECISION, DECIMAL_SCALE = 38, 9
 
 
 def disposition_label(disposition: str, strategy: str | None) -> str:

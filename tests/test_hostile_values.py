@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import math
 
 import pyarrow as pa
@@ -68,7 +69,7 @@ def test_floats_mean_the_same_in_every_path(dataset: str, query, fmt: str, value
 
 DECIMALS = {"nan": "NaN", "many_places": "1.123456789", "negative": "-12345678901234567890.5"}
 # numeric(38,9), dlt's decimal column, holds neither infinity nor 30 integer digits
-TOO_BIG = {"infinity": "Infinity", "minus_infinity": "-Infinity", "big": "1" + "0" * 30 + ".5"}
+TOO_BIG = {"infinity": "Infinity", "minus_infinity": "-Infinity"}
 
 
 @pytest.mark.parametrize("text", DECIMALS.values(), ids=DECIMALS.keys())
@@ -235,9 +236,37 @@ def test_named_errors_come_before_anything_is_written(dataset: str, query, fmt: 
 
 def test_an_int_too_big_for_numeric_fails_before_the_commit(dataset: str, query, fmt: str) -> None:
     _run(dataset, fmt, [{"id": 1, "n": 1}])
-    with pytest.raises(pg_assets.TerminalLoadError, match="numeric field overflow"):
+    with pytest.raises(BadDataError, match=r"column `n__v_decimal`: 10+ does not fit `numeric\(38,9\)`"):
         _run(dataset, fmt, [{"id": 2, "n": 10**40}])
     assert query(f'SELECT id FROM "{dataset}".t') == [(1,)]
+
+
+TOO_LARGE = {"decimal-past-29-digits": ({}, decimal.Decimal("1" + "0" * 30 + ".5"), "numeric(38,9)"),
+             "int-past-29-digits-after-a-decimal": ({}, 10**40, "numeric(38,9)"),
+             "rounds-up-to-the-limit": ({}, decimal.Decimal("9" * 29 + ".9999999996"), "numeric(38,9)"),
+             "past-a-precision-hint": ({"d": {"data_type": "decimal", "precision": 6, "scale": 2}},
+                                       decimal.Decimal("12345.5"), "numeric(6,2)")}
+
+
+@pytest.mark.parametrize(("hints", "value", "size"), TOO_LARGE.values(), ids=TOO_LARGE.keys())
+def test_a_number_too_large_for_its_numeric_column_is_a_named_error(dataset: str, query, fmt: str, hints: dict,
+                                                                   value: object, size: str) -> None:
+    _run(dataset, fmt, [{"id": 1, "d": decimal.Decimal("1.5")}], columns=hints)
+    with pytest.raises(BadDataError, match=rf"item 2 of the load, table `t`, column `d`: .* does not fit "
+                                           rf"`{re.escape(size)}`.*precision: 76") as caught:
+        _run(dataset, fmt, [{"id": 2, "d": decimal.Decimal("2.5")}, {"id": 3, "d": value}], columns=hints)
+    assert (caught.value.table, caught.value.column, caught.value.row, caught.value.value) == ("t", "d", 2, value)
+    assert query(f'SELECT id FROM "{dataset}".t') == [(1,)]
+
+
+def test_the_size_of_an_existing_numeric_column_is_the_catalogs(dataset: str, query, fmt: str) -> None:
+    """A table made by hand: its `numeric(10,2)` column refuses 10**8 by name, before anything is staged."""
+    query(f'CREATE SCHEMA "{dataset}"')
+    query(f'CREATE TABLE "{dataset}".t (id bigint, small numeric(10,2))')
+    _run(dataset, fmt, [{"id": 1, "small": decimal.Decimal("12345678.25")}])
+    assert query(f'SELECT small FROM "{dataset}".t') == [(decimal.Decimal("12345678.25"),)]
+    with pytest.raises(BadDataError, match=r"column `small`: .* does not fit `numeric\(10,2\)`"):
+        _run(dataset, fmt, [{"id": 2, "small": decimal.Decimal("123456789")}])
 
 
 @pytest.mark.parametrize("name", ['t"; DROP SCHEMA public; --', "Robert'); DROP TABLE students;--", "t" * 100])

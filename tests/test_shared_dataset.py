@@ -162,3 +162,19 @@ def test_loads_are_stamped_with_their_commit_time(dataset, query):
     (gap,), = query(f'SELECT extract(epoch FROM l.inserted_at - %s::timestamptz) FROM "{dataset}"._dlt_loads l',
                     (info.started_at,))
     assert gap >= 1.0
+
+
+def test_a_run_whose_staging_another_run_dropped_fails_transient_not_with_a_missing_relation(dataset, query):
+    """The worker writes into a staging table the other run dropped: the promised TransientLoadError."""
+    p = pg_assets.pipeline("dropped", dataset=dataset, workers=2, batch_bytes=1)  # every row its own batch
+    p.run([{"id": 0, "ts": 0}], table_name="events")
+
+    def other_run() -> None:
+        pg_assets.pipeline("dropped", dataset=dataset, workers=1).run(
+            pg_assets.resource([{"id": 5, "ts": 5}], name="events", incremental={"cursor_path": "ts"}))
+
+    res = pg_assets.resource(cut_main_connection(query, "dropped", other_run), name="events",
+                             incremental={"cursor_path": "ts"})
+    with pytest.raises(pg_assets.TransientLoadError, match="staged rows are gone|lost the connection"):
+        p.run(res)
+    assert query(f'SELECT id FROM "{dataset}".events ORDER BY id') == [(0,), (5,)]

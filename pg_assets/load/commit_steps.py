@@ -14,7 +14,9 @@ from typing import Any
 from pg_assets import sql
 from pg_assets import state as state_store
 from pg_assets import stored_schema
+from pg_assets import dependents
 from pg_assets.catalog import Catalog
+from pg_assets.dependents import DependentView, TableAccess
 from pg_assets.load.dispositions import Staged, append_or_adopt_sql, replace_sql
 from pg_assets.load.merge import merge_sql
 from pg_assets.load.session import Destination
@@ -32,15 +34,32 @@ def written_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> lis
     return out
 
 
+def swapped_tables(plans: Sequence[TablePlan], live: Mapping[str, Table]) -> list[str]:
+    """The tables of resources replaced `staging-optimized`: a staged table may take their place."""
+    return [name for plan in plans if plan.root in live and plan.write_disposition == "replace"
+            and (plan.strategy or DEFAULT_REPLACE_STRATEGY) == "staging-optimized"
+            for name in chain(live, plan.root)]
+
+
 def disposition_statements(dest: Destination, plans: Sequence[TablePlan], live: Mapping[str, Table], existing: set[str],
-                           staged: Mapping[str, Staged], created_at: str) -> list[str]:
-    """Each resource's disposition SQL; `existing` are the tables in the dataset right now."""
+                           staged: Mapping[str, Staged], created_at: str,
+                           views: Sequence[DependentView] = (), access: Sequence[TableAccess] = ()) -> list[str]:
+    """Each resource's disposition SQL; `existing` are the tables in the dataset right now.
+
+    The `views` over tables a swap drops are dropped before every disposition and created again
+    after the last, so a view reading tables of two resources sees both in place; the tables
+    that took the dropped ones' place get their owner, privileges and comment (`access`) first.
+    """
     out: list[str] = []
     for plan in plans:
         if plan.root in live:
             tables = [live[name] for name in chain(live, plan.root)]
             out.extend(_disposition_sql(dest, plan, tables, staged, existing, created_at))
-    return out
+    dropped = [n for n in swapped_tables(plans, live) if n in existing and n in staged]
+    kept = dependents.on_tables(views, dropped)
+    given = [stmt for a in access if a.table in dropped
+             for stmt in dependents.access_sql(dest.dataset, a.table, a.access, "TABLE")]
+    return dependents.drop_sql(kept) + out + given + dependents.recreate_sql(kept)
 
 
 def _disposition_sql(dest: Destination, plan: TablePlan, tables: list[Table], staged: Mapping[str, Staged],

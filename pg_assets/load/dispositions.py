@@ -11,8 +11,10 @@ strategy is all-or-nothing and readers never see a half-replaced table:
 - `replace` / `insert-from-staging`: DELETE instead of TRUNCATE: readers are never
   blocked and keep seeing the old rows until the commit.
 - `replace` / `staging-optimized`: the staged tables become the final tables (drop,
-  move, rename). Fastest for big tables; grants and views on the old table do not
-  survive, and a dependent view stops it with a clear error.
+  move, rename). Fastest for big tables. The new tables get the old ones' owner,
+  privileges and comment, and the views over them are dropped and created again around
+  the swap (`dependents`), in the same transaction; what cannot be created again refuses
+  the load before staging.
 """
 
 from __future__ import annotations

@@ -97,9 +97,9 @@ def describe(exc: BaseException, *, table: str | None = None, action: str = "loa
     if context:
         parts.append(f"where: {context.strip()}")
     if getattr(exc, "pgcode", None) == errorcodes.DEPENDENT_OBJECTS_STILL_EXIST:
-        parts.append("A view or other object depends on this table, so it cannot be swapped. Drop the view before "
-                     "the load and re-create it after, or use `replace_strategy: truncate-and-insert`, which "
-                     "keeps the table.")
+        parts.append("An object depends on this table that a swap cannot create again (one made while the load "
+                     "ran: the load checks before staging). Drop it, or use `replace_strategy: truncate-and-insert`, "
+                     "which keeps the table.")
         return DependentObjectsError("\n  ".join(parts), table=table)
     if _timed_out(exc):
         parts.extend(_timeout_advice(statement, statement_timeout))

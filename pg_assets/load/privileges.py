@@ -147,6 +147,9 @@ def lacking(cursor: Any, needs: Sequence[Need]) -> list[Need]:
     return [needs[ordinal - 1] for (ordinal,) in cursor.fetchall()]
 
 
+_GRANT_TARGET: dict[str, sql.ddl.GrantTarget] = {"database": "DATABASE", "schema": "SCHEMA", "table": "TABLE"}
+
+
 def grants(missing: Sequence[Need], role: str) -> list[str]:
     """The statements that give `role` what it lacks, one per object, in the order first needed.
 
@@ -161,9 +164,10 @@ def grants(missing: Sequence[Need], role: str) -> list[str]:
         if kind == "database":
             out.extend(sql.create_schema_for(n.schema or "", role) for n in group)
         elif privileges:
-            out.append(sql.grant(privileges, kind, sql.ident(ref) if kind == "schema" else ref, role))
-        if any(n.privilege == "OWNER" for n in group):
-            out.append(sql.alter_owner(ref, role))
+            out.append(sql.grant(privileges, _GRANT_TARGET[kind], sql.ident(ref) if kind == "schema" else ref, role))
+        owned = next((n for n in group if n.privilege == "OWNER"), None)
+        if owned is not None:
+            out.append(sql.alter_owner(owned.schema or "", owned.table or "", role, kind="TABLE"))
     return [f"{g};" for g in out]
 
 
@@ -182,7 +186,7 @@ def check(cursor: Any, database: str, role: str, dataset: str, staging: str, pla
 def privilege_error(missing: Sequence[Need], role: str, database: str, what: str) -> PrivilegeError:
     lines = "\n".join(f"  - {n.line()}" for n in missing)
     fix = "\n".join(f"  {g}" for g in grants(missing, role))
-    database_create = sql.grant(["CREATE"], "database", sql.ident(database), role)
+    database_create = sql.grant(["CREATE"], "DATABASE", sql.ident(database), role)
     alternative = (f"\n(or let the role create schemas itself: `{database_create};`)"
                    if any(n.kind == "database" for n in missing) else "")
     owner = ("\n(`staging-optimized` swaps the table, which only its owner may do; `truncate-and-insert` needs "

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -196,8 +196,10 @@ class LoadSession:
         else:
             write = _insert_job(sql.insert_values_head(staged.schema, staged.name, names), batch.payload)
         self._batches += 1
-        assert self._pool is not None
-        self._pool.submit(Job(batch.table, batch.rows, batch.nbytes, _once(self.ledger.ref, self._batches, write)))
+        pool = self._pool
+        assert pool is not None
+        job = Job(batch.table, batch.rows, batch.nbytes, _once(self.ledger.ref, self._batches, write))
+        self._unless_staging_lost(lambda: pool.submit(job))
 
     def _ensure_staging(self, batch: Batch, logged: bool) -> Staged:
         staged = self.staged.get(batch.table)
@@ -230,11 +232,25 @@ class LoadSession:
         """Block until every queued batch is in its staging table."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            pool.join()
+            self._unless_staging_lost(pool.join)
+
+    def _unless_staging_lost(self, call: Callable[[], None]) -> None:
+        """`call()`, a worker's failure included; when it failed because another run took the run lock and
+        dropped this load's staging tables (the main connection was cut meanwhile), the promised
+        `TransientLoadError` instead of the missing relation the worker saw."""
+        try:
+            call()
+        except TerminalLoadError:
+            refs = [self.ledger.ref, *(s.ref for s in self.staged.values())]
+            intact = self.on_main("checking the staged rows", lambda cur: _all_exist(cur, refs))
+            if not intact:
+                raise self._lost_run_lock() from None
+            raise
 
     # ---- commit ---------------------------------------------------------------------------
 
-    def commit(self, catalog: Catalog, locks: list[str], build: CommitBuilder, action: str = "committing") -> None:
+    def commit(self, catalog: Catalog, locks: list[str], build: CommitBuilder, action: str = "committing",
+               views_on: Sequence[str] = ()) -> None:
         """Take `locks`, re-read the catalog, run what `build` makes of it, all in one transaction.
 
         Any failure rolls everything back. A transient failure (deadlock, serialization
@@ -242,6 +258,7 @@ class LoadSession:
         built again each time, from the catalog as it is then. After a lost connection the
         commit may have gone through before the reply was lost, so the `_dlt_loads` row of
         this load decides: if it is there, the load is done and nothing runs twice.
+        The catalog `build` gets holds the views over the tables `views_on`, read under the locks.
         """
         held = self.on_main(action, lambda cur: holds_run_lock(cur, self.dest.dataset, self.dest.pipeline_name))
         if not held:
@@ -252,7 +269,7 @@ class LoadSession:
             try:
                 if self.conn.closed and self._reattach():
                     return  # the earlier attempt committed; only its reply was lost
-                self._commit_once(catalog, locks, build)
+                self._commit_once(catalog, locks, build, views_on)
                 return
             except psycopg2.Error as exc:
                 if not (self.conn.closed or is_transient(exc)):
@@ -299,13 +316,14 @@ class LoadSession:
             "committed and the cursors did not move; run it again.",
             load_id=self.load_id)
 
-    def _commit_once(self, catalog: Catalog, locks: list[str], build: CommitBuilder) -> None:
+    def _commit_once(self, catalog: Catalog, locks: list[str], build: CommitBuilder,
+                     views_on: Sequence[str]) -> None:
         self.conn.autocommit = False
         try:
             with self.conn.cursor() as cur:
                 for stmt in locks:
                     cur.execute(stmt)
-                for stmt in build(catalog.refreshed(cur)):
+                for stmt in build(catalog.refreshed(cur, views_on)):
                     self._statement = stmt
                     cur.execute(stmt)
                 self._statement = None
@@ -334,9 +352,7 @@ class LoadSession:
                 cur.execute(sql.load_committed(self.dest.dataset, state_store.LOADS_TABLE), (self.load_id,))
                 if cur.fetchone() is not None:
                     return True
-            refs = [self.ledger.ref, *(s.ref for s in self.staged.values())]
-            cur.execute(sql.ALL_REGCLASSES, (refs,))
-            if not cur.fetchone()[0]:
+            if not _all_exist(cur, [self.ledger.ref, *(s.ref for s in self.staged.values())]):
                 raise TransientLoadError(
                     f"Load {self.load_id} of pipeline `{self.dest.pipeline_name}` lost its connection, and its "
                     "staged rows are gone. Nothing was committed; run it again.", load_id=self.load_id)
@@ -372,6 +388,11 @@ class LoadSession:
             pass  # the next run of this pipeline drops what is left
         finally:
             close_quietly(self.conn)
+
+
+def _all_exist(cur: Any, refs: list[str]) -> bool:
+    cur.execute(sql.ALL_REGCLASSES, (refs,))
+    return bool(cur.fetchone()[0])
 
 
 def _run_all(cur: Any, statements: list[str]) -> None:

@@ -10,12 +10,13 @@ NaN and infinity rules (NaN floats are NULL, as dlt stores them).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pg_assets.json_codec import column_json
-from pg_assets.normalize.types import INT64_MAX, INT64_MIN, NoFit
+from pg_assets.normalize.types import INT64_MAX, INT64_MIN, NoFit, exact_float
 from pg_assets.sql import NON_FINITE, decimal_literal, float_literal, text_literal
 
 Encoder = Callable[[Any], str]
@@ -78,13 +79,30 @@ _NON_FINITE_COPY = {k: "\\N" if v is None else v for k, v in NON_FINITE.items()}
 
 
 def _copy_float(value: float) -> str:
-    text = repr(float(value))
+    text = repr(exact_float(value))
     return _NON_FINITE_COPY.get(text, text)
+
+
+def _insert_float(value: float) -> str:
+    return float_literal(exact_float(value))
 
 
 def _copy_decimal(value: Any) -> str:
     text = str(value)
     return _NON_FINITE_COPY.get(text, text)
+
+
+def bounded(encode: Encoder, precision: int, scale: int) -> Encoder:
+    """`encode` for a `numeric(precision, scale)` column, refusing (NoFit) a finite number Postgres would
+    reject as too large for it (one that rounds, at `scale` places, to 10 ** (precision - scale) or more)."""
+    top = decimal.Decimal("9" * (precision - scale) + "." + "9" * scale + "5")  # exact: no context rounds it
+
+    def run(value: Any) -> str:
+        if (type(value) is not int and not value.is_finite()) or -top < value < top:
+            return encode(value)
+        raise NoFit
+
+    return run
 
 
 COPY = Format(
@@ -114,7 +132,7 @@ INSERT_VALUES = Format(
     encoders={
         "text": text_literal,
         "bigint": _int_text,
-        "double": float_literal,
+        "double": _insert_float,
         "bool": lambda v: "TRUE" if v else "FALSE",
         "timestamp": lambda v: "'" + v.isoformat() + "'",
         "timestamp_naive": lambda v: "'" + _naive_utc(v) + "'",

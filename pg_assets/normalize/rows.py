@@ -20,12 +20,12 @@ from typing import Any
 
 from pg_assets.errors import BadDataError, SchemaContractError, TerminalLoadError
 from pg_assets.normalize.copy_rows import CopyRows
-from pg_assets.normalize.encode import Encoder, Format
+from pg_assets.normalize.encode import Encoder, Format, bounded
 from pg_assets.normalize.naming import join_path, make_path, normalize_identifier
 from pg_assets.normalize.row_keys import digest_id, random_ids
 from pg_assets.normalize.shapes import BLOCK_ROWS, Shape, encode_block
 from pg_assets.normalize.types import COERCE, NoFit, infer_type
-from pg_assets.schema import Column, Table
+from pg_assets.schema import Column, Table, numeric_size
 from pg_assets.sql.names import LIST_IDX, LOAD_ID, PARENT_ID, ROOT_ID, ROW_ID
 from pg_assets.sql.names import SEQ as SEQ_NAME
 from pg_assets.table_plan import TablePlan
@@ -51,6 +51,7 @@ SEQ = Column(SEQ_NAME, "bigint", nullable=False)
 _DROP_ROW = object()
 _MAX_SHAPES = 64  # key orders remembered per table; items in yet other orders take the general path
 _CONTAINERS = frozenset({dict, list, tuple})
+_NUMERIC = frozenset({"decimal", "wei"})  # columns that hold numbers only up to their declared size
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,11 @@ class Normalizer:
 
     def __init__(self, tables: dict[str, Table], stored: Mapping[str, Table], fmt: Format, load_id: str,
                  emit: Callable[[Batch], None], *, batch_bytes: int = 4 << 20, create_indexes: bool = True,
-                 root_ids: Collection[str] = ()) -> None:
+                 root_ids: Collection[str] = (),
+                 numeric: Mapping[tuple[str, str], tuple[int | None, int | None]] | None = None) -> None:
         self.tables = tables
+        # (precision, scale) of the numeric columns that exist (`Catalog.numeric_limits`)
+        self.numeric = numeric or {}
         self.stored = stored
         self.fmt = fmt
         self.load_id = load_id
@@ -447,6 +451,8 @@ class Normalizer:
         except (NoFit, ValueError, TypeError, OverflowError):
             pass
         variant_type = infer_type(value)
+        if variant_type == column.data_type and variant_type in _NUMERIC:
+            raise self._too_large(buf.table.name, column, value)
         if variant_type == column.data_type:  # e.g. an int beyond int64 for a bigint column
             variant_type = "decimal" if variant_type == "bigint" else "text"
         variant = join_path(name, f"v_{variant_type}")
@@ -456,7 +462,29 @@ class Normalizer:
                 return self._contract_outcome(plan, "data_type")
             j = self._append_column(buf, Column(variant, variant_type))
         native = value if type(value) in buf.natives[j] else COERCE[variant_type](value)
-        return j, buf.encoders[j](native)
+        try:
+            return j, buf.encoders[j](native)
+        except NoFit:  # only a number too large for the numeric variant column too
+            raise self._too_large(buf.table.name, buf.table.columns[variant], value) from None
+
+    def _numeric_size(self, table: str, column: Column) -> tuple[int, int]:
+        """The (precision, scale) that bounds a numeric column's values: its staging column's (the DDL of
+        its type and hints), or the existing column's when that holds fewer digits before the point."""
+        staging = numeric_size(column)
+        precision, scale = self.numeric.get((table, column.name), (None, None))
+        if precision is None or precision - (scale or 0) >= staging[0] - staging[1]:
+            return staging
+        return precision, scale or 0
+
+    def _too_large(self, table: str, column: Column, value: Any) -> BadDataError:
+        precision, scale = self._numeric_size(table, column)
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        return BadDataError(
+            f"item {self._seq} of the load, table `{table}`, column `{column.name}`: {shown} does not fit "
+            f"`numeric({precision},{scale})`, which holds numbers below 10**{precision - scale}. A new column takes "
+            f"a hint such as `columns: {{{column.name}: {{data_type: decimal, precision: 76, scale: {scale}}}}}`; "
+            f"an existing one keeps its type: widen it with `ALTER TABLE ... ALTER COLUMN {column.name} TYPE "
+            "numeric(76, ...)`.", table=table, column=column.name, row=self._seq, value=value)
 
     # ---- schema evolution ---------------------------------------------------------------
 
@@ -533,7 +561,10 @@ class Normalizer:
             self._json.setdefault(buf.table.name, set()).add(column.name)
         buf.slots[column.name] = len(buf.encoders)
         buf.natives.append(NATIVE[column.data_type])
-        buf.encoders.append(self.fmt.encoder(column.data_type, column.timezone))
+        encode = self.fmt.encoder(column.data_type, column.timezone)
+        if column.data_type in _NUMERIC:
+            encode = bounded(encode, *self._numeric_size(buf.table.name, column))
+        buf.encoders.append(encode)
         return len(buf.encoders) - 1
 
     def _check_contract(self, plan: TablePlan, table: Table, entity: str, column: str, value: Any,
@@ -592,8 +623,11 @@ class Normalizer:
         raise AssertionError("unreachable: the batch did not encode")
 
     def flush_all(self) -> None:
-        for buf in self.buffers.values():
-            self._flush(buf)
+        """Send every pending row. Encoding a held block can open new tables (a value that turned
+        into a list makes a child table), so the tables are walked until none has rows left."""
+        while pending := [buf for buf in self.buffers.values() if buf.lines or buf.block]:
+            for buf in pending:
+                self._flush(buf)
 
 
 RESERVED_PREFIX = "_pg_assets_"

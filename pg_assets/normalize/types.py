@@ -116,11 +116,28 @@ def _to_int(v: Any) -> int:
     return out
 
 
+FLOAT_EXACT = 2**53  # every int up to this size is a double exactly; past it only some are
+
+
+def exact_float(v: Any) -> float:
+    """`v` as a float, refused (NoFit) when it is an int a double would round: `2**60 + 1` goes to a
+    variant column instead of losing its last digits (dlt rounds it)."""
+    if type(v) is int and not -FLOAT_EXACT <= v <= FLOAT_EXACT:
+        try:
+            as_float = float(v)
+        except OverflowError as exc:
+            raise NoFit from exc
+        if as_float != v:
+            raise NoFit
+        return as_float
+    return float(v)
+
+
 def _to_float(v: Any) -> float:
     if type(v) is bool or not isinstance(v, (int, float, str, decimal.Decimal)):
         raise NoFit
     try:
-        return float(v)
+        return exact_float(v)
     except (TypeError, ValueError, OverflowError) as exc:
         raise NoFit from exc
 

@@ -16,9 +16,10 @@ Everything but `merge` is re-exported here: `sql.ident(...)`, `sql.create_table(
 
 from pg_assets.sql import merge, names
 from pg_assets.sql.ddl import (
-    add_columns, add_unique, alter_owner, analyze, column_def, comment_on_table, create_database, create_index,
-    create_ledger, create_schema, create_schema_for, create_table, drop_columns, drop_schema_if_empty, drop_table,
-    drop_view, grant, rename_table, renew_not_null, set_schema, truncate,
+    PRIVILEGES, TABLE_PRIVILEGES, add_columns, add_unique, alter_owner, analyze, column_def, comment_on_column,
+    comment_on_table, comment_on_view, create_database, create_index, create_ledger, create_schema,
+    create_schema_for, create_table, create_view, drop_columns, drop_schema_if_empty, drop_table, drop_view, grant,
+    rename_table, renew_not_null, revoke, set_schema, truncate,
 )
 from pg_assets.sql.dml import (
     as_jsonb, backfill_root_ids, copy_from_stdin, copy_select_out, delete_all, insert_row,
@@ -29,19 +30,22 @@ from pg_assets.sql.quoting import (
     text_literal,
 )
 from pg_assets.sql.reads import (
-    ALL_REGCLASSES, BACKEND_PID, CAN_CREATE_SCHEMAS, CHILD_TABLES, CHILD_TABLES_OF_SCHEMAS, DATABASE_EXISTS, EXISTING_SCHEMAS,
-    EXISTING_TABLES, HOLDS_ADVISORY_LOCK, INFORMATION_SCHEMA_COLUMNS, LACKING_PRIVILEGES, LOCK_HOLDER,
-    MARKED_TABLES, REGCLASS, REGCLASSES, ROW_ESTIMATE, SCHEMA_EXISTS, SCHEMA_HAS_RELATIONS, SESSION_FACTS,
-    SET_SESSION_SETTINGS, TABLE_COLUMNS, TRY_ADVISORY_LOCK, advisory_xact_lock, count_duplicates, count_nulls,
-    count_rows, load_committed, newest_per_group, newest_schema_hash, newest_state,
+    ALL_REGCLASSES, BACKEND_PID, CAN_CREATE_SCHEMAS, CHILD_TABLES, CHILD_TABLES_OF_SCHEMAS, DATABASE_EXISTS,
+    DEPENDENT_VIEWS, EXISTING_SCHEMAS, EXISTING_TABLES, HOLDS_ADVISORY_LOCK, INFORMATION_SCHEMA_COLUMNS,
+    LACKING_PRIVILEGES, LOCK_HOLDER, MARKED_TABLES, REGCLASS, REGCLASSES, ROW_ESTIMATE, SCHEMA_EXISTS,
+    SCHEMA_HAS_RELATIONS, SESSION_FACTS, SET_SESSION_SETTINGS, SWAP_BLOCKERS, TABLE_ACCESS, TABLE_COLUMNS,
+    TRY_ADVISORY_LOCK, advisory_xact_lock, count_duplicates, count_nulls, count_rows, load_committed,
+    newest_per_group, newest_schema_hash, newest_state,
 )
 
 __all__ = [
-    "ALL_REGCLASSES", "BACKEND_PID", "CAN_CREATE_SCHEMAS", "CHILD_TABLES", "CHILD_TABLES_OF_SCHEMAS", "DATABASE_EXISTS",
-    "EXISTING_SCHEMAS", "EXISTING_TABLES", "HOLDS_ADVISORY_LOCK", "INFORMATION_SCHEMA_COLUMNS",
-    "LACKING_PRIVILEGES", "LOCK_HOLDER", "MARKED_TABLES", "NON_FINITE", "NOW", "REGCLASS", "REGCLASSES",
-    "ROW_ESTIMATE", "SCHEMA_EXISTS", "SCHEMA_HAS_RELATIONS", "SESSION_FACTS", "SET_SESSION_SETTINGS",
-    "TABLE_COLUMNS", "TRY_ADVISORY_LOCK", "Expression", "add_columns", "add_unique", "alter_owner",
+    "ALL_REGCLASSES", "BACKEND_PID", "CAN_CREATE_SCHEMAS", "CHILD_TABLES", "CHILD_TABLES_OF_SCHEMAS",
+    "DATABASE_EXISTS", "DEPENDENT_VIEWS", "EXISTING_SCHEMAS", "EXISTING_TABLES", "HOLDS_ADVISORY_LOCK",
+    "INFORMATION_SCHEMA_COLUMNS", "LACKING_PRIVILEGES", "LOCK_HOLDER", "MARKED_TABLES", "NON_FINITE", "NOW",
+    "PRIVILEGES", "REGCLASS", "REGCLASSES", "ROW_ESTIMATE", "SCHEMA_EXISTS", "SCHEMA_HAS_RELATIONS",
+    "SESSION_FACTS", "SET_SESSION_SETTINGS", "SWAP_BLOCKERS", "TABLE_ACCESS", "TABLE_COLUMNS", "TABLE_PRIVILEGES",
+    "TRY_ADVISORY_LOCK", "Expression", "add_columns", "add_unique", "alter_owner", "comment_on_column",
+    "comment_on_view", "create_view", "revoke",
     "advisory_xact_lock", "analyze", "as_jsonb", "backfill_root_ids", "column_def", "comment_on_table",
     "copy_from_stdin", "copy_select_out", "count_duplicates", "count_nulls", "count_rows", "create_database",
     "create_index", "create_ledger", "create_schema", "create_schema_for", "create_table", "decimal_literal",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from pg_assets.sql.names import LEDGER_BATCH
 from pg_assets.sql.quoting import ident, ident_list, qualified, text_literal
@@ -20,17 +21,6 @@ def drop_schema_if_empty(schema: str) -> str:
 def create_schema_for(schema: str, role: str) -> str:
     """A schema owned by `role`: what a DBA runs so a role without the database's CREATE can load."""
     return f"CREATE SCHEMA IF NOT EXISTS {ident(schema)} AUTHORIZATION {ident(role)}"
-
-
-def grant(privileges: Sequence[str], kind: str, obj: str, role: str) -> str:
-    """`GRANT` of `privileges` on a `database`, `schema` or `table` (`obj` already quoted) to `role`."""
-    on = {"database": "DATABASE ", "schema": "SCHEMA ", "table": "TABLE "}[kind]
-    return f"GRANT {', '.join(privileges)} ON {on}{obj} TO {ident(role)}"
-
-
-def alter_owner(table_ref: str, role: str) -> str:
-    """Make `role` the owner of a table given already qualified."""
-    return f"ALTER TABLE {table_ref} OWNER TO {ident(role)}"
 
 
 def column_def(name: str, ddl_type: str, *, nullable: bool = True) -> str:
@@ -79,8 +69,72 @@ def drop_table(schema: str, table: str, *, if_exists: bool = True) -> str:
     return f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{qualified(schema, table)}"
 
 
-def drop_view(schema: str, view: str, *, if_exists: bool = True) -> str:
-    return f"DROP VIEW {'IF EXISTS ' if if_exists else ''}{qualified(schema, view)}"
+def drop_view(schema: str, view: str, *, if_exists: bool = True, materialized: bool = False) -> str:
+    """DROP a view, never CASCADE: an object nobody knew of that depends on it stops the drop."""
+    return f"DROP {_view_kind(materialized)} {'IF EXISTS ' if if_exists else ''}{qualified(schema, view)}"
+
+
+RelationKind = Literal["TABLE", "VIEW", "MATERIALIZED VIEW"]
+
+
+def _view_kind(materialized: bool) -> RelationKind:
+    return "MATERIALIZED VIEW" if materialized else "VIEW"
+
+
+def create_view(schema: str, view: str, query: str, *, materialized: bool = False,
+                options: Sequence[tuple[str, str]] = (), with_data: bool = True) -> str:
+    """A view (or materialized view) of `query`, with the storage or view `options` given as
+    (name, value) pairs.
+
+    `query` is a SELECT as the server itself printed it (`pg_get_viewdef` of the view being
+    recreated), never text a user or a source wrote: it is the one piece of SQL taken as it is.
+    A materialized view is filled from `query` at once unless `with_data` is False.
+    """
+    body = query.strip().rstrip(";")
+    opts = f" WITH ({', '.join(f'{ident(k)} = {text_literal(v)}' for k, v in options)})" if options else ""
+    data = ("" if not materialized else " WITH DATA" if with_data else " WITH NO DATA")
+    return f"CREATE {_view_kind(materialized)} {qualified(schema, view)}{opts} AS\n{body}{data}"
+
+
+def alter_owner(schema: str, relation: str, owner: str, *, kind: RelationKind = "VIEW") -> str:
+    return f"ALTER {kind} {qualified(schema, relation)} OWNER TO {ident(owner)}"
+
+
+# the privileges a table, view or materialized view can have (what `aclexplode` names), then a
+# database's and a schema's: the only words that enter GRANT and REVOKE text
+TABLE_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER",
+                              "MAINTAIN"})
+PRIVILEGES = TABLE_PRIVILEGES | {"CREATE", "USAGE", "TEMPORARY", "TEMP", "CONNECT"}
+GrantTarget = Literal["DATABASE", "SCHEMA", "TABLE"]
+
+
+def _privileges(privileges: Sequence[str]) -> str:
+    unknown = [p for p in privileges if p not in PRIVILEGES]
+    if unknown or not privileges:
+        raise ValueError(f"not privileges: {list(privileges)!r}")
+    return ", ".join(privileges)
+
+
+def grant(privileges: Sequence[str], on: GrantTarget, target: str, grantee: str | None, *,
+          grant_option: bool = False) -> str:
+    """GRANT `privileges` on a database, schema or table (or view) `target`, already quoted or
+    qualified; `grantee` None is PUBLIC."""
+    to = "PUBLIC" if grantee is None else ident(grantee)
+    return f"GRANT {_privileges(privileges)} ON {on} {target} TO {to}" + (" WITH GRANT OPTION" if grant_option else "")
+
+
+def revoke(privileges: Sequence[str], on: GrantTarget, target: str, grantee: str | None) -> str:
+    """REVOKE `privileges` on `target` (as for `grant`); `grantee` None is PUBLIC."""
+    frm = "PUBLIC" if grantee is None else ident(grantee)
+    return f"REVOKE {_privileges(privileges)} ON {on} {target} FROM {frm}"
+
+
+def comment_on_view(schema: str, view: str, comment: str, *, materialized: bool = False) -> str:
+    return f"COMMENT ON {_view_kind(materialized)} {qualified(schema, view)} IS {text_literal(comment)}"
+
+
+def comment_on_column(schema: str, relation: str, column: str, comment: str) -> str:
+    return f"COMMENT ON COLUMN {qualified(schema, relation)}.{ident(column)} IS {text_literal(comment)}"
 
 
 def truncate(schema: str, tables: Sequence[str]) -> str:

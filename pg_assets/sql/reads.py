@@ -156,3 +156,88 @@ def count_duplicates(schema: str, table: str, columns: Sequence[str], *, current
         conditions.append(f"{ident(current)} IS NULL")
     return (f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {qualified(schema, table)} "
             f"WHERE {' AND '.join(conditions)} GROUP BY {ident_list(columns)} HAVING count(*) > 1) d")
+
+
+# ---- what depends on tables a swap replaces --------------------------------------------------
+# Both take the schema `%s` and the `%s` array of its table names. A view (or materialized view)
+# depends on a table through its `_RETURN` rule; views on views are followed to any depth.
+
+# the privileges on relation `c` as (grantee or NULL for PUBLIC, privilege, grantable, grantor)
+_GRANTS = """ARRAY(SELECT ARRAY[CASE WHEN x.grantee = 0 THEN NULL ELSE pg_get_userbyid(x.grantee) END,
+                          x.privilege_type, x.is_grantable::text, pg_get_userbyid(x.grantor)]
+             FROM aclexplode(c.relacl) x)"""
+TABLE_ACCESS = """
+SELECT c.relname, pg_get_userbyid(c.relowner), c.relacl IS NULL, """ + _GRANTS + """, obj_description(c.oid, 'pg_class')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')
+"""
+"""Owner, whether privileges are the default, privileges and comment of each of the tables."""
+_DEPENDENT_VIEW_OIDS = """
+WITH RECURSIVE swapped AS (
+    SELECT c.oid, c.relname::text AS base FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')
+), dependents(oid, base, depth) AS (
+    SELECT DISTINCT r.ev_class, s.base, 1 FROM swapped s
+    JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = s.oid
+                    AND d.classid = 'pg_rewrite'::regclass
+    JOIN pg_rewrite r ON r.oid = d.objid AND r.rulename = '_RETURN' AND r.ev_class <> s.oid
+    UNION
+    SELECT r.ev_class, v.base, v.depth + 1 FROM dependents v
+    JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = v.oid
+                    AND d.classid = 'pg_rewrite'::regclass
+    JOIN pg_rewrite r ON r.oid = d.objid AND r.rulename = '_RETURN' AND r.ev_class <> v.oid
+)"""
+DEPENDENT_VIEWS = _DEPENDENT_VIEW_OIDS + """
+SELECT n.nspname, c.relname, c.relkind = 'm', pg_get_viewdef(c.oid), pg_get_userbyid(c.relowner),
+       pg_has_role(c.relowner, 'MEMBER'), has_schema_privilege(n.oid, 'CREATE'), c.relispopulated,
+       obj_description(c.oid, 'pg_class'), coalesce(c.reloptions, '{}'),
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = c.oid ORDER BY i.indexrelid),
+       ARRAY(SELECT ARRAY[a.attname::text, col_description(c.oid, a.attnum)] FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+               AND col_description(c.oid, a.attnum) IS NOT NULL ORDER BY a.attnum),
+       c.relacl IS NULL, """ + _GRANTS + """,
+       d.depth, d.bases
+FROM (SELECT oid, max(depth) AS depth, array_agg(DISTINCT base ORDER BY base) AS bases
+      FROM dependents GROUP BY oid) d
+JOIN pg_class c ON c.oid = d.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+ORDER BY d.depth, n.nspname, c.relname
+"""
+"""Every view over the tables, in an order that creates each after what it reads: schema, name,
+materialized, definition, owner, whether the loading role is a member of the owner, may create
+in the view's schema, populated, comment, options, index definitions, column comments, whether
+it has default privileges, and its privileges as (grantee or NULL for PUBLIC, privilege,
+grantable, grantor)."""
+SWAP_BLOCKERS = _DEPENDENT_VIEW_OIDS + """, rels AS (
+    SELECT oid FROM swapped UNION SELECT oid FROM dependents
+), blockers(what, what_on) AS (
+    SELECT pg_describe_object(d.classid, d.objid, d.objsubid), d.refobjid FROM pg_depend d
+    JOIN rels ON d.refclassid = 'pg_class'::regclass AND d.refobjid = rels.oid
+    WHERE d.deptype = 'n' AND NOT (d.classid = 'pg_rewrite'::regclass AND EXISTS (
+        SELECT 1 FROM pg_rewrite r JOIN pg_class v ON v.oid = r.ev_class
+        WHERE r.oid = d.objid AND r.rulename = '_RETURN' AND v.relkind IN ('v', 'm')))
+    UNION
+    SELECT pg_describe_object(d.classid, d.objid, d.objsubid), c.oid FROM rels
+    JOIN pg_class c ON c.oid = rels.oid
+    JOIN pg_depend d ON d.refclassid = 'pg_type'::regclass AND d.refobjid = c.reltype AND d.deptype = 'n'
+    UNION
+    SELECT pg_describe_object('pg_rewrite'::regclass, r.oid, 0), r.ev_class FROM pg_rewrite r
+    JOIN rels ON r.ev_class = rels.oid WHERE r.rulename <> '_RETURN'
+    UNION
+    SELECT pg_describe_object('pg_trigger'::regclass, t.oid, 0), t.tgrelid FROM pg_trigger t
+    JOIN rels ON t.tgrelid = rels.oid WHERE NOT t.tgisinternal
+    UNION
+    SELECT pg_describe_object('pg_policy'::regclass, p.oid, 0), p.polrelid FROM pg_policy p
+    JOIN rels ON p.polrelid = rels.oid
+    UNION
+    SELECT pg_describe_object('pg_attrdef'::regclass, ad.oid, 0), ad.adrelid FROM pg_attrdef ad
+    JOIN dependents v ON ad.adrelid = v.oid
+    UNION
+    SELECT 'privileges on columns of ' || pg_describe_object('pg_class'::regclass, a.attrelid, 0), a.attrelid
+    FROM pg_attribute a JOIN dependents v ON a.attrelid = v.oid WHERE a.attacl IS NOT NULL
+)
+SELECT DISTINCT b.what, pg_describe_object('pg_class'::regclass, b.what_on, 0) FROM blockers b ORDER BY 1, 2
+"""
+"""What a swap of the tables would lose and cannot recreate, as (object, the relation it is on or
+depends on), described by the server: rules, triggers and policies on the tables or their views,
+foreign keys and other objects that depend on them, functions and columns of their row types,
+defaults and column privileges of their views."""

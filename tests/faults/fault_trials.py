@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,15 +58,17 @@ class Dataset:
         return pg_assets.pipeline("faulty", dataset=self.name, credentials=config, workers=2, batch_bytes=4096,
                                   lock_timeout=30, file_format=self.file_format)
 
-    def resource(self, ids: range) -> Any:
+    def resource(self, ids: range, before: Callable[[int], None] = lambda i: None) -> Any:
+        """The rows of `ids`; `before(i)` runs before row `i` is yielded (to fault the load from inside)."""
         def items() -> Iterator[dict[str, Any]]:
             for i in ids:
+                before(i)
                 yield {"id": i, "name": f"row {i}", "tags": [{"t": i % 7}, {"t": i % 5}]}
 
         return pg_assets.resource(items(), name="events", incremental={"cursor_path": "id"})
 
-    def load(self, config: ConnectionConfig, ids: range) -> Any:
-        return self.pipeline(config).run(self.resource(ids))
+    def load(self, config: ConnectionConfig, ids: range, before: Callable[[int], None] = lambda i: None) -> Any:
+        return self.pipeline(config).run(self.resource(ids, before))
 
     def clean_load(self, proxy: Any) -> tuple[int, dict[str, int]]:
         """A fault-free load through the proxy: its size in bytes, and where each phase starts."""
@@ -186,6 +188,17 @@ ds.load(config, range({start}, {stop}))
 """
 
 
+def check_and_rerun(ds: Dataset, ids: range, trial: Trial) -> Trial:
+    """The invariant after a faulted load of `ids`; when the load did not commit, a fault-free rerun and
+    the invariant again."""
+    trial.problems += ds.check(ids)
+    if not set(ids) <= ds.expected:
+        ds.load(ds.direct, ids)
+        ds._committed(ids)
+        trial.problems += [f"after the rerun: {p}" for p in ds.check(ids)]
+    return trial
+
+
 def killed_load(ds: Dataset, rng: random.Random, *, within: float = 1.0) -> Trial:
     """A load in a child process, SIGKILLed at a random moment of its first `within` seconds of loading
     (counted once its imports are done); then the invariant, and a rerun."""
@@ -212,9 +225,42 @@ def killed_load(ds: Dataset, rng: random.Random, *, within: float = 1.0) -> Tria
     if child.returncode not in (0, -signal.SIGKILL):
         trial.problems.append(f"the child failed by itself: {child.stderr.read().decode()[-500:]}")
     time.sleep(0.2)  # the server notices the dead client and ends its session, releasing the run lock
-    trial.problems += ds.check(ids)
-    if not set(ids) <= ds.expected:
-        ds.load(ds.direct, ids)
-        ds._committed(ids)
-        trial.problems += [f"after the rerun: {p}" for p in ds.check(ids)]
-    return trial
+    return check_and_rerun(ds, ids, trial)
+
+
+def restarted_load(ds: Dataset, server: Any, rng: random.Random, *, from_inside: bool) -> Trial:
+    """A load during which the server restarts (a fast shutdown ends every session; down 0-1 s).
+
+    `from_inside`: when the load is about to read a random row, so its workers are mid-staging;
+    otherwise from another thread at a random moment of the time a fault-free load of the same
+    size took just before (plan, staging or commit). The load must retry to success or fail with
+    a `PgAssetsError`; then the invariant, and a rerun if it failed.
+    """
+    import threading
+    import time
+
+    span = 0.0
+    if not from_inside:
+        started, clean = time.monotonic(), ds._take(ROWS * 5)
+        ds.load(ds.direct, clean)
+        ds._committed(clean)
+        span = time.monotonic() - started
+    ids = ds._take(ROWS * 5)
+    down = rng.uniform(0.0, 1.0)
+    at = rng.randrange(ids.start, ids.stop)
+    trial = Trial(seed=at if from_inside else int(down * 1000), phase="restart", refused=down)
+    restart = lambda: server.restart(down)  # noqa: E731
+    before = (lambda i: restart() if i == at else None) if from_inside else (lambda i: None)
+    timer = None if from_inside else threading.Timer(rng.uniform(0.0, span), restart)
+    if timer is not None:
+        timer.start()
+    try:
+        info = ds.load(ds.direct, ids, before)
+        trial.ok, trial.retries = True, info.retries
+    except pg_assets.PgAssetsError as exc:
+        trial.error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    except Exception as exc:  # noqa: BLE001 - an escaped driver error is a finding, not a crash
+        trial.problems.append(f"an exception outside the PgAssetsError tree: {type(exc).__name__}: {exc}")
+    if timer is not None:
+        timer.join()
+    return check_and_rerun(ds, ids, trial)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -57,6 +58,17 @@ class Server:
         """The same login through another port (a proxy in front of the server)."""
         return ConnectionConfig(DATABASE, USER, PASSWORD, "127.0.0.1", port=port, connect_timeout=5)
 
+    def restart(self, down: float = 0.0) -> None:
+        """Shut the server down fast (every session is ended, as a crash of the clients' server would),
+        stay down `down` seconds, and start it again on the same port and data."""
+        # to the postmaster itself (its pid heads `postmaster.pid`): `runuser` does not pass SIGINT on
+        postmaster = int((self.home / "data" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGINT)
+        self.process.wait(30)
+        time.sleep(down)
+        self.process = _launch(self.home, self.port)
+        _wait_ready(self)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -80,15 +92,18 @@ def start() -> Server:
                              "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"]),
                    check=True, capture_output=True, cwd=home)
     port = free_port()
-    log = open(home / "log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
-    process = subprocess.Popen(_as_user([
-        _bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(home),
-        "-c", "fsync=off", "-c", "max_connections=200", "-c", "deadlock_timeout=200ms"]),
-        stdout=log, stderr=subprocess.STDOUT, cwd=home)
-    server = Server(home, port, process)
+    server = Server(home, port, _launch(home, port))
     _wait_ready(server)
     _admin(server, f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'", f"CREATE DATABASE {DATABASE} OWNER {USER}")
     return server
+
+
+def _launch(home: Path, port: int) -> subprocess.Popen:
+    log = open(home / "log", "ab")  # noqa: SIM115 - kept open for the server's lifetime
+    return subprocess.Popen(_as_user([
+        _bin("postgres"), "-D", str(home / "data"), "-h", "127.0.0.1", "-p", str(port), "-k", str(home),
+        "-c", "fsync=off", "-c", "max_connections=200", "-c", "deadlock_timeout=200ms"]),
+        stdout=log, stderr=subprocess.STDOUT, cwd=home)
 
 
 def _wait_ready(server: Server) -> None:
