@@ -1,0 +1,55 @@
+"""dlt 1.31 and pg_assets load the same generated batches: the datasets must be the same.
+
+One session fixture (`corpus`) loads every example into twin datasets and into hand-overs in
+both directions (see `diff_harness`); each test below reads its part of the findings, so
+selecting one test still loads the whole corpus once. The assertion message lists each
+difference: the example's batches, then the table, column or key and both values.
+Differences that other work on issue 19 removes are waived by name (`diff_waivers`), and
+each waiver is proved still needed by a strict xfail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import diff_harness
+from diff_harness import CASES, COMPARISONS, Finding
+from diff_snapshot import DATASET
+from diff_waivers import WAIVED, WAIVERS, waiver_of
+
+CASE_NAMES = [*CASES, DATASET]
+
+
+def test_the_corpus_has_every_example(corpus: list[Finding]):
+    assert len(corpus) == 1 + __import__("conftest").CI_EXAMPLES
+
+
+def test_both_tools_load_every_example(corpus: list[Finding]):
+    failed = [(f.batches, f.outcome.failures) for f in corpus if f.outcome.failures]
+    assert not failed, "\n".join(f"{msgs}\n  batches: {diff_harness._shown_batches(b)}" for b, msgs in failed)
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_twin_datasets_agree(corpus: list[Finding], case: str):
+    """pg_assets alone gives dlt's dataset: DDL, rows, row keys, stored schema, state and bookkeeping."""
+    found = diff_harness.unexplained(corpus, "pg_assets", case, waiver_of)
+    assert not found, diff_harness.report(found)
+
+
+@pytest.mark.parametrize("comparison", [c for c in COMPARISONS if c != "pg_assets"])
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_a_hand_over_gives_what_dlt_alone_gives(corpus: list[Finding], comparison: str, case: str):
+    """One tool loads batch 1 and the other batch 2: the dataset is the one dlt makes of both batches."""
+    found = diff_harness.unexplained(corpus, comparison, case, waiver_of)
+    assert not found, diff_harness.report(found)
+
+
+@pytest.mark.parametrize("flag", [pytest.param(flag, marks=pytest.mark.xfail(
+    strict=True, reason=f"waived until {WAIVERS[flag].item} is merged: {WAIVERS[flag].reason}"))
+    for flag in sorted(WAIVED)])
+def test_a_waived_difference_is_gone(corpus: list[Finding], flag: str):
+    """XPASS means the difference is gone: delete `flag` from `diff_waivers.WAIVED`."""
+    explained = [(f, [d for c in COMPARISONS for d in f.outcome.differences[c] if waiver_of(c, d) == flag])
+                 for f in corpus]
+    explained = [(f, ds) for f, ds in explained if ds]
+    assert not explained, diff_harness.report(explained, limit=5)
