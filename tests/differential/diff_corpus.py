@@ -40,16 +40,20 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_
                max_size=10)
 INTS = st.one_of(st.integers(-1000, 1000),
                  st.sampled_from([INT64 - 1, -INT64, INT64 // 2, 2 ** 53 + 1, -(2 ** 31)]))
+# finite only: dlt stores a NaN or infinite float of a dict item as NULL (its extract file writes them as
+# JSON null) and makes no column of such values alone; pg_assets stores the infinities and makes the
+# column (a difference left open, see `diff_waivers`)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False, width=64)
 MOMENTS = dict(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1))
 AWARE = st.datetimes(**MOMENTS, timezones=st.sampled_from(ZONES))
 NAIVE = st.datetimes(**MOMENTS)
 DATES = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 1, 1))
-TIMES = st.times()
+TIMES = st.times()  # naive: an aware time stops pg_assets' key hashes (issue 19, item 1)
 # numeric(38,9): 9 places, well inside 29 integer digits
 DECIMALS = st.decimals(min_value=Decimal(-10) ** 12, max_value=Decimal(10) ** 12, places=9,
                        allow_nan=False, allow_infinity=False).map(lambda d: d.normalize() if d else Decimal(0))
-# not b"": dlt reads empty bytes back from its extract file as the bare marker text "\uf02b" (left open)
+# not b"": dlt reads empty bytes back from its extract file as the bare marker text "\uf02b" (left open,
+# see `diff_waivers`)
 BYTES = st.binary(min_size=1, max_size=8)
 
 # name -> the strategy of one type; `SCALARS` draws any of them
