@@ -166,10 +166,10 @@ def _labelled(row: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, An
     return {k: labels.get(v, v) if k == LOAD_ID else v for k, v in row.items()}
 
 
-def _signatures(side: Snapshot, table: str) -> dict[str, str]:
-    """`_dlt_id` -> a digest of the row's content without its keys, its child rows' included."""
+def _signatures(side: Snapshot, table: str, nested: bool = True) -> dict[str, str]:
+    """`_dlt_id` -> a digest of the row's content without its keys, its child rows' included (`nested`)."""
     by_parent: dict[str, dict[str, list[str]]] = {}
-    for child in side.children(table):
+    for child in side.children(table) if nested else ():
         signatures = _signatures(side, child)
         grouped: dict[str, list[str]] = defaultdict(list)
         for row in side.rows[child]:
@@ -184,14 +184,19 @@ def _signatures(side: Snapshot, table: str) -> dict[str, str]:
 
 
 def _paired_roots(ref: Snapshot, other: Snapshot, table: str) -> dict[str, str]:
-    """The other side's random root keys -> the reference's keys of the same content."""
-    theirs: dict[str, list[str]] = defaultdict(list)
-    for row_id, signature in _signatures(ref, table).items():
-        theirs[signature].append(row_id)
-    pairs = {}
-    for row_id, signature in sorted(_signatures(other, table).items(), key=lambda kv: (kv[1], str(kv[0]))):
-        if theirs.get(signature):
-            pairs[row_id] = theirs[signature].pop(0)
+    """The other side's random root keys -> the reference's keys of the same content: with their child rows
+    first, then by their own values alone (so a difference in a child row pairs its root all the same)."""
+    pairs: dict[str, str] = {}
+    for nested in (True, False):
+        theirs: dict[str, list[str]] = defaultdict(list)
+        taken = set(pairs.values())
+        for row_id, signature in _signatures(ref, table, nested).items():
+            if row_id not in taken:
+                theirs[signature].append(row_id)
+        for row_id, signature in sorted(_signatures(other, table, nested).items(), key=lambda kv: (kv[1],
+                                                                                                   str(kv[0]))):
+            if row_id not in pairs and theirs.get(signature):
+                pairs[row_id] = theirs[signature].pop(0)
     return pairs
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import pytest
 
 import diff_harness
+import pg_assets
 from diff_harness import CASES, COMPARISONS, Finding
-from diff_snapshot import DATASET
+from diff_snapshot import DATASET, compare, snapshot
 from diff_waivers import WAIVED, WAIVERS, waiver_of
 
 CASE_NAMES = [*CASES, DATASET]
@@ -53,3 +54,43 @@ def test_a_waived_difference_is_gone(corpus: list[Finding], flag: str):
                  for f in corpus]
     explained = [(f, ds) for f, ds in explained if ds]
     assert not explained, diff_harness.report(explained, limit=5)
+
+
+ROWS = [{"id": 1, "name": "a", "items": [{"sku": "x", "tags": ["t1", "t2"]}, {"sku": "y", "tags": []}]},
+        {"id": 2, "name": "b", "items": [{"sku": "z", "tags": ["t3"]}]}]
+
+
+@pytest.fixture
+def twin(dataset: str, pg_credentials, query):
+    """`dataset` and a second one, both loaded by pg_assets with the same rows (random root keys)."""
+    other = f"{dataset}_b"
+    try:
+        for name in (dataset, other):
+            pg_assets.pipeline("diff", dataset=name, credentials=pg_credentials).run(ROWS, table_name="append")
+        yield dataset, other
+    finally:
+        query(f'DROP SCHEMA IF EXISTS "{other}" CASCADE')
+        query(f'DROP SCHEMA IF EXISTS "{other}_staging" CASCADE')
+
+
+def _compared(pg_conn, twin) -> list:
+    return [d for d in compare(snapshot(pg_conn, twin[0]), snapshot(pg_conn, twin[1]), CASES)
+            if d.aspect not in ("state", "stored_schema", "bookkeeping")]
+
+
+def test_random_keys_are_paired_and_datasets_of_the_same_rows_agree(pg_conn, twin):
+    assert _compared(pg_conn, twin) == []
+
+
+def test_a_changed_value_is_reported_with_its_table_column_and_both_values(pg_conn, twin, query):
+    query(f'UPDATE "{twin[1]}".append__items__tags SET value = %s WHERE value = %s', ("changed", "t3"))
+    found = _compared(pg_conn, twin)
+    assert [(d.aspect, d.case, d.reference, d.other) for d in found if "column `value`" in d.where] == [
+        ("rows", "append", "str:'t3'", "str:'changed'")]
+    assert "`append__items__tags`" in found[0].where
+
+
+def test_a_child_key_that_is_not_dlts_hash_is_reported(pg_conn, twin, query):
+    query(f"UPDATE \"{twin[1]}\".append__items SET _dlt_id = 'AAAAAAAAAAAAAA' WHERE sku = 'z'")
+    found = _compared(pg_conn, twin)
+    assert ("row_keys", "`append__items`") in {(d.aspect, d.where.split(" ")[0]) for d in found}
