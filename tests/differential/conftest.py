@@ -10,11 +10,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import diff_harness  # noqa: E402
+from diff_corpus import CI_EXAMPLES  # noqa: E402
 from pg_assets.connection import ConnectionConfig  # noqa: E402
 
-# generated examples of the CI corpus (derandomized: the same examples on every run), beside the
-# explicit one; each costs 5-25 s on a 2-core machine (12 dlt runs and 12 pg_assets runs)
-CI_EXAMPLES = 2
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import pytest
 
 import diff_harness
 import pg_assets
+from diff_corpus import CI_EXAMPLES
 from diff_harness import CASES, COMPARISONS, Finding
 from diff_snapshot import DATASET, compare, snapshot
 from diff_waivers import WAIVED, WAIVERS, waiver_of
@@ -22,7 +23,7 @@ CASE_NAMES = [*CASES, DATASET]
 
 
 def test_the_corpus_has_every_example(corpus: list[Finding]):
-    assert len(corpus) == 1 + __import__("conftest").CI_EXAMPLES
+    assert len(corpus) == 1 + CI_EXAMPLES
 
 
 def test_both_tools_load_every_example(corpus: list[Finding]):
