@@ -287,8 +287,11 @@ class Normalizer:
 
         `path` is the full, unshortened path of `item` within the row ("" at the top).
         `names` refuses two keys of the table that become one column, in one item or across items.
+        Columns come in dlt's order, which makes the order of a new table's columns: a level's own values
+        first, then its dicts, the last one first (dlt 1.31 flattens with a stack).
         """
         top = names.top
+        dicts: list[tuple[Mapping[str, Any], str]] = []
         for key, value in item.items():
             if value is None:
                 continue
@@ -303,9 +306,11 @@ class Normalizer:
                 if value:
                     flat[name] = value
             elif kind is dict:
-                self._flatten(value, full, depth + 1, max_nesting, flat, lists, json_cols, names)
+                dicts.append((value, full))
             elif value:
                 lists.append((full, value, depth + 1))
+        for value, full in reversed(dicts):
+            self._flatten(value, full, depth + 1, max_nesting, flat, lists, json_cols, names)
 
     def _add_children(self, plan: TablePlan, parent: str, parent_path: str, field: str, parent_id: str,
                       root_id: str | None, values: list[Any], depth: int) -> None:

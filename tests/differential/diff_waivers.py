@@ -50,12 +50,7 @@ WAIVERS: dict[str, Waiver] = {
         "to dlt writes a new state version",
         lambda comparison, d: d.aspect == "state" or (
             d.aspect == "bookkeeping" and d.where.startswith("`_dlt_pipeline_state`"))),
-    # found by this harness and not fixed yet
-    "open_column_order": Waiver(
-        "issue 19, item 5 (open)",
-        "the order of a root table's columns: dlt places a column flattened from a later key's dict (a long name "
-        "shortened with a hash tag) before the flattened columns of an earlier key; pg_assets keeps item order",
-        lambda comparison, d: d.aspect == "ddl" and d.where.endswith("column order")),
+    # found by this harness: dlt's rules per merge strategy
     "insert_only_children_of_existing_keys": Waiver(
         "issue 19, item 2",
         "insert-only: in the CI corpus (its second generated example) dlt adds child rows under keys loaded in "

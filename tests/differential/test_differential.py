@@ -10,6 +10,7 @@ each waiver is proved still needed by a strict xfail.
 
 from __future__ import annotations
 
+import dlt
 import pytest
 
 import diff_harness
@@ -95,3 +96,23 @@ def test_a_child_key_that_is_not_dlts_hash_is_reported(pg_conn, twin, query):
     query(f"UPDATE \"{twin[1]}\".append__items SET _dlt_id = 'AAAAAAAAAAAAAA' WHERE sku = 'z'")
     found = _compared(pg_conn, twin)
     assert ("row_keys", "`append__items`") in {(d.aspect, d.where.split(" ")[0]) for d in found}
+
+
+def test_flattened_columns_come_in_dlts_order(dataset, pg_credentials, query, tmp_path, monkeypatch):
+    """dlt flattens with a stack: a level's own values first, then its dicts, the last one first."""
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    item = {"id": 1, "a": {"x": 1, "deep": {"y": 2}, "z": 3}, "b": {"w": 4, "v": {"u": 5}}, "s": "t",
+            "l": [{"q": 1}], "c": {"r": 6}}
+    theirs = f"{dataset}_dlt"
+    try:
+        dlt.pipeline("order", destination=dlt.destinations.postgres(diff_harness.dlt_uri(pg_credentials)),
+                     dataset_name=theirs, pipelines_dir=str(tmp_path)).run([item], table_name="t")
+        pg_assets.pipeline("order", dataset=dataset, credentials=pg_credentials).run([item], table_name="t")
+        order = "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = 't' " \
+                "ORDER BY ordinal_position"
+        assert query(order, (dataset,)) == query(order, (theirs,))
+        assert [c for (c,) in query(order, (dataset,))][:8] == ["id", "s", "c__r", "b__w", "b__v__u", "a__x", "a__z",
+                                                                "a__deep__y"]
+    finally:
+        query(f'DROP SCHEMA IF EXISTS "{theirs}" CASCADE')
+        query(f'DROP SCHEMA IF EXISTS "{theirs}_staging" CASCADE')
