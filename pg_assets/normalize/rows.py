@@ -293,7 +293,7 @@ class Normalizer:
         top = names.top
         dicts: list[tuple[Mapping[str, Any], str]] = []
         for key, value in item.items():
-            if value is None:
+            if value is None or type(value) is float and value != value:  # NaN: NULL, no column (as dlt)
                 continue
             if path:
                 full, name = self._nested_name(names, path, key)
@@ -332,7 +332,7 @@ class Normalizer:
                     self._flatten(value, "", depth, plan.max_nesting, flat, lists, json_cols, names)
                 except KeyRefused as refused:
                     raise self._bad(table, refused) from None
-            elif value is not None:
+            elif value is not None and not (type(value) is float and value != value):  # NaN: as None
                 if type(value) in (list, tuple) and depth < plan.max_nesting:
                     lists.append(("list", value, depth + 1))
                 else:

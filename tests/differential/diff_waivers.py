@@ -66,8 +66,8 @@ WAIVERS: dict[str, Waiver] = {
 }
 
 # Kept out of the corpus instead (`diff_corpus`), each a difference found and left open:
-# - a float NaN, inf or -inf in a dict item: dlt stores NULL and makes no column of such values alone;
-#   pg_assets stores `Infinity` / `-Infinity` and makes a `double precision` column;
+# - a float inf or -inf in a dict item: dlt stores NULL (and makes no column of such values alone),
+#   pg_assets stores `Infinity` / `-Infinity` (and makes a `double precision` column);
 # - `b""`: dlt stores the text "\uf02b" (its typed-JSON marker, read back as text), pg_assets an empty value;
 # - text that starts with one of dlt's typed-JSON markers (U+F026..U+F02D): dlt may read it back as another type;
 # - an aware `datetime.time` under upsert / scd2: pg_assets' key hash refuses it with a TypeError (item 1).

@@ -116,3 +116,25 @@ def test_flattened_columns_come_in_dlts_order(dataset, pg_credentials, query, tm
     finally:
         query(f'DROP SCHEMA IF EXISTS "{theirs}" CASCADE')
         query(f'DROP SCHEMA IF EXISTS "{theirs}_staging" CASCADE')
+
+
+def test_a_key_that_only_ever_holds_nan_makes_no_column_as_in_dlt(dataset, pg_credentials, query, tmp_path,
+                                                                     monkeypatch):
+    """dlt's extract file writes NaN as null: the value is NULL, and NaN alone makes no column."""
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    items = [{"id": i, "f": float("nan"), "g": 1.5 if i else float("nan"), "l": [float("nan"), 2.5]} for i in range(3)]
+    theirs = f"{dataset}_dlt"
+    columns = "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s " \
+              "ORDER BY table_name, ordinal_position"
+    try:
+        dlt.pipeline("nan", destination=dlt.destinations.postgres(diff_harness.dlt_uri(pg_credentials)),
+                     dataset_name=theirs, pipelines_dir=str(tmp_path)).run(items, table_name="t")
+        pg_assets.pipeline("nan", dataset=dataset, credentials=pg_credentials).run(items, table_name="t")
+        assert query(columns, (dataset,)) == query(columns, (theirs,))
+        assert ("t", "f") not in query(columns, (dataset,))
+        values = "SELECT id, g FROM {}.t ORDER BY id"
+        assert query(values.format(f'"{dataset}"')) == query(values.format(f'"{theirs}"')) == [
+            (0, None), (1, 1.5), (2, 1.5)]
+    finally:
+        query(f'DROP SCHEMA IF EXISTS "{theirs}" CASCADE')
+        query(f'DROP SCHEMA IF EXISTS "{theirs}_staging" CASCADE')
