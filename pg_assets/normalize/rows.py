@@ -303,7 +303,7 @@ class Normalizer:
         while stack:
             current, path, depth = stack.pop()
             for key, value in current.items():
-                if value is None:
+                if value is None or type(value) is float and value != value:  # NaN: NULL, no column (as dlt)
                     continue
                 if path:
                     full, name = self._nested_name(names, path, key)
@@ -339,7 +339,7 @@ class Normalizer:
                     self._flatten(value, "", depth, plan.max_nesting, flat, lists, json_cols, names)
                 except KeyRefused as refused:
                     raise self._bad(table, refused) from None
-            elif value is not None:
+            elif value is not None and not (type(value) is float and value != value):  # NaN: as None
                 if type(value) in (list, tuple) and depth < plan.max_nesting:
                     lists.append(("list", value, depth + 1))
                 else:

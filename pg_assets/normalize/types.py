@@ -9,6 +9,8 @@ Type knowledge lives in the tables below, not in `if` chains. The names are dlt'
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import decimal
 import re
@@ -100,6 +102,19 @@ class NoFit(Exception):
     """The value cannot be stored in the column's type: it goes to a variant column."""
 
 
+def _hex_or(parse: Callable[[str], Any], from_int: Callable[[int], Any]) -> Callable[[str], Any]:
+    """dlt's text parsing for numbers: surrounding blanks ignored, `0x...` read as hexadecimal."""
+    def read(text: str) -> Any:
+        text = text.strip()
+        return from_int(int(text[2:], 16)) if text.startswith("0x") else parse(text)
+
+    return read
+
+
+_INT_TEXT, _FLOAT_TEXT = _hex_or(int, int), _hex_or(float, float)
+_DECIMAL_TEXT = _hex_or(decimal.Decimal, decimal.Decimal)
+
+
 def _to_int(v: Any) -> int:
     if type(v) is bool:
         raise NoFit
@@ -108,8 +123,8 @@ def _to_int(v: Any) -> int:
     if isinstance(v, decimal.Decimal) and v != v.to_integral_value():
         raise NoFit
     try:
-        out = int(v)
-    except (TypeError, ValueError, OverflowError) as exc:
+        out = _INT_TEXT(v) if isinstance(v, str) else int(v)
+    except (TypeError, ValueError, OverflowError, decimal.InvalidOperation) as exc:
         raise NoFit from exc
     if not INT64_MIN <= out <= INT64_MAX:
         raise NoFit
@@ -137,7 +152,7 @@ def _to_float(v: Any) -> float:
     if type(v) is bool or not isinstance(v, (int, float, str, decimal.Decimal)):
         raise NoFit
     try:
-        return exact_float(v)
+        return _FLOAT_TEXT(v) if isinstance(v, str) else exact_float(v)
     except (TypeError, ValueError, OverflowError) as exc:
         raise NoFit from exc
 
@@ -147,27 +162,68 @@ _FALSE = {"false", "f", "no", "n", "0"}
 
 
 def _to_bool(v: Any) -> bool:
+    """Words as dlt reads them; any number is its truth value (dlt's `bool(x)`: 2 is True, 0.0 False)."""
     if isinstance(v, str):
-        s = v.strip().lower()
+        s = v.lower()
         if s in _TRUE or s in _FALSE:
             return s in _TRUE
-    elif type(v) is int and v in (0, 1):
+    elif isinstance(v, (int, float, decimal.Decimal)):
         return bool(v)
     raise NoFit
+
+
+def _text_timestamp(text: str) -> dt.datetime:
+    """dlt's reading of text as a timestamp: ISO first (a bare date is midnight), then seconds since the epoch."""
+    parsed = parse_timestamp(text)
+    if parsed is not None:
+        return parsed
+    try:
+        day = dt.date.fromisoformat(text)
+        return dt.datetime(day.year, day.month, day.day)
+    except ValueError:
+        pass
+    try:
+        return _to_timestamp(float(text))
+    except ValueError as exc:
+        raise NoFit from exc
 
 
 def _to_timestamp(v: Any) -> dt.datetime:
     if isinstance(v, dt.datetime):  # a subclass (pendulum, as dlt yields them): the same instant, stdlib
         return dt.datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, v.tzinfo, fold=v.fold)
     if isinstance(v, str):
-        parsed = parse_timestamp(v)
-        if parsed is not None:
-            return parsed
+        return _text_timestamp(v)
     elif type(v) in (int, float):
         try:
             return dt.datetime.fromtimestamp(v, dt.timezone.utc)
         except (OverflowError, OSError, ValueError) as exc:
             raise NoFit from exc
+    elif type(v) is dt.date:  # midnight, naive: stored as UTC, as dlt stores it
+        return dt.datetime(v.year, v.month, v.day)
+    raise NoFit
+
+
+def _to_date(v: Any) -> dt.date:
+    """ISO text; a datetime's day in UTC (naive means UTC); a number as seconds since the epoch (dlt's rules);
+    a subclass of date (pendulum's) as the same day."""
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return dt.date(v.year, v.month, v.day)
+    if isinstance(v, dt.datetime):
+        return (v.astimezone(dt.timezone.utc) if v.tzinfo is not None else v).date()
+    if type(v) in (int, float):
+        return _to_timestamp(v).date()
+    if isinstance(v, str):
+        return _to_date(_text_timestamp(v))
+    raise NoFit
+
+
+def _to_time(v: Any) -> dt.time:
+    """ISO time text with at least hours and minutes (`12` alone is no time to dlt); a subclass of
+    time (pendulum's) as the same time."""
+    if isinstance(v, dt.time):
+        return dt.time(v.hour, v.minute, v.second, v.microsecond, v.tzinfo, fold=v.fold)
+    if isinstance(v, str) and ":" in v:
+        return _from_iso(dt.time.fromisoformat, dt.time)(v)
     raise NoFit
 
 
@@ -190,24 +246,37 @@ def _to_decimal(v: Any) -> decimal.Decimal:
     if type(v) is bool or not isinstance(v, (int, float, str)):
         raise NoFit
     try:
-        return decimal.Decimal(str(v) if isinstance(v, float) else v)
-    except decimal.InvalidOperation as exc:
+        return _DECIMAL_TEXT(v) if isinstance(v, str) else decimal.Decimal(str(v) if isinstance(v, float) else v)
+    except (decimal.InvalidOperation, ValueError) as exc:
         raise NoFit from exc
 
 
 def _to_text(v: Any) -> str:
-    """Numbers and ids read naturally as text; booleans, dates and containers do not."""
-    if type(v) is bool or isinstance(v, (dt.date, dt.time, bytes, bytearray, Mapping, list, tuple)):
+    """Scalars as dlt writes them into a text column: ISO dates and times, base64 bytes, `True` / `False`,
+    numbers as Python prints them; containers do not fit."""
+    if isinstance(v, (Mapping, list, tuple)):
         raise NoFit
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(v)).decode("ascii")
     return str(v)
+
+
+def _to_binary(v: Any) -> bytes:
+    """`0x...` hex or strict base64 text, or an int's little-endian bytes (dlt's rules)."""
+    try:
+        if isinstance(v, str):
+            return bytes.fromhex(v[2:]) if v.startswith("0x") else base64.b64decode(v, validate=True)
+        if type(v) is int and v >= 0:
+            return v.to_bytes((v.bit_length() + 7) // 8, "little")
+    except (ValueError, binascii.Error) as exc:
+        raise NoFit from exc
+    raise NoFit
 
 
 def _to_json(v: Any) -> Any:
     return v
-
-
-def _never(v: Any) -> Any:
-    raise NoFit
 
 
 # column type -> function turning a foreign value into the column's native Python value
@@ -217,10 +286,10 @@ COERCE: dict[str, Callable[[Any], Any]] = {
     "double": _to_float,
     "bool": _to_bool,
     "timestamp": _to_timestamp,
-    "date": _from_iso(dt.date.fromisoformat, dt.date),
-    "time": _from_iso(dt.time.fromisoformat, dt.time),
+    "date": _to_date,
+    "time": _to_time,
     "decimal": _to_decimal,
     "wei": _to_decimal,
-    "binary": _never,
+    "binary": _to_binary,
     "json": _to_json,
 }

@@ -60,8 +60,9 @@ NON_FINITE: dict[str, str | None] = {
     "NaN": "NaN", "-NaN": "NaN", "sNaN": "NaN", "-sNaN": "NaN",  # Decimal
     "Infinity": "Infinity", "-Infinity": "-Infinity",
 }
-# and, in SQL only, a quoted -0.0: bare, Postgres reads it as a numeric, which has no negative zero
-_NUMBER_LITERALS = {**{k: "NULL" if v is None else f"'{v}'" for k, v in NON_FINITE.items()}, "-0.0": "'-0'"}
+# A float's -0.0 stays bare, as dlt's INSERT ... VALUES writes it: Postgres reads it as a numeric, which has
+# no negative zero, so it is stored as 0 (COPY text keeps the sign, as dlt's CSV path does).
+_NUMBER_LITERALS = {k: "NULL" if v is None else f"'{v}'" for k, v in NON_FINITE.items()}
 
 
 def float_literal(value: float) -> str:
