@@ -31,7 +31,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     kinds = parse_kinds(args.kinds)
     written = init_project(Path(args.directory), kinds)
     print(f"wrote a pg_assets project with {', '.join(f'`{k}`' for k in kinds)} sources to {written.directory}:")
-    print("\n".join(f"  {path}" for path in written.files))
+    print("\n".join(f"  {path}" for path in sorted(written.files)))
     if written.gitignore != "kept":
         print(f"  .gitignore ({'the lines it lacked added' if written.gitignore == 'extended' else 'written'})")
     print("\n".join(["", *_next_steps(written.directory, kinds)]))

@@ -129,6 +129,7 @@ def init_project(directory: Path, kinds: Sequence[str] = DEFAULT_KINDS) -> Writt
 
 
 def _write_files(directory: Path, kinds: Sequence[str]) -> None:
+    # imported when writing: the CLI's parser imports this module, and `--help` should not pay for the spec
     from pg_assets.spec.document import json_schema_text
 
     texts = {SPEC_NAME: spec_text(kinds), SCHEMA_NAME: json_schema_text(), "pyproject.toml": _pyproject_text(directory)}
