@@ -105,6 +105,20 @@ def test_no_spec_here_names_init(tmp_path: Path, command: list[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_definitions_without_a_spec_name_init(tmp_path: Path) -> None:
+    from pg_assets.dagster.project import load_definitions
+    from pg_assets.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="run `pg-assets init`"):
+        load_definitions(tmp_path)
+
+
+def test_embedded_outside_a_project_names_init(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PG_ASSETS_HOME"}
+    result = pg_assets("embedded", "psql", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "`pg-assets init`" in result.stderr
+
+
 def test_embedded_psql_runs_the_bundled_psql(tmp_path: Path, pg_credentials: object) -> None:
     (tmp_path / "pipelines.yaml").write_text("sources: {}\n")
     version = pg_assets("embedded", "psql", "--version", cwd=tmp_path)
