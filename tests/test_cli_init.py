@@ -97,6 +97,17 @@ def test_init_adds_to_a_gitignore_and_refuses_an_unknown_kind(tmp_path: Path) ->
     assert not (tmp_path / "other").exists()
 
 
+def test_templates_leave_out_the_byte_code_an_installer_compiles(tmp_path: Path) -> None:
+    from pg_assets.scaffold import _tree
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.sql").write_text("select 1")
+    (tmp_path / "example_source.py").write_text("")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "example_source.cpython-311.pyc").write_bytes(b"\xa7\r\r\n")
+    assert [str(path) for path, _ in _tree(tmp_path)] == ["example_source.py", "models/m.sql"]
+
+
 @pytest.mark.parametrize("command", [["validate"], ["run"], ["materialize"], ["dbt-sources"], ["discover", "db"]],
                          ids=lambda c: c[0])
 def test_no_spec_here_names_init(tmp_path: Path, command: list[str]) -> None:

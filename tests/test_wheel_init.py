@@ -2,8 +2,9 @@
 `pg-assets materialize`, and the data queried, with nothing of this repository on the path.
 
 The wheel is built from a copy of the package's sources, installed with its dependencies
-by pip (from pip's cache when it holds them; no byte-compiling, the slowest part of an
-install); the project gets its own embedded Postgres (`PG_ASSETS_HOME`), stopped at the end.
+by pip as a user installs it (from pip's cache when it holds them; byte-compiled, as pip
+does by default, which also puts `__pycache__/` among the templates); the project gets its
+own embedded Postgres (`PG_ASSETS_HOME`), stopped at the end.
 Once per suite: every test here shares the one installation.
 """
 
@@ -67,7 +68,7 @@ def installed() -> Iterator[Installed]:
         wheel = _build_wheel(work)
         env = _clean_env(venv, home)  # no PYTHONPATH: pip would take a checkout on it for pg-assets installed
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300, env=env)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-compile", str(wheel)], check=True,
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True,
                        timeout=INSTALL_TIMEOUT, capture_output=True, env=env)
         yield Installed(venv / "bin", env, home)
     finally:

@@ -62,11 +62,16 @@ def parse_kinds(text: str | None) -> tuple[str, ...]:
 
 
 def _tree(folder: Traversable, prefix: PurePosixPath = PurePosixPath()) -> Iterator[tuple[PurePosixPath, Traversable]]:
-    """Every file under `folder`, with its path relative to it."""
+    """Every template file under `folder`, with its path relative to it.
+
+    Not the byte code an installer compiles of the template modules (`__pycache__/`, as pip does by default).
+    """
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name == "__pycache__" or entry.name.endswith(".pyc"):
+            continue
         if entry.is_dir():
             yield from _tree(entry, prefix / entry.name)
-        elif entry.name != "__pycache__":
+        else:
             yield prefix / entry.name, entry
 
 
