@@ -8,7 +8,8 @@ pipelines.yaml, through a round-trip YAML reader so the file keeps its comments,
 order and `${VAR}` references.
 
 The source only needs `kind` and `credentials` (and optionally `schema`) in the file:
-its `resources` may still be missing, which the full spec would refuse.
+its `dataset` and `resources` may still be missing, which the full spec would refuse;
+`--write` adds both (the dataset named after the source), so the file validates after it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pg_assets.errors import ConfigError, did_you_mean
-from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.normalize.naming import normalize_dataset_name, normalize_identifier
 from pg_assets.normalize.sql_types import column_hint, type_name
 from pg_assets.sources.sql_connect import display_location
 from pg_assets.sources.sql_database import connect
@@ -153,23 +154,37 @@ def _flowing(options: dict[str, Any]) -> Any:
     return node
 
 
-def render_block(block: dict[str, dict[str, Any]]) -> str:
-    """The `resources:` block as YAML text."""
+def default_dataset(source: str) -> str:
+    """The `dataset` `--write` gives a source that has none: the source's name, as a Postgres schema name.
+
+    Examples:
+        >>> default_dataset("CRM-prod")
+        'crm_prod'
+    """
+    return normalize_dataset_name(source)
+
+
+def render_block(block: dict[str, dict[str, Any]], dataset: str | None = None) -> str:
+    """The `resources:` block as YAML text, after `dataset:` when the source needs one."""
     from ruamel.yaml.comments import CommentedMap
 
     resources = CommentedMap((name, _flowing(options)) for name, options in block.items())
     out = io.StringIO()
-    _round_trip().dump({"resources": resources}, out)
+    _round_trip().dump({**({"dataset": dataset} if dataset else {}), "resources": resources}, out)
     return out.getvalue()
 
 
-def write_block(path: Path, source: str, block: dict[str, dict[str, Any]]) -> list[str]:
-    """Add the resources not yet declared to `source` in the file; returns the names added."""
+def write_block(path: Path, source: str, block: dict[str, dict[str, Any]], dataset: str | None = None) -> list[str]:
+    """Add the resources not yet declared to `source` in the file, and `dataset` (after `kind`) when
+    given; returns the names added. The source is then complete: `validate` needs nothing more."""
     from ruamel.yaml.comments import CommentedMap
 
     yaml = _round_trip()
     document = yaml.load(path.read_text(encoding="utf-8"))
     node = document["sources"][source]
+    if dataset and not node.get("dataset"):
+        keys = list(node)
+        node.insert(keys.index("kind") + 1 if "kind" in keys else 0, "dataset", dataset)
     if not isinstance(node.get("resources"), Mapping):
         node["resources"] = CommentedMap()
     resources = node["resources"]

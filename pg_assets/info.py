@@ -74,6 +74,11 @@ class LoadInfo:
         )
 
 
+# below these a rate measures start-up, not throughput (see `ProgressEvent.rate_is_telling`)
+RATE_MIN_SECONDS = 1.0
+RATE_MIN_ROWS = 10_000
+
+
 @dataclass(frozen=True)
 class ProgressEvent:
     """Rows staged so far for one table, sent while a load runs."""
@@ -85,3 +90,12 @@ class ProgressEvent:
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def rate_is_telling(self) -> bool:
+        """Whether rows/s says something about throughput: over a second and many rows.
+
+        A few rows in a few seconds measure start-up (connecting, creating tables), so
+        `16 rows staged in 4.0s (4 rows/s)` would mislead; such progress shows no rate.
+        """
+        return self.seconds >= RATE_MIN_SECONDS and self.rows >= RATE_MIN_ROWS

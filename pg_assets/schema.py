@@ -7,6 +7,7 @@ retype or a new NOT NULL on an existing column.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -282,6 +283,19 @@ def numeric_size(column: Column) -> tuple[int, int]:
     if column.data_type == "wei":
         return WEI_PRECISION, WEI_SCALE
     return column.precision or DECIMAL_PRECISION, DECIMAL_SCALE if column.scale is None else column.scale
+
+
+def stored_type(data_type: str, precision: int | None = None, scale: int | None = None,
+                timezone: bool | None = None) -> str:
+    """The type as Postgres names it once the column exists (`format_type`, `\\d`): `postgres_type`'s DDL
+    with `varchar` spelled out, so a user reads what the catalog will say.
+
+    Examples:
+        >>> stored_type("text"), stored_type("text", 80), stored_type("timestamp", 3, timezone=True)
+        ('character varying', 'character varying(80)', 'timestamp(3) with time zone')
+    """
+    ddl = postgres_type(data_type, precision, scale, timezone)
+    return re.sub(r"^varchar\b", "character varying", ddl).replace(" (", "(")
 
 
 _SIMPLE_DDL = {"double": "double precision", "bool": "boolean", "date": "date", "binary": "bytea", "json": "jsonb"}

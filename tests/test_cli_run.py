@@ -151,9 +151,10 @@ def test_live_progress_draws_rows_and_rate_on_a_terminal() -> None:
 
     screen = Terminal()
     board = LiveProgress("shop", screen, interval=0)
-    board(ProgressEvent("orders", 1500, 0.5))
-    board(ProgressEvent("customers", 200, 2.0))
-    assert screen.getvalue().endswith("\rshop: orders 1,500 (3.0k/s) | customers 200 (100/s)")
+    board(ProgressEvent("orders", 1_500_000, 2.0))
+    board(ProgressEvent("customers", 16, 4.0))  # a tiny table: its "rate" would measure start-up
+    board(ProgressEvent("items", 50_000, 0.5))  # too soon to tell
+    assert screen.getvalue().endswith("\rshop: orders 1,500,000 (750.0k/s) | customers 16 | items 50,000")
     board.clear()
     assert screen.getvalue().endswith("\r")
 

@@ -27,9 +27,25 @@ from pg_assets.masking import mask_secrets
 __all__ = ["build_parser", "main"]
 
 
+# `pg-assets embedded psql ARG...` hands every ARG to psql, options too (`-c`, `-A`), unparsed
+_PASSTHROUGH = ["embedded", "psql"]
+
+
+def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The arguments pg-assets parses, and those after `embedded psql`, which go to psql as they are."""
+    for i in range(len(argv) - 1):
+        if argv[i:i + 2] == _PASSTHROUGH and all(a.startswith("-") for a in argv[:i]):
+            return argv[:i + 2], argv[i + 2:]
+        if not argv[i].startswith("-"):
+            break
+    return argv, []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pg-assets` console script."""
-    args = build_parser().parse_args(argv)
+    ours, passthrough = _split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(ours)
+    args.psql_args = passthrough
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

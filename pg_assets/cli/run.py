@@ -64,7 +64,7 @@ def summary(source_name: str, info: LoadInfo) -> str:
 
 
 class LiveProgress:
-    """Rows and rows/s per table on one terminal line, redrawn at most ten times a second."""
+    """Rows (and rows/s, once it says something) per table on one terminal line, redrawn at most ten times a second."""
 
     def __init__(self, source_name: str, stream: IO[str], interval: float = 0.1) -> None:
         self.source_name = source_name
@@ -85,7 +85,8 @@ class LiveProgress:
                 self._draw(self.line())
 
     def line(self) -> str:
-        parts = [f"{t.table} {t.rows:,} ({_rate(t.rows_per_second)}/s)" for t in self.tables.values()]
+        parts = [f"{t.table} {t.rows:,}" + (f" ({_rate(t.rows_per_second)}/s)" if t.rate_is_telling else "")
+                 for t in self.tables.values()]
         return f"{self.source_name}: " + " | ".join(parts)
 
     def _draw(self, text: Any) -> None:

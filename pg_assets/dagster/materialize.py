@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -26,6 +27,7 @@ from typing import Any
 
 import dagster as dg
 
+from pg_assets import embedded
 from pg_assets.errors import ConfigError
 
 # INFO shows the loads' progress and dbt's own lines; Dagster's per-event lines are DEBUG.
@@ -39,13 +41,15 @@ class Outcome:
 
     success: bool
     seconds: float
-    tables: dict[str, int | None]  # `schema.table` -> rows, in materialization order
+    tables: dict[str, int | None]  # `schema.table` -> rows this run wrote (loaded, or built by dbt), in order
     checks_passed: int
     checks_failed: tuple[str, ...]  # `asset key: check` of failed ERROR-severity checks
     warned: tuple[str, ...]  # the same for WARN-severity checks
     failed_steps: tuple[str, ...]
     destination: Any  # ConnectionConfig of the database the loads and dbt wrote to
     result: Any = dataclasses.field(default=None, repr=False)  # the ExecuteInProcessResult, every event
+    totals: dict[str, int | None] = dataclasses.field(default_factory=dict)  # rows in each table after the run
+    project_dir: Path | None = None  # the spec's folder: whose embedded server `pg-assets embedded psql` opens
 
 
 def _keys_of_sources(spec: Any, sources: Iterable[str]) -> list[dg.AssetKey]:
@@ -84,9 +88,15 @@ def _table_name(event: dg.AssetMaterialization) -> str:
     return ".".join(str(getattr(name, "value", name)).split(".")[-2:])  # `database.schema.table` -> `schema.table`
 
 
-def _row_count(event: dg.AssetMaterialization) -> int | None:
-    value = event.metadata.get("dagster/row_count")
+def _row_count(event: dg.AssetMaterialization, key: str = "dagster/row_count") -> int | None:
+    value = event.metadata.get(key)
     return int(getattr(value, "value", value)) if value is not None else None
+
+
+def _rows_written(event: dg.AssetMaterialization) -> int | None:
+    """The rows this run wrote: a load's `rows_loaded`; a dbt model's row count, as a build rewrites it all."""
+    loaded = _row_count(event, "rows_loaded")
+    return loaded if loaded is not None else _row_count(event)
 
 
 def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outcome:
@@ -110,12 +120,11 @@ def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outc
             _assets(defs), selection=selection, resources=defs.resources, instance=_instance(spec_file.parent),
             run_config=_RUN_CONFIG, raise_on_error=False, tags={"pg_assets/command": "materialize"},
         )
-    return _outcome(result, time.monotonic() - started, runner.credentials_for(spec, None))
+    return _outcome(result, time.monotonic() - started, runner.credentials_for(spec, None), spec_file.parent)
 
 
-def _outcome(result: dg.ExecuteInProcessResult, seconds: float, destination: Any) -> Outcome:
-    materialized = result.get_asset_materialization_events()
-    tables = {_table_name(e.materialization): _row_count(e.materialization) for e in materialized}
+def _outcome(result: dg.ExecuteInProcessResult, seconds: float, destination: Any, project_dir: Path) -> Outcome:
+    materialized = [e.materialization for e in result.get_asset_materialization_events()]
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
 
@@ -125,13 +134,15 @@ def _outcome(result: dg.ExecuteInProcessResult, seconds: float, destination: Any
     return Outcome(
         success=result.success,
         seconds=seconds,
-        tables=tables,
+        tables={_table_name(m): _rows_written(m) for m in materialized},
         checks_passed=len(evaluations) - len(failed),
         checks_failed=named(e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR),
         warned=named(e for e in failed if e.severity != dg.AssetCheckSeverity.ERROR),
         failed_steps=tuple(_step_failure(e) for e in result.all_events if e.is_step_failure),
         destination=destination,
         result=result,
+        totals={_table_name(m): _row_count(m) for m in materialized},
+        project_dir=project_dir,
     )
 
 
@@ -152,22 +163,48 @@ def _sample_table(tables: Iterable[str]) -> str | None:
     return names[-1] if names else None
 
 
+def _rows_line(name: str, width: int, outcome: Outcome) -> str:
+    """`schema.table  N rows`, and the table's total when the run wrote fewer rows than it holds."""
+    written, total = outcome.tables[name], outcome.totals.get(name)
+    line = f"  {name:<{width}}  {'?' if written is None else f'{written:,}'} rows"
+    return line + (f" ({total:,} in the table)" if total is not None and total != written else "")
+
+
+def _on_project_server(outcome: Outcome) -> bool:
+    """Whether the data went to the embedded server that `pg-assets embedded psql` opens in the project."""
+    if outcome.project_dir is None:
+        return False
+    return outcome.destination == embedded.running_config(embedded.project_home(outcome.project_dir))
+
+
+def _query_advice(outcome: Outcome) -> list[str]:
+    """How to query the data, with the psql that comes with pg_assets (no psql of the user's own needed)."""
+    sample = _sample_table(outcome.tables)
+    query = f" -c 'select * from {sample} limit {_SAMPLE_ROWS}'" if sample else ""
+    if _on_project_server(outcome):
+        here = Path.cwd().absolute()
+        folder = outcome.project_dir.absolute()
+        cd = "" if folder == here else f"cd {shlex.quote(os.path.relpath(folder, here))} && "
+        return [f"The data is in the project's embedded Postgres (`{outcome.destination.safe_uri()}`). Query it with "
+                "the psql that comes with pg_assets:", f"  {cd}pg-assets embedded psql{query}"]
+    psql, uri = shlex.quote(str(embedded.psql_path())), _psql_uri(outcome.destination)
+    lines = [f"The data is in `{outcome.destination.safe_uri()}`. Query it with psql (this one comes with pg_assets):",
+             f"  {psql} '{uri}'{query}"]
+    if outcome.destination.password:
+        lines.append("  (the password is not shown: psql asks for it, or set PGPASSWORD)")
+    return lines
+
+
 def report(outcome: Outcome) -> str:
-    """The summary printed after a run: tables, checks, and how to query the data."""
+    """The summary printed after a run: the rows it wrote per table, checks, and how to query the data."""
     width = max((len(name) for name in outcome.tables), default=0)
-    lines = [f"materialized {len(outcome.tables)} tables in {outcome.seconds:.1f}s:"]
-    lines += [f"  {name:<{width}}  {'?' if n is None else f'{n:,}'} rows" for name, n in outcome.tables.items()]
+    lines = [f"materialized {len(outcome.tables)} tables in {outcome.seconds:.1f}s, rows written by this run:"]
+    lines += [_rows_line(name, width, outcome) for name in outcome.tables]
     lines.append(f"checks: {outcome.checks_passed} passed, {len(outcome.checks_failed)} failed, "
                  f"{len(outcome.warned)} warned")
     lines += [f"  failed: {name}" for name in outcome.checks_failed]
     lines += [f"  warned: {name}" for name in outcome.warned]
     lines += [f"failed step {step}" for step in outcome.failed_steps]
-    uri = _psql_uri(outcome.destination)
-    lines += ["", f"The data is in `{outcome.destination.safe_uri()}`. Query it with psql:", f"  psql '{uri}'"]
-    sample = _sample_table(outcome.tables)
-    if sample:
-        lines.append(f"  psql '{uri}' -c 'select * from {sample} limit {_SAMPLE_ROWS}'")
-    if outcome.destination.password:
-        lines.append("  (the password is not shown: psql asks for it, or set PGPASSWORD)")
+    lines += ["", *_query_advice(outcome)]
     lines += ["", "See the same assets, their lineage and checks in the UI: `dagster dev`, then http://localhost:3000"]
     return "\n".join(lines)

@@ -37,7 +37,8 @@ class ProgressBoard:
 
 def _log_progress(log: Any, events: list[ProgressEvent]) -> None:
     for e in events:
-        log.info(f"`{e.table}`: {e.rows:,} rows staged in {e.seconds:.1f}s ({e.rows_per_second:,.0f} rows/s)")
+        rate = f" ({e.rows_per_second:,.0f} rows/s)" if e.rate_is_telling else ""
+        log.info(f"`{e.table}`: {e.rows:,} rows staged in {e.seconds:.1f}s{rate}")
 
 
 def run_logging_progress(work: Callable[[ProgressBoard], LoadInfo], log: Any, interval: float) -> LoadInfo:

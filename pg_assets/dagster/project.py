@@ -50,7 +50,8 @@ def project_definitions(spec: Path, *, spec_required: bool = True, translator: A
     parts += [dbt] if dbt is not None else []
     if not parts:
         raise ConfigError(
-            f"no `{spec.name}` in `{spec.parent}`: run `dagster dev` where it is, or point `{SPEC_ENV}` at it"
+            f"no `{spec.name}` in `{spec.parent}`: run `dagster dev` where it is, or point `{SPEC_ENV}` at it. "
+            "To start a project here, run `pg-assets init`"
         )
     return dg.Definitions.merge(*parts)
 

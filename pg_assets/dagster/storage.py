@@ -32,19 +32,11 @@ from dagster._core.storage.base_storage import DagsterStorage
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 from pg_assets import sql
+from pg_assets.scaffold import dagster_yaml
 
 DAGSTER_DATABASE = "dagster"
 PROJECT_ENV = "PG_ASSETS_PROJECT_DIR"  # set while `project_instance` opens a project away from the cwd
-STORAGE_YAML = """\
-# Written by pg-assets: `pg-assets materialize` and `dagster dev` here share these runs.
-# With the embedded Postgres they are kept in its `dagster` database, else in
-# .pg_assets/dagster/. See README "Runs that persist".
-storage:
-  custom:
-    module: pg_assets.dagster.storage
-    class: ProjectStorage
-    config: {}
-"""
+STORAGE_YAML = dagster_yaml()  # the file `pg-assets init` writes, written here when a project lacks it
 
 
 def project_dagster_dir(project_dir: Path) -> Path:

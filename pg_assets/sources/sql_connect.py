@@ -54,17 +54,21 @@ def dialect_of(url: URL) -> str:
 
 
 def display_location(url: URL) -> str:
-    """`<dialect>://<host or socket dir>[:port]/<db>`, never a user or password.
+    """`<dialect>://<host or socket dir>[:port]/<db>`, never a user or password; SQLite's as written.
 
     Examples:
+        >>> display_location(parse_url("sqlite:////srv/data/shop.db"))
+        'sqlite:////srv/data/shop.db'
+        >>> display_location(parse_url("sqlite:///shop.db"))
+        'sqlite:///shop.db'
         >>> display_location(parse_url("postgresql://u:pw@db.internal:5433/crm"))
         'postgresql://db.internal:5433/crm'
         >>> display_location(parse_url("postgresql+psycopg2://u:@/crm?host=/run/postgresql"))
         'postgresql:///run/postgresql/crm'
     """
     dialect = dialect_of(url)
-    if dialect == "sqlite":
-        return f"sqlite://{url.database or ':memory:'}"
+    if dialect == "sqlite":  # as SQLAlchemy spells it: `sqlite:///` + the path, so an absolute one has four slashes
+        return f"sqlite:///{url.database}" if url.database else "sqlite://"
     host = url.host or str(url.query.get("host") or url.query.get("unix_socket") or "")
     port = f":{url.port}" if url.port and not host.startswith("/") else ""
     return f"{dialect}://{host}{port}/{quote(url.database or '', safe='')}"
@@ -77,7 +81,7 @@ def table_uri(url: URL, schema: str | None, table: str) -> str:
         >>> table_uri(parse_url("mysql://u:pw@127.0.0.1:3306/shop"), None, "orders")
         'mysql://127.0.0.1:3306/shop/shop.orders'
         >>> table_uri(parse_url("sqlite:////data/app.db"), None, "users")
-        'sqlite:///data/app.db/users'
+        'sqlite:////data/app.db/users'
     """
     if dialect_of(url) == "sqlite":
         return f"{display_location(url)}/{table}"

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from pg_assets.errors import NO_SPEC_HINT
 from pg_assets.spec.env import interpolate
 from pg_assets.spec.issues import KeyPath, Mark, SpecIssue, format_path
 
@@ -132,6 +133,9 @@ def _read_text(loaded: LoadedYaml) -> str | None:
     where = str(loaded.path)
     try:
         raw = loaded.path.read_bytes()
+    except FileNotFoundError as exc:
+        loaded.issues.append(SpecIssue(where, 1, 1, "", f"cannot read the file: {exc.strerror}. {NO_SPEC_HINT}"))
+        return None
     except OSError as exc:
         loaded.issues.append(SpecIssue(where, 1, 1, "", f"cannot read the file: {exc.strerror}"))
         return None

@@ -153,7 +153,8 @@ def test_assets_carry_the_source_uri_without_secrets_and_materialize(
     uris = {key.to_user_string(): spec.metadata.get("dagster/uri") for key, spec in specs.items()}
     assert uris == {f"{dataset}/airlines": f"mysql://127.0.0.1:{port}/src/src.airlines",
                     f"{dataset}/big_planes": f"mysql://127.0.0.1:{port}/src",
-                    f"{dataset}_lite/carriers": f"sqlite://{sqlite_source.engine.url.database}/airlines"}
+                    f"{dataset}_lite/carriers": f"sqlite:///{sqlite_source.engine.url.database}/airlines"}
+    assert uris[f"{dataset}_lite/carriers"].startswith("sqlite:////")  # an absolute path, as SQLAlchemy writes it
     every_metadata = repr([(s.metadata, s.code_version, s.tags, s.description) for s in specs.values()])
     assert MARIADB_PASSWORD not in every_metadata and "loader" not in every_metadata
 
