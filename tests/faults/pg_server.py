@@ -67,8 +67,13 @@ class Server:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def start() -> Server:
-    """initdb, start, create the `loader` role and the `faults` database."""
+# what logical replication needs (`kind: pg_replication`): `start(LOGICAL_REPLICATION)`
+LOGICAL_REPLICATION = ("wal_level=logical", "max_replication_slots=20", "max_wal_senders=20")
+
+
+def start(settings: tuple[str, ...] = ()) -> Server:
+    """initdb, start, create the `loader` role and the `faults` database; `settings` are more
+    `-c name=value` options (with `wal_level=logical` the role may also replicate)."""
     home = Path(tempfile.mkdtemp(prefix="pg_assets_faults_"))
     data = home / "data"
     pwfile = home / "pw"
@@ -83,11 +88,14 @@ def start() -> Server:
     log = open(home / "log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
     process = subprocess.Popen(_as_user([
         _bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(home),
-        "-c", "fsync=off", "-c", "max_connections=200", "-c", "deadlock_timeout=200ms"]),
+        "-c", "fsync=off", "-c", "max_connections=200", "-c", "deadlock_timeout=200ms",
+        *(arg for setting in settings for arg in ("-c", setting))]),
         stdout=log, stderr=subprocess.STDOUT, cwd=home)
     server = Server(home, port, process)
     _wait_ready(server)
-    _admin(server, f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'", f"CREATE DATABASE {DATABASE} OWNER {USER}")
+    replication = " REPLICATION" if "wal_level=logical" in settings else ""
+    _admin(server, f"CREATE ROLE {USER} LOGIN{replication} PASSWORD '{PASSWORD}'",
+           f"CREATE DATABASE {DATABASE} OWNER {USER}")
     return server
 
 

@@ -1,0 +1,165 @@
+"""`kind: pg_replication` against Debian's PostgreSQL 15 with `wal_level=logical`: a snapshot, then
+the changes, compared table to table with the source after every run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from replication_support import Setup, as_admin, assert_same, execute, fetch, slots, start_server
+
+from pg_assets.errors import ConfigError, PgAssetsError
+from pg_assets.runner import run_source
+
+COLUMNS = ["id", "amount", "note", "tags", "scores", "created", "day", "doc", "raw", "ok", "uid", "ratio"]
+ORDERS = """CREATE TABLE {t} (
+    id bigint PRIMARY KEY, amount numeric(12,2), note text, tags text[], scores int[], created timestamptz,
+    day date, doc jsonb, raw bytea, ok boolean, uid uuid, ratio double precision)"""
+ROW = ("({id}, {id}.25, 'note ' || {id} || E'\\ttab\\\\slash\\nline', ARRAY['a', 'b c', NULL, '\"q\"'], "
+       "ARRAY[{id}, -1], '2024-05-01 10:00:00+02'::timestamptz + ({id} || ' min')::interval, DATE '2024-02-29', "
+       "'{{\"k\": {id}, \"n\": [1, null]}}', '\\x00ff'::bytea, {id} % 2 = 0, md5({id}::text)::uuid, {id} / 3.0)")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[object]:
+    srv = start_server()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def setup(server: object, tmp_path: Path, request: pytest.FixtureRequest) -> Setup:
+    name = "r_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
+    return Setup(server, name, tmp_path)  # type: ignore[arg-type]
+
+
+def _orders(setup: Setup, rows: range) -> str:
+    table = f"public.{setup.name}_orders"
+    execute(setup.source, ORDERS.format(t=table))
+    _insert(setup, table, rows)
+    return table
+
+
+def _insert(setup: Setup, table: str, ids: range) -> None:
+    execute(setup.source, f"INSERT INTO {table} VALUES " + ", ".join(ROW.format(id=i) for i in ids))
+
+
+def _replica(setup: Setup) -> str:
+    return f"{setup.name}.{setup.name}_orders"
+
+
+def test_snapshot_then_changes(setup: Setup) -> None:
+    table = _orders(setup, range(1, 201))
+    spec = setup.spec([table])
+    info = run_source(spec, "app")
+    assert info.row_counts[f"{setup.name}_orders"] == 200
+    assert assert_same(setup, table, _replica(setup), COLUMNS, "id") == 200
+    assert slots(setup.source).count(setup.name) == 1
+
+    _insert(setup, table, range(201, 251))
+    execute(setup.source, f"UPDATE {table} SET amount = amount * 2, tags = ARRAY['x'] WHERE id % 3 = 0",
+            f"DELETE FROM {table} WHERE id % 7 = 0",
+            f"UPDATE {table} SET id = id + 1000 WHERE id = 10",  # a key that changes
+            f"INSERT INTO {table} VALUES " + ROW.format(id=7),  # deleted, then back in the same run
+            f"UPDATE {table} SET note = NULL, doc = NULL WHERE id = 7")
+    run_source(spec, "app")
+    assert assert_same(setup, table, _replica(setup), COLUMNS, "id") == 250 - 35 + 1
+
+    again = run_source(spec, "app")  # nothing new: nothing changes, nothing doubles
+    assert sum(t.rows for t in again.tables.values()) == 0
+    assert assert_same(setup, table, _replica(setup), COLUMNS, "id") == 216
+
+
+def test_truncate_between_changes(setup: Setup) -> None:
+    table = _orders(setup, range(1, 51))
+    spec = setup.spec([table])
+    run_source(spec, "app")
+    execute(setup.source, f"UPDATE {table} SET amount = 1 WHERE id < 10",
+            f"BEGIN; INSERT INTO {table} VALUES {ROW.format(id=100)}; TRUNCATE {table}; "
+            f"INSERT INTO {table} VALUES {ROW.format(id=101)}; COMMIT",
+            f"INSERT INTO {table} VALUES {ROW.format(id=102)}")
+    run_source(spec, "app")
+    assert assert_same(setup, table, _replica(setup), COLUMNS, "id") == 2
+
+
+def test_unchanged_toasted_values_keep_the_stored_value(setup: Setup) -> None:
+    table = f"public.{setup.name}_docs"
+    big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400))"  # 12.8 kB, incompressible
+    execute(setup.source, f"CREATE TABLE {table} (id int PRIMARY KEY, n int, body text, blob bytea)",
+            f"INSERT INTO {table} SELECT g, 0, {big}, convert_to({big}, 'UTF8') FROM generate_series(1, 5) g")
+    spec = setup.spec([table])
+    run_source(spec, "app")
+    replica = f"{setup.name}.{setup.name}_docs"
+    columns = ["id", "n", "body", "blob"]
+    # across runs: the value comes from the replica
+    execute(setup.source, f"UPDATE {table} SET n = n + 1 WHERE id <= 3")
+    run_source(spec, "app")
+    assert assert_same(setup, table, replica, columns, "id") == 5
+    # within one run: inserted, then updated without touching it
+    execute(setup.source, f"INSERT INTO {table} SELECT 6, 0, {big}, NULL",
+            f"UPDATE {table} SET n = 9 WHERE id IN (1, 6)", f"UPDATE {table} SET n = 10 WHERE id = 6")
+    run_source(spec, "app")
+    assert assert_same(setup, table, replica, columns, "id") == 6
+
+
+def test_a_column_added_mid_stream(setup: Setup) -> None:
+    table = _orders(setup, range(1, 11))
+    spec = setup.spec([table])
+    run_source(spec, "app")
+    _insert(setup, table, range(11, 13))
+    execute(setup.source, f"ALTER TABLE {table} ADD COLUMN region varchar(20)",
+            f"UPDATE {table} SET region = 'eu-' || id WHERE id > 5",
+            f"ALTER TABLE {table} DROP COLUMN note")
+    _insert_without_note = f"INSERT INTO {table} (id, amount, region) VALUES (50, 1.5, 'us')"
+    execute(setup.source, _insert_without_note)
+    run_source(spec, "app")
+    columns = [c for c in COLUMNS if c != "note"] + ["region"]
+    assert assert_same(setup, table, _replica(setup), columns, "id") == 13
+    kinds = dict(fetch(setup.replica, "SELECT column_name, data_type FROM information_schema.columns "
+                                      "WHERE table_schema = %s AND table_name = %s",
+                       (setup.name, f"{setup.name}_orders")))
+    assert kinds["region"] == "character varying" and kinds["amount"] == "numeric"
+
+
+def test_soft_deletes_keep_the_row(setup: Setup) -> None:
+    table = _orders(setup, range(1, 6))
+    spec = setup.spec([table], deletes="soft")
+    run_source(spec, "app")
+    execute(setup.source, f"DELETE FROM {table} WHERE id = 2")
+    run_source(spec, "app")
+    flagged = fetch(setup.replica, f"SELECT id FROM {_replica(setup)} WHERE deleted_ts IS NOT NULL")
+    assert flagged == [(2,)]
+    assert len(fetch(setup.replica, f"SELECT 1 FROM {_replica(setup)}")) == 5
+
+
+def test_a_table_without_key_is_refused(setup: Setup) -> None:
+    table = f"public.{setup.name}_loose"
+    execute(setup.source, f"CREATE TABLE {table} (a int, b text)")
+    with pytest.raises(ConfigError, match="REPLICA IDENTITY FULL"):
+        run_source(setup.spec([table]), "app")
+    assert setup.name not in slots(setup.source)
+
+
+def test_replica_identity_full_without_key(setup: Setup) -> None:
+    table = f"public.{setup.name}_full"
+    execute(setup.source, f"CREATE TABLE {table} (a int NOT NULL, b text NOT NULL)",
+            f"ALTER TABLE {table} REPLICA IDENTITY FULL", f"INSERT INTO {table} VALUES (1, 'x'), (2, 'y')")
+    spec = setup.spec([table])
+    run_source(spec, "app")
+    execute(setup.source, f"UPDATE {table} SET b = 'z' WHERE a = 1", f"DELETE FROM {table} WHERE a = 2",
+            f"INSERT INTO {table} VALUES (3, 'w')")
+    run_source(spec, "app")
+    assert assert_same(setup, table, f"{setup.name}.{setup.name}_full", ["a", "b"], "a, b") == 2
+
+
+def test_a_failed_first_run_leaves_no_slot(setup: Setup, server: object) -> None:
+    table = f"public.{setup.name}_secret"  # the loader may not read it: the snapshot fails after the slot exists
+    as_admin(server, f"CREATE TABLE {table} (id int PRIMARY KEY)",  # type: ignore[arg-type]
+             f"CREATE PUBLICATION {setup.name} FOR TABLE {table}")
+    with pytest.raises(PgAssetsError, match="permission denied"):
+        run_source(setup.spec([table]), "app")
+    assert setup.name not in slots(setup.source)
