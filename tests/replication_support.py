@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "faults"))
 
@@ -19,6 +22,16 @@ from pg_assets.spec import load_spec  # noqa: E402
 REPLICA_DB = "replica"
 
 
+@pytest.fixture(scope="module")
+def replication_server() -> Iterator[pg_server.Server]:
+    """A `start_server` for the tests of one module, stopped and removed after them."""
+    srv = start_server()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 def start_server() -> pg_server.Server:
     """Debian's postgres with logical replication on, and an empty `replica` database for the destination."""
     server = pg_server.start(pg_server.LOGICAL_REPLICATION)
@@ -26,8 +39,8 @@ def start_server() -> pg_server.Server:
     return server
 
 
-def replica_config(server: pg_server.Server) -> ConnectionConfig:
-    return ConnectionConfig(REPLICA_DB, pg_server.USER, pg_server.PASSWORD, "127.0.0.1", port=server.port,
+def replica_config(server: pg_server.Server, port: int | None = None) -> ConnectionConfig:
+    return ConnectionConfig(REPLICA_DB, pg_server.USER, pg_server.PASSWORD, "127.0.0.1", port=port or server.port,
                             connect_timeout=5)
 
 
@@ -38,14 +51,15 @@ class Setup:
     server: pg_server.Server
     name: str
     folder: Path
+    port: int | None = None  # a proxy's, in front of the server
 
     @property
     def source(self) -> ConnectionConfig:
-        return self.server.config
+        return self.server.config if self.port is None else self.server.at(self.port)
 
     @property
     def replica(self) -> ConnectionConfig:
-        return replica_config(self.server)
+        return replica_config(self.server, self.port)
 
     def write_spec(self, tables: list[str], **options: Any) -> Path:
         extra = "".join(f"\n    {k}: {v}" for k, v in options.items())

@@ -3,12 +3,12 @@ the changes, compared table to table with the source after every run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from replication_support import Setup, as_admin, assert_same, execute, fetch, slots, start_server
+from replication_support import replication_server  # noqa: F401 - the module's server fixture
+from replication_support import Setup, as_admin, assert_same, execute, fetch, slots
 
 from pg_assets.errors import ConfigError, PgAssetsError
 from pg_assets.runner import run_source
@@ -23,12 +23,8 @@ ROW = ("({id}, {id}.25, 'note ' || {id} || E'\\ttab\\\\slash\\nline', ARRAY['a',
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[object]:
-    srv = start_server()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(replication_server: object) -> object:
+    return replication_server
 
 
 @pytest.fixture

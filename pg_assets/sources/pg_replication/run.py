@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import pg_assets
 from pg_assets import sql
 from pg_assets.connection import close_quietly
-from pg_assets.errors import LoadError
+from pg_assets.errors import LoadError, TerminalLoadError, TransientLoadError
 from pg_assets.info import LoadInfo, TableLoad
 from pg_assets.normalize.naming import normalize_identifier
+from pg_assets.pipeline import driver_errors_mapped
 from pg_assets.sources import sql_copy
 from pg_assets.sources.base import SourceContext
 from pg_assets.sources.pg_replication import catalog
@@ -39,7 +40,7 @@ from pg_assets.sources.pg_replication.pgoutput import format_lsn, parse_lsn
 from pg_assets.sources.pg_replication.spec import DELETED_COLUMN, LSN_COLUMN, PgReplicationSource
 from pg_assets.sources.pg_replication.spool import NULL, Spool, copy_field
 from pg_assets.sources.pg_replication.stream import Batch, Position, Reader
-from pg_assets.sources.sql_connect import parse_url
+from pg_assets.sources.sql_connect import driver_message, parse_url, scrub
 from pg_assets.sources.sql_database import SqlDatabaseResource, connect, reflected_hints
 
 if TYPE_CHECKING:
@@ -73,6 +74,12 @@ def run(spec: PipelinesSpec, source_name: str, pipeline: pg_assets.Pipeline, *,
     """Replicate the source's tables (always all of them: one slot feeds them all) in one or more loads."""
     source = spec.sources[source_name]
     assert isinstance(source, PgReplicationSource)
+    with driver_errors_mapped("replicating"):
+        return _run(spec, source, source_name, pipeline, progress)
+
+
+def _run(spec: PipelinesSpec, source: PgReplicationSource, source_name: str, pipeline: pg_assets.Pipeline,
+         progress: Callable[[pg_assets.ProgressEvent], None] | None) -> LoadInfo:
     with catalog.session(source, source_name, spec.base_dir, lock_timeout=pipeline.lock_timeout) as src:
         tables = src.tables()
         reflected, hints = _reflect(spec, source, source_name, src, tables)
@@ -111,12 +118,18 @@ def _reflect(spec: PipelinesSpec, source: PgReplicationSource, source_name: str,
              tables: list[SourceTable]) -> tuple[dict[str, sa.Table], dict[str, dict[str, dict[str, Any]]]]:
     """Each table as SQLAlchemy reflects it, and the column hints the sql_database kind would give it."""
     import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
 
     where = f"source `{source_name}`"
     reflected, hints = {}, {}
-    with connect(src.config.uri(), spec.base_dir, where) as (conn, _url):
+    with connect(src.config.uri(), spec.base_dir, where) as (conn, url):
         for t in tables:
-            table = sa.Table(t.name, sa.MetaData(), schema=t.schema, autoload_with=conn)
+            try:
+                table = sa.Table(t.name, sa.MetaData(), schema=t.schema, autoload_with=conn)
+            except DBAPIError as exc:
+                error = TransientLoadError if exc.connection_invalidated else TerminalLoadError
+                raise error(f"{where}: reading the columns of `{t.qualified}` failed: "
+                            f"{scrub(driver_message(exc), url)}", table=t.resource) from None
             found = reflected_hints(table, conn.dialect, SqlDatabaseResource(),
                                     SourceContext(source_name, t.resource, spec.base_dir))
             for hint in found.values():
