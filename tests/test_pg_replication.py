@@ -3,6 +3,7 @@ the changes, compared table to table with the source after every run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,11 @@ import pytest
 from replication_support import replication_server  # noqa: F401 - the module's server fixture
 from replication_support import Setup, as_admin, assert_same, execute, fetch, slots
 
-from pg_assets.errors import ConfigError, PgAssetsError
+from pg_assets.cli import main
+from pg_assets.errors import ConfigError, LockTimeoutError, PgAssetsError
 from pg_assets.runner import run_source
+from pg_assets.sources.pg_replication.catalog import LOCK_CLASS
+from pg_assets.spec import load_spec
 
 COLUMNS = ["id", "amount", "note", "tags", "scores", "created", "day", "doc", "raw", "ok", "uid", "ratio"]
 ORDERS = """CREATE TABLE {t} (
@@ -159,3 +163,39 @@ def test_a_failed_first_run_leaves_no_slot(setup: Setup, server: object) -> None
     with pytest.raises(PgAssetsError, match="permission denied"):
         run_source(setup.spec([table]), "app")
     assert setup.name not in slots(setup.source)
+
+
+def test_status_and_drop(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    table = _orders(setup, range(1, 21))
+    path = setup.write_spec([table])
+    run_source(load_spec(path), "app")
+    _insert(setup, table, range(21, 31))
+    assert main(["replication", "status", "app", "-f", str(path), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["slot_exists"] and found["committed"] and found["lag_bytes"] > 0
+    assert 0 <= found["lag_seconds"] < 600
+    run_source(load_spec(path), "app")
+    assert main(["replication", "status", "app", "-f", str(path)]) == 0
+    assert "committed position:" in capsys.readouterr().out
+
+    assert main(["replication", "drop", "app", "-f", str(path), "--yes"]) == 0
+    assert "Dropped slot" in capsys.readouterr().out
+    assert setup.name not in slots(setup.source)
+    execute(setup.source, f"DELETE FROM {table} WHERE id <= 5")  # made while no slot exists
+    run_source(load_spec(path), "app")  # a new snapshot: the replica is whole again
+    assert assert_same(setup, table, _replica(setup), COLUMNS, "id") == 25
+
+
+def test_a_run_waits_for_the_source_lock(setup: Setup) -> None:
+    table = _orders(setup, range(1, 3))
+    spec = setup.spec([table])
+    holder = setup.source.connect()
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, setup.name))
+        with pytest.raises(LockTimeoutError, match="holds the lock of slot"):
+            run_source(spec, "app", lock_timeout=1.0)
+    finally:
+        holder.close()
+    run_source(spec, "app")
+    assert assert_same(setup, table, _replica(setup), COLUMNS, "id") == 2

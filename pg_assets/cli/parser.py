@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from pg_assets.cli import dbt, discover, embedded, run, state, validate
+from pg_assets.cli import dbt, discover, embedded, replication, run, state, validate
 
 # what `add_subparsers` returns: sub-commands are added to it
 SubParsers = argparse._SubParsersAction
@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--traceback", action="store_true",
                         help="on failure, also print the Python traceback (passwords masked)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_validate, _run, _schema, _embedded, _state, _materialize, _dbt_env, _discover, _dbt_sources):
+    for add in (_validate, _run, _schema, _embedded, _state, _materialize, _dbt_env, _discover, _dbt_sources,
+                _replication):
         add(sub)
     return parser
 
@@ -92,3 +93,12 @@ def _discover(sub: SubParsers) -> None:
 def _dbt_sources(sub: SubParsers) -> None:
     p = _command(sub, "dbt-sources", dbt.cmd_dbt_sources, "write or refresh dbt sources.yml from pipelines.yaml")
     p.add_argument("-o", "--output", default=None, help="where to write (default: dbt_project/models/sources.yml)")
+
+
+def _replication(sub: SubParsers) -> None:
+    p = _command(sub, "replication", replication.cmd_replication,
+                 "a `kind: pg_replication` source's slot: its lag, or drop it and its publication")
+    p.add_argument("action", choices=["status", "drop"])
+    p.add_argument("source", metavar="SOURCE", help="a `kind: pg_replication` source of the spec")
+    p.add_argument("--json", action="store_true", help="with status: print JSON")
+    p.add_argument("--yes", action="store_true", help="with drop: do not ask for confirmation")

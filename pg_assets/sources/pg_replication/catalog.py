@@ -52,7 +52,7 @@ _SLOT = ("SELECT plugin, database, confirmed_flush_lsn::text, active_pid, wal_st
          "WHERE slot_name = %s")
 _DROP_SLOT = "SELECT pg_drop_replication_slot(%s)"
 _ADVANCE_SLOT = "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)"
-_WAL_POSITION = "SELECT pg_current_wal_lsn()::text"
+_WAL_POSITION = "SELECT pg_current_wal_lsn()::text, now()"
 _TYPES = ("SELECT t.oid, t.typlen, t.typcategory, coalesce(e.typcategory, '') FROM pg_type t "
           "LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' WHERE t.oid = ANY(%s)")
 _TRY_LOCK = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
@@ -133,8 +133,10 @@ class SourceSession:
                                        f"`{self.source.slot}` for more than {timeout:.0f} s; wait for it to end")
             time.sleep(0.2)
 
-    def wal_position(self) -> str:
-        return self.query(_WAL_POSITION)[0][0]
+    def wal_position(self) -> tuple[str, str]:
+        """The source's WAL insert position and clock, as text (`16/B374D848`, ISO-8601)."""
+        lsn, now = self.query(_WAL_POSITION)[0]
+        return lsn, now.isoformat()
 
     def slot(self) -> SlotInfo | None:
         rows = self.query(_SLOT, (self.source.slot,))

@@ -88,7 +88,8 @@ def _run(spec: PipelinesSpec, source: PgReplicationSource, source_name: str, pip
         slot = src.slot()
         if saved is None or slot is None or saved.get("slot") != source.slot:
             return _snapshot(context, slot is not None, saved is not None)
-        return _catch_up(context, Position.from_state(saved), parse_lsn(src.wal_position()))
+        end_lsn, now = src.wal_position()
+        return _catch_up(context, Position.from_state(saved), parse_lsn(end_lsn), now)
 
 
 def stored_position(pipeline: pg_assets.Pipeline, source_name: str) -> dict[str, Any] | None:
@@ -97,16 +98,20 @@ def stored_position(pipeline: pg_assets.Pipeline, source_name: str) -> dict[str,
     return state.get("sources", {}).get(source_name, {}).get(STATE_KEY)
 
 
-def _position_writer(source_name: str, slot: str, expected: Position | None, new: Position
-                     ) -> Callable[[dict[str, Any]], None]:
-    """The `on_state` of a load: checks nobody moved the position meanwhile, then stores the new one."""
+def _position_writer(source_name: str, slot: str, expected: Position | None, new: Position,
+                     as_of: str | None) -> Callable[[dict[str, Any]], None]:
+    """The `on_state` of a load: checks nobody moved the position meanwhile, then stores the new one.
+
+    `as_of` is the source's clock when the replica was last known to hold every change (a read
+    that caught up with the WAL position seen at its start): `replication status`'s time lag.
+    """
     def write(state: dict[str, Any]) -> None:
         kept = state.setdefault("sources", {}).setdefault(source_name, {})
         current = kept.get(STATE_KEY)
         if expected is not None and (current is None or Position.from_state(current) != expected):
             raise LoadError(f"source `{source_name}`: the stored replication position moved while this run read "
                             "changes (another writer of this pipeline's state); nothing was loaded, run again")
-        kept[STATE_KEY] = {"slot": slot, **new.state()}
+        kept[STATE_KEY] = {"slot": slot, **new.state(), "as_of": as_of or (current or {}).get("as_of")}
 
     return write
 
@@ -162,6 +167,7 @@ def _snapshot(run: _Run, slot_exists: bool, had_position: bool) -> LoadInfo:
     elif had_position:
         log.warning("source `%s`: slot `%s` is missing; reloading every table from a new snapshot",
                     run.source_name, slot)
+    _, now = run.src.wal_position()
     repl = catalog.replication_connection(run.src.config, f"pg_assets:replication:{run.source_name}:snapshot")
     position: Position | None = None
     try:
@@ -176,7 +182,7 @@ def _snapshot(run: _Run, slot_exists: bool, had_position: bool) -> LoadInfo:
                                                            f"source `{run.source_name}`", prelude)], "replace")
                      for t in run.tables]
         return run.pipeline.run(resources, progress=run.progress,
-                                on_state=_position_writer(run.source_name, slot, None, position))
+                                on_state=_position_writer(run.source_name, slot, None, position, now))
     except BaseException:
         close_quietly(repl)
         _forget_slot(run, position)
@@ -201,11 +207,11 @@ def _forget_slot(run: _Run, position: Position | None) -> None:
 # ---------------------------------------------------------------- later runs: the changes
 
 
-def _catch_up(run: _Run, position: Position, end_lsn: int) -> LoadInfo:
+def _catch_up(run: _Run, position: Position, end_lsn: int, now: str) -> LoadInfo:
     """Loads of changes until the stream reached `end_lsn` (or a budget); TRUNCATEs load on their own."""
     infos = []
     while True:
-        info, batch = _changes_load(run, position, end_lsn)
+        info, batch = _changes_load(run, position, end_lsn, now)
         infos.append(info)
         if batch.position.lsn > position.lsn:
             run.src.advance_slot(format_lsn(batch.position.lsn))
@@ -215,7 +221,7 @@ def _catch_up(run: _Run, position: Position, end_lsn: int) -> LoadInfo:
             return combined(infos)
 
 
-def _changes_load(run: _Run, position: Position, end_lsn: int) -> tuple[LoadInfo, Batch]:
+def _changes_load(run: _Run, position: Position, end_lsn: int, now: str) -> tuple[LoadInfo, Batch]:
     with tempfile.TemporaryDirectory(prefix="pg_assets_changes_") as folder:
         spool = Spool(Path(folder))
         try:
@@ -228,7 +234,8 @@ def _changes_load(run: _Run, position: Position, end_lsn: int) -> tuple[LoadInfo
             resources = [_resource(run, t, spool.copy_rows(t.resource), UPSERT, _with_stream_columns(run, t, batch))
                          for t in run.tables]
         info = run.pipeline.run(resources, progress=run.progress,
-                                on_state=_position_writer(run.source_name, run.source.slot, position, batch.position))
+                                on_state=_position_writer(run.source_name, run.source.slot, position, batch.position,
+                                                          now if batch.caught_up else None))
     return info, batch
 
 
