@@ -199,3 +199,30 @@ def test_a_run_waits_for_the_source_lock(setup: Setup) -> None:
         holder.close()
     run_source(spec, "app")
     assert assert_same(setup, table, _replica(setup), COLUMNS, "id") == 2
+
+
+def test_dagster_one_asset_per_table_with_the_lag(setup: Setup) -> None:
+    import dagster as dg
+
+    from pg_assets.dagster import PgAssetsResource, definitions_from_spec
+
+    orders = _orders(setup, range(1, 11))
+    customers = f"public.{setup.name}_customers"
+    execute(setup.source, f"CREATE TABLE {customers} (id int PRIMARY KEY, name text)",
+            f"INSERT INTO {customers} VALUES (1, 'a'), (2, 'b')")
+    defs = definitions_from_spec(setup.write_spec([orders, customers], schedule='"*/5 * * * *"'))
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    keys = {k.path[-1] for a in assets for k in a.keys}
+    assert keys == {f"{setup.name}_orders", f"{setup.name}_customers"} and len(assets) == 1
+    assert [s.cron_schedule for s in defs.schedules] == ["*/5 * * * *"]
+    _insert(setup, orders, range(11, 13))
+    with dg.instance_for_test() as instance:
+        for _ in range(2):  # the snapshot, then the changes
+            result = dg.materialize(assets, instance=instance, resources={"pg_assets": PgAssetsResource()})
+            execute(setup.source, f"UPDATE {customers} SET name = 'c' WHERE id = 1")
+    events = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    metadata = events[f"{setup.name}_customers"]
+    assert metadata["replication_position"].value and metadata["replication_lag_bytes"].value >= 0
+    assert metadata["write_disposition"].value.startswith("merge")
+    assert fetch(setup.replica, f"SELECT name FROM {setup.name}.{setup.name}_customers ORDER BY id") == \
+        [("c",), ("b",)]

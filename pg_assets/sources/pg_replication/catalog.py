@@ -55,6 +55,8 @@ _ADVANCE_SLOT = "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)"
 _WAL_POSITION = "SELECT pg_current_wal_lsn()::text, now()"
 _TYPES = ("SELECT t.oid, t.typlen, t.typcategory, coalesce(e.typcategory, '') FROM pg_type t "
           "LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' WHERE t.oid = ANY(%s)")
+# WAL written since a position (every database of the server counts), and the source's clock
+LAG = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint, now()"
 _TRY_LOCK = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
 
 

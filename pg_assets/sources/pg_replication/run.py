@@ -19,6 +19,7 @@ position, after the commit. So the destination, never the slot, says what was ap
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +36,7 @@ from pg_assets.pipeline import driver_errors_mapped
 from pg_assets.sources import sql_copy
 from pg_assets.sources.base import SourceContext
 from pg_assets.sources.pg_replication import catalog
-from pg_assets.sources.pg_replication.catalog import SourceSession, SourceTable
+from pg_assets.sources.pg_replication.catalog import LAG, SourceSession, SourceTable
 from pg_assets.sources.pg_replication.pgoutput import format_lsn, parse_lsn
 from pg_assets.sources.pg_replication.spec import DELETED_COLUMN, LSN_COLUMN, PgReplicationSource
 from pg_assets.sources.pg_replication.spool import NULL, Spool, copy_field
@@ -87,9 +88,22 @@ def _run(spec: PipelinesSpec, source: PgReplicationSource, source_name: str, pip
         saved = stored_position(pipeline, source_name)
         slot = src.slot()
         if saved is None or slot is None or saved.get("slot") != source.slot:
-            return _snapshot(context, slot is not None, saved is not None)
-        end_lsn, now = src.wal_position()
-        return _catch_up(context, Position.from_state(saved), parse_lsn(end_lsn), now)
+            info = _snapshot(context, slot is not None, saved is not None)
+        else:
+            end_lsn, now = src.wal_position()
+            info = _catch_up(context, Position.from_state(saved), parse_lsn(end_lsn), now)
+        return dataclasses.replace(info, source_metadata=lag_metadata(src, stored_position(pipeline, source_name)))
+
+
+def lag_metadata(src: SourceSession, saved: dict[str, Any] | None) -> dict[str, Any]:
+    """The committed position and how far the source has moved past it, right after the run."""
+    if not saved:
+        return {}
+    lag_bytes, now = src.query(LAG, (saved["lsn"],))[0]
+    as_of = saved.get("as_of")
+    seconds = max(0.0, (now - dt.datetime.fromisoformat(as_of)).total_seconds()) if as_of else None
+    return {"replication_position": saved["lsn"], "replication_lag_bytes": int(lag_bytes),
+            "replication_lag_seconds": seconds}
 
 
 def stored_position(pipeline: pg_assets.Pipeline, source_name: str) -> dict[str, Any] | None:

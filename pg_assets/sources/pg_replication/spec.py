@@ -24,7 +24,8 @@ from pydantic import ConfigDict, Field, PositiveFloat, PositiveInt, model_valida
 
 from pg_assets.errors import ConfigError
 from pg_assets.normalize.naming import normalize_identifier
-from pg_assets.spec.models import Name, ResourceSpec, SourceSpec
+from pg_assets.spec.models import Name, ResourceSpec, SourceSpec, WriteDispositionSpec
+from pg_assets.vocabulary import WriteDisposition
 
 _SLOT = re.compile(r"^[a-z0-9_]{1,63}$")
 SlotName = Annotated[str, Field(pattern=_SLOT.pattern)]
@@ -38,6 +39,10 @@ DELETED_COLUMN = "deleted_ts"
 
 class PgReplicationResource(ResourceSpec):
     """A replicated table: only the asset options apply (the keys and types come from the source)."""
+
+    write_disposition: WriteDisposition | WriteDispositionSpec = WriteDispositionSpec(disposition="merge",
+                                                                                      strategy="upsert")
+    """Always a merge (upsert) on the table's key; not to be set."""
 
     @model_validator(mode="after")
     def _asset_options_only(self) -> PgReplicationResource:

@@ -12,20 +12,19 @@ behind it:
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from pg_assets import sql
 from pg_assets.errors import ConfigError
 from pg_assets.sources.pg_replication import catalog
+from pg_assets.sources.pg_replication.run import lag_metadata, stored_position
 from pg_assets.sources.pg_replication.spec import PgReplicationSource
 
 if TYPE_CHECKING:
     import pg_assets
     from pg_assets.spec.document import PipelinesSpec
 
-_LAG = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint, now()"
 _RETAINED = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots " \
             "WHERE slot_name = %s"
 
@@ -60,24 +59,18 @@ def replication_source(spec: PipelinesSpec, source_name: str) -> PgReplicationSo
 
 def status(spec: PipelinesSpec, source_name: str, pipeline: pg_assets.Pipeline) -> ReplicationStatus:
     """The slot, the committed position and the lags of source `source_name`."""
-    from pg_assets.sources.pg_replication.run import stored_position
-
     source = replication_source(spec, source_name)
     saved = stored_position(pipeline, source_name) or {}
     src = catalog.SourceSession(source, source_name, catalog.source_config(source, spec.base_dir))
     try:
         slot = src.slot()
         retained = src.query(_RETAINED, (source.slot,))[0][0] if slot else None
-        lag_bytes = lag_seconds = None
-        if saved.get("lsn"):
-            lag_bytes, now = src.query(_LAG, (saved["lsn"],))[0]
-            if saved.get("as_of"):
-                lag_seconds = max(0.0, (now - dt.datetime.fromisoformat(saved["as_of"])).total_seconds())
+        lag = lag_metadata(src, saved)
     finally:
         src.close()
     return ReplicationStatus(source_name, source.slot, source.publication, slot is not None,
                              slot.active_pid if slot else None, slot.confirmed_flush if slot else None, retained,
-                             saved.get("lsn"), lag_bytes, lag_seconds)
+                             saved.get("lsn"), lag.get("replication_lag_bytes"), lag.get("replication_lag_seconds"))
 
 
 def drop(spec: PipelinesSpec, source_name: str) -> list[str]:
