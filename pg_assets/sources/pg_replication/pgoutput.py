@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # a tuple value the update left unchanged (an out-of-line TOASTed value the server did not send)
 UNCHANGED = object()
@@ -66,8 +67,7 @@ class Commit:
     commit_time: int
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """An insert (`I`), update (`U`) or delete (`D`) of one row of `relation` (its oid).
 
     `old` is the replica identity's old values (`K`: the key columns, others None; `O`:

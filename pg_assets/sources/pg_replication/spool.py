@@ -44,6 +44,11 @@ def copy_field(value: bytes) -> bytes:
     return _SPECIAL.sub(lambda m: _ESCAPED[m.group()], value)
 
 
+def has_special(values: list[object]) -> bool:
+    """Whether any value needs escaping in COPY text (one search over the row, not one per value)."""
+    return _SPECIAL.search(b"\x00".join(v for v in values if v is not None)) is not None  # type: ignore[misc]
+
+
 def array_json(text: str, element: str) -> str:
     """A Postgres array literal as the JSON `to_jsonb` gives it (the snapshot loads arrays so):
     numbers (`element` N) and booleans (B) as themselves, everything else as strings.
@@ -120,8 +125,8 @@ class Spool:
     _ids: Iterator[str] = field(default_factory=random_ids)
     _seq: int = 0
 
-    def write(self, resource: str, columns: tuple[str, ...], fields: list[bytes]) -> None:
-        """One row: `fields` are the data columns', `lsn`'s and `deleted_ts`' COPY fields."""
+    def write(self, resource: str, columns: tuple[str, ...], data: bytes) -> None:
+        """One row: `data` is its data columns', `lsn`'s and `deleted_ts`' COPY fields, tab-separated."""
         runs = self.files.setdefault(resource, [])
         if not runs or runs[-1].columns != columns:
             if runs and runs[-1].handle is not None:
@@ -132,8 +137,7 @@ class Spool:
         self._seq += 1
         current.rows += 1
         assert current.handle is not None
-        current.handle.write(b"\t".join(fields) + b"\t" + LOAD_ID_PLACEHOLDER + b"\t"
-                             + next(self._ids).encode() + b"\t" + str(self._seq).encode() + b"\n")
+        current.handle.write(b"%s\t%s\t%s\t%d\n" % (data, LOAD_ID_PLACEHOLDER, next(self._ids).encode(), self._seq))
 
     @property
     def rows(self) -> int:

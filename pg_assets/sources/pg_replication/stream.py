@@ -26,7 +26,7 @@ from pg_assets.sources.pg_replication import pgoutput
 from pg_assets.sources.pg_replication.catalog import SourceTable, TypeInfo
 from pg_assets.sources.pg_replication.pgoutput import UNCHANGED, format_lsn, parse_lsn
 from pg_assets.sources.pg_replication.spec import DELETED_COLUMN, LSN_COLUMN
-from pg_assets.sources.pg_replication.spool import NULL, Spool, array_json, copy_field
+from pg_assets.sources.pg_replication.spool import NULL, Spool, array_json, copy_field, has_special
 
 # seconds without any message, at a position short of `end_lsn`, after which a read ends anyway
 IDLE_LIMIT = 20.0
@@ -71,6 +71,10 @@ class _Relation:
     key: tuple[int, ...]
     arrays: tuple[str | None, ...]
     varlena: tuple[bool, ...]
+    plain: bool = False  # no array column: every value goes as it came, escaped at most
+
+    def __post_init__(self) -> None:
+        self.plain = all(a is None for a in self.arrays)
 
 
 class Reader:
@@ -103,8 +107,8 @@ class Reader:
                     return self.batch
                 if time.monotonic() - quiet_since > IDLE_LIMIT:
                     return self.batch
-                cursor.send_feedback(reply=True)  # a keepalive says how far the server has decoded
-                select.select([cursor], [], [], 0.5)
+                if not select.select([cursor], [], [], 0.2)[0]:
+                    cursor.send_feedback(reply=True)  # a keepalive says how far the server has decoded
                 continue
             quiet_since = time.monotonic()
             if self._handle(pgoutput.decode(message.payload)):
@@ -221,11 +225,14 @@ class Reader:
     def _write(self, rel: _Relation, values: list[Any] | None, lsn: bytes, deleted: bytes | None) -> None:
         assert values is not None
         key = self._key(rel, values)
-        fields = [self._field(rel, i, v, key) for i, v in enumerate(values)]
-        self._keep(rel, key, values, fields, deleted)
-        fields.append(lsn)
-        fields.append(NULL if deleted is None else deleted)
-        self.spool.write(rel.table.resource, rel.columns, fields)
+        if rel.plain and UNCHANGED not in values and not has_special(values):  # most rows: no escaping
+            fields = [NULL if v is None else v for v in values]
+        else:
+            fields = [self._field(rel, i, v, key) for i, v in enumerate(values)]
+        data = b"\t".join(fields)
+        self._keep(rel, key, values, fields, deleted, len(data))
+        self.spool.write(rel.table.resource, rel.columns,
+                         b"\t".join((data, lsn, NULL if deleted is None else deleted)))
 
     def _field(self, rel: _Relation, i: int, value: Any, key: tuple[Any, ...]) -> bytes:
         if value is None:
@@ -238,13 +245,13 @@ class Reader:
         return copy_field(value)
 
     def _keep(self, rel: _Relation, key: tuple[Any, ...], values: list[Any], fields: list[bytes],
-              deleted: bytes | None) -> None:
+              deleted: bytes | None, size: int) -> None:
         """Remember a wide row's long values for a later update that leaves them unchanged."""
         at = (rel.table.resource, key)
         if deleted is not None:
             self.kept.pop(at, None)
             return
-        if sum(len(f) for f in fields) < TOASTABLE_ROW:
+        if size < TOASTABLE_ROW:
             return
         kept = self.kept.setdefault(at, {})
         for i, value in enumerate(values):
