@@ -166,6 +166,28 @@ def _dlt_catch_up(server: pg_server.Server, credentials: Any) -> float:
     return time.monotonic() - started
 
 
+def _measured(results: dict[str, float | str], name: str, seconds: float | str, made: int) -> None:
+    results[name] = seconds
+    if isinstance(seconds, str):
+        print(f"{name:>22}: {seconds}", flush=True)
+    else:
+        print(f"{name:>22}: {made / seconds:>10,.0f} changes/s, caught up {seconds:.1f} s after the burst", flush=True)
+
+
+def _report(server: pg_server.Server, results: dict[str, float | str], made: int) -> int:
+    """Print the ratios and check the replicas; 1 when one differs from the source."""
+    native, ours, dlt = results["postgres subscription"], results["pg_assets"], results["dlt pg_replication"]
+    assert isinstance(native, float) and isinstance(ours, float)
+    print(f"pg_assets / native subscription: {native / ours:.2f}x"
+          + (f", pg_assets / dlt: {dlt / ours:.2f}x" if isinstance(dlt, float) else ""))
+    expected = _one(server.config, CHECKSUM.format(t=TABLE))
+    checks = {"pg_assets": _one(_config(server, "replica"), CHECKSUM.format(t="app_replica.bench")),
+              "native": _one(_config(server, "native"), CHECKSUM.format(t=TABLE))}
+    wrong = [name for name, found in checks.items() if found != expected]
+    print(f"replicas equal to the source ({expected[0]:,} rows): {'yes' if not wrong else 'NO: ' + str(wrong)}")
+    return 1 if wrong else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=1_000_000)
@@ -188,29 +210,17 @@ def main() -> int:
         t0 = time.monotonic()
         made = _burst(server.config, args.rows + 1, args.changes, args.txn)
         (target,) = _one(server.config, "SELECT pg_current_wal_lsn()::text")
-        print(f"burst: {made:,} changes in {time.monotonic() - t0:.1f} s (source writes), WAL end {target}")
+        print(f"burst: {made:,} changes in {time.monotonic() - t0:.1f} s (source writes), WAL end {target}",
+              flush=True)
 
         results: dict[str, float | str] = {}
         t0 = time.monotonic()
         run_source(load_spec(spec_path), "app")
-        results["pg_assets"] = time.monotonic() - t0
-        results["postgres subscription"] = _native_catch_up(server, target)
-        results["dlt pg_replication"] = (dlt_credentials if isinstance(dlt_credentials, str)
-                                         else _dlt_catch_up(server, dlt_credentials))
-        for name, seconds in results.items():
-            if isinstance(seconds, str):
-                print(f"{name:>22}: {seconds}")
-            else:
-                print(f"{name:>22}: {made / seconds:>10,.0f} changes/s, caught up {seconds:.1f} s after the burst")
-        native = results["postgres subscription"]
-        assert isinstance(native, float)
-        print(f"pg_assets / native subscription: {native / results['pg_assets']:.2f}x")
-        expected = _one(server.config, CHECKSUM.format(t=TABLE))
-        checks = {"pg_assets": _one(_config(server, "replica"), CHECKSUM.format(t="app_replica.bench")),
-                  "native": _one(_config(server, "native"), CHECKSUM.format(t=TABLE))}
-        wrong = [name for name, found in checks.items() if found != expected]
-        print(f"replicas equal to the source ({expected[0]:,} rows): {'yes' if not wrong else 'NO: ' + str(wrong)}")
-        return 1 if wrong else 0
+        _measured(results, "pg_assets", time.monotonic() - t0, made)
+        _measured(results, "postgres subscription", _native_catch_up(server, target), made)
+        _measured(results, "dlt pg_replication", dlt_credentials if isinstance(dlt_credentials, str)
+                  else _dlt_catch_up(server, dlt_credentials), made)
+        return _report(server, results, made)
     finally:
         server.stop()
 
