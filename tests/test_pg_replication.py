@@ -106,6 +106,19 @@ def test_unchanged_toasted_values_keep_the_stored_value(setup: Setup) -> None:
     assert assert_same(setup, table, replica, columns, "id") == 6
 
 
+def test_toasted_values_under_full_identity(setup: Setup) -> None:
+    table = f"public.{setup.name}_fulldocs"
+    big = "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400))"
+    execute(setup.source, f"CREATE TABLE {table} (id int NOT NULL, n int NOT NULL, body text NOT NULL)",
+            f"ALTER TABLE {table} REPLICA IDENTITY FULL",
+            f"INSERT INTO {table} SELECT g, 0, {big} FROM generate_series(1, 3) g")
+    spec = setup.spec([table])
+    run_source(spec, "app")
+    execute(setup.source, f"UPDATE {table} SET n = 1 WHERE id <= 2")
+    run_source(spec, "app")
+    assert assert_same(setup, table, f"{setup.name}.{setup.name}_fulldocs", ["id", "n", "body"], "id") == 3
+
+
 def test_a_column_added_mid_stream(setup: Setup) -> None:
     table = _orders(setup, range(1, 11))
     spec = setup.spec([table])

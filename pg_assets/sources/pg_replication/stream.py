@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pg_assets.errors import TerminalLoadError
 from pg_assets.normalize.naming import normalize_identifier
 from pg_assets.sources.pg_replication import pgoutput
 from pg_assets.sources.pg_replication.catalog import SourceTable, TypeInfo
@@ -75,6 +76,14 @@ class _Relation:
 
     def __post_init__(self) -> None:
         self.plain = all(a is None for a in self.arrays)
+
+
+def _filled(rel: _Relation, old: list[Any] | None, new: list[Any] | None) -> list[Any] | None:
+    """An update's new row with its unchanged TOASTed values taken from the old row, when the table's
+    replica identity is FULL: the server sends that old row whole (detoasted)."""
+    if old is None or new is None or rel.table.replica_identity != "f" or UNCHANGED not in new:
+        return new
+    return [o if n is UNCHANGED else n for o, n in zip(old, new)]
 
 
 class Reader:
@@ -189,9 +198,10 @@ class Reader:
         if change.op == "I":
             self._write(rel, change.new, lsn, None)
         elif change.op == "U":
-            if change.old is not None and self._key(rel, change.old) != self._key(rel, change.new):
+            new = _filled(rel, change.old, change.new)
+            if change.old is not None and self._key(rel, change.old) != self._key(rel, new):
                 self._write(rel, change.old, lsn, self._deleted_at())
-            self._write(rel, change.new, lsn, None)
+            self._write(rel, new, lsn, None)
         else:
             self._write(rel, change.old, lsn, self._deleted_at())
         return False
@@ -260,5 +270,9 @@ class Reader:
 
     def _unchanged(self, rel: _Relation, i: int, key: tuple[Any, ...]) -> bytes:
         """An unchanged TOASTed value: as this read last saw it, else as the replica holds it."""
+        if UNCHANGED in key:
+            raise TerminalLoadError(f"table `{rel.table.qualified}`: an update left a TOASTed key value out, so its "
+                                    "row cannot be found; run `ALTER TABLE ... REPLICA IDENTITY FULL` on the source",
+                                    table=rel.table.resource)
         kept = self.kept.get((rel.table.resource, key), {}).get(rel.names[i])
         return kept if kept is not None else self.lookup(rel.table, rel.names[i], key)
