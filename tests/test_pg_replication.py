@@ -33,7 +33,7 @@ def server(replication_server: object) -> object:
 
 @pytest.fixture
 def setup(server: object, tmp_path: Path, request: pytest.FixtureRequest) -> Setup:
-    name = "r_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
+    name = ("r_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]).rstrip("_")
     return Setup(server, name, tmp_path)  # type: ignore[arg-type]
 
 
@@ -292,3 +292,15 @@ def test_a_change_budget_ends_runs_at_a_commit(setup: Setup) -> None:
         counts.append(run_source(spec, "app").row_counts.get(f"{setup.name}_orders", 0))
     assert counts == [20, 20, 20, 0]
     assert assert_same(setup, table, _replica(setup), COLUMNS, "id") == 62
+
+
+def test_a_table_added_to_the_source_starts_from_a_snapshot(setup: Setup) -> None:
+    orders = _orders(setup, range(1, 6))
+    later = f"public.{setup.name}_later"
+    execute(setup.source, f"CREATE TABLE {later} (id int PRIMARY KEY, x text)", f"INSERT INTO {later} VALUES (1, 'a')")
+    run_source(setup.spec([orders]), "app")
+    execute(setup.source, f"DROP PUBLICATION {setup.name}", f"INSERT INTO {later} VALUES (2, 'b')")
+    _insert(setup, orders, range(6, 8))
+    run_source(setup.spec([orders, later]), "app")  # pg_assets creates the publication again, for both
+    assert assert_same(setup, later, f"{setup.name}.{setup.name}_later", ["id", "x"], "id") == 2
+    assert assert_same(setup, orders, _replica(setup), COLUMNS, "id") == 7

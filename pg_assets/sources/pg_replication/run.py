@@ -69,6 +69,10 @@ class _Run:
     hints: dict[str, dict[str, dict[str, Any]]]
     progress: Callable[[pg_assets.ProgressEvent], None] | None
 
+    @property
+    def resources(self) -> list[str]:
+        return [t.resource for t in self.tables]
+
 
 def run(spec: PipelinesSpec, source_name: str, pipeline: pg_assets.Pipeline, *,
         progress: Callable[[pg_assets.ProgressEvent], None] | None = None) -> LoadInfo:
@@ -87,12 +91,32 @@ def _run(spec: PipelinesSpec, source: PgReplicationSource, source_name: str, pip
         context = _Run(spec, source, source_name, pipeline, src, tables, reflected, hints, progress)
         saved = stored_position(pipeline, source_name)
         slot = src.slot()
-        if saved is None or slot is None or saved.get("slot") != source.slot:
-            info = _snapshot(context, slot is not None, saved is not None)
+        why = _snapshot_reason(saved, slot is not None, source.slot, [t.resource for t in tables])
+        if saved is None or why is not None:
+            info = _snapshot(context, slot is not None, why)
         else:
             end_lsn, now = src.wal_position()
             info = _catch_up(context, Position.from_state(saved), parse_lsn(end_lsn), now)
         return dataclasses.replace(info, source_metadata=lag_metadata(src, stored_position(pipeline, source_name)))
+
+
+def _snapshot_reason(saved: dict[str, Any] | None, slot_exists: bool, slot: str, tables: list[str]) -> str | None:
+    """Why this run must start from a new snapshot, or None when it reads changes.
+
+    Examples:
+        >>> _snapshot_reason({"slot": "s", "tables": ["a"]}, True, "s", ["a", "b"])
+        'table `b` was added to the source'
+        >>> _snapshot_reason({"slot": "s", "tables": ["a"]}, True, "s", ["a"]) is None
+        True
+    """
+    if saved is None:
+        return "a first run that did not finish left the slot" if slot_exists else None
+    if not slot_exists:
+        return "the slot is missing"
+    if saved.get("slot") != slot:
+        return f"the stored position is of slot `{saved.get('slot')}`"
+    added = [t for t in tables if t not in saved.get("tables", tables)]
+    return f"table `{added[0]}` was added to the source" if added else None
 
 
 def lag_metadata(src: SourceSession, saved: dict[str, Any] | None) -> dict[str, Any]:
@@ -113,11 +137,12 @@ def stored_position(pipeline: pg_assets.Pipeline, source_name: str) -> dict[str,
 
 
 def _position_writer(source_name: str, slot: str, expected: Position | None, new: Position,
-                     as_of: str | None) -> Callable[[dict[str, Any]], None]:
+                     as_of: str | None, tables: list[str]) -> Callable[[dict[str, Any]], None]:
     """The `on_state` of a load: checks nobody moved the position meanwhile, then stores the new one.
 
     `as_of` is the source's clock when the replica was last known to hold every change (a read
     that caught up with the WAL position seen at its start): `replication status`'s time lag.
+    `tables` are the tables the position covers: one added later needs a snapshot first.
     """
     def write(state: dict[str, Any]) -> None:
         kept = state.setdefault("sources", {}).setdefault(source_name, {})
@@ -125,7 +150,8 @@ def _position_writer(source_name: str, slot: str, expected: Position | None, new
         if expected is not None and (current is None or Position.from_state(current) != expected):
             raise LoadError(f"source `{source_name}`: the stored replication position moved while this run read "
                             "changes (another writer of this pipeline's state); nothing was loaded, run again")
-        kept[STATE_KEY] = {"slot": slot, **new.state(), "as_of": as_of or (current or {}).get("as_of")}
+        kept[STATE_KEY] = {"slot": slot, **new.state(), "as_of": as_of or (current or {}).get("as_of"),
+                           "tables": tables}
 
     return write
 
@@ -170,17 +196,17 @@ def _resource(run: _Run, table: SourceTable, data: Any, write_disposition: Any,
 # ---------------------------------------------------------------- the first run: a snapshot
 
 
-def _snapshot(run: _Run, slot_exists: bool, had_position: bool) -> LoadInfo:
-    """Create the slot with an exported snapshot, load every table as of it; drop the slot on failure."""
+def _snapshot(run: _Run, slot_exists: bool, why: str | None) -> LoadInfo:
+    """Create the slot with an exported snapshot, load every table as of it; drop the slot on failure.
+
+    `why` says why a source that was replicated before starts again (None: its first run).
+    """
     slot = run.source.slot
+    if why is not None:
+        log.warning("source `%s`: loading every table again from a new snapshot of slot `%s` (%s)",
+                    run.source_name, slot, why)
     if slot_exists:
-        why = "its stored position is gone" if had_position else "a first run that did not finish left it"
-        log.warning("source `%s`: dropping slot `%s` and starting again from a snapshot (%s)", run.source_name,
-                    slot, why)
         run.src.drop_slot()
-    elif had_position:
-        log.warning("source `%s`: slot `%s` is missing; reloading every table from a new snapshot",
-                    run.source_name, slot)
     _, now = run.src.wal_position()
     repl = catalog.replication_connection(run.src.config, f"pg_assets:replication:{run.source_name}:snapshot")
     position: Position | None = None
@@ -196,7 +222,8 @@ def _snapshot(run: _Run, slot_exists: bool, had_position: bool) -> LoadInfo:
                                                            f"source `{run.source_name}`", prelude)], "replace")
                      for t in run.tables]
         return run.pipeline.run(resources, progress=run.progress,
-                                on_state=_position_writer(run.source_name, slot, None, position, now))
+                                on_state=_position_writer(run.source_name, slot, None, position, now,
+                                                          run.resources))
     except BaseException:
         close_quietly(repl)
         _forget_slot(run, position)
@@ -249,7 +276,7 @@ def _changes_load(run: _Run, position: Position, end_lsn: int, now: str) -> tupl
                          for t in run.tables]
         info = run.pipeline.run(resources, progress=run.progress,
                                 on_state=_position_writer(run.source_name, run.source.slot, position, batch.position,
-                                                          now if batch.caught_up else None))
+                                                          now if batch.caught_up else None, run.resources))
     return info, batch
 
 
