@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class LoadInfo:
         warnings: what the load noticed and logged (wide key sets, boundary state growing).
         retries: transient faults (lost or refused connections, deadlocks) retried to success,
             in every phase; the budget is in `pg_assets.load.retry`.
+        source_metadata: what the source kind reports about the run (a change stream's
+            position and lag), shown as Dagster metadata on every table of it.
     """
 
     pipeline_name: str
@@ -55,6 +58,7 @@ class LoadInfo:
     destination: str
     warnings: tuple[str, ...] = field(default=())
     retries: int = 0
+    source_metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def row_counts(self) -> dict[str, int]:

@@ -128,11 +128,14 @@ class Pipeline:
             write_disposition: str | Mapping[str, Any] = "append", primary_key: Any = None, merge_key: Any = None,
             columns: Mapping[str, Mapping[str, Any]] | None = None, max_table_nesting: int | None = None,
             incremental: Any = None, schema_contract: Any = None, add_dlt_load_id: bool = True,
-            add_dlt_id: bool = True, progress: Callable[[ProgressEvent], None] | None = None) -> LoadInfo:
+            add_dlt_id: bool = True, progress: Callable[[ProgressEvent], None] | None = None,
+            on_state: Callable[[dict[str, Any]], None] | None = None) -> LoadInfo:
         """Load `data` (or several `Resource`s) in one all-or-nothing load.
 
         `data` holds dicts, Arrow tables or record batches, pandas or polars DataFrames,
         or any mix of them (see `resource`); one table or DataFrame may be passed alone.
+        `on_state`, when given, is called with the load's state after every item was read
+        and may change it: what it writes commits with the rows (a change stream's position).
 
         Examples:
             >>> p = pipeline("chess", dataset="chess_data")                     # doctest: +SKIP
@@ -145,7 +148,7 @@ class Pipeline:
         # run()'s contract overrides the resources' own (for plain data it already is the resource's)
         plans = [plan_resource(r, self.replace_strategy, self.schema_contract, schema_contract) for r in resources]
         with driver_errors_mapped("loading"):
-            return _Load(self, resources, plans, progress).run()
+            return _Load(self, resources, plans, progress, on_state).run()
 
     def check(self, data: Resource | list[Resource]) -> SessionFacts:
         """Check, loading nothing, that a load of `data` can run: the server and the role's privileges.
@@ -241,8 +244,10 @@ class _Load:
     """One run of a pipeline: the streaming loop, progress and the commit."""
 
     def __init__(self, p: Pipeline, resources: list[Resource], plans: list[TablePlan],
-                 progress: Callable[[ProgressEvent], None] | None) -> None:
+                 progress: Callable[[ProgressEvent], None] | None,
+                 on_state: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.p = p
+        self.on_state = on_state
         self.resources = resources
         self.plans = plans
         self.by_root = {plan.root: plan for plan in plans}
@@ -273,6 +278,8 @@ class _Load:
             t0 = time.monotonic()
             root_ids = _roots_with_root_ids(self.plans, stored, catalog.document(self.p.schema_name))
             normalizer = self._stream(session, live, stored, state, root_ids, catalog.numeric_limits())
+            if self.on_state is not None:
+                self.on_state(state)
             _add_root_id_columns(live, root_ids)
             t1 = time.monotonic()
             tail = commit_steps.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,

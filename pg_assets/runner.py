@@ -195,6 +195,11 @@ def run_source(spec: PipelinesSpec, source_name: str, resource_names: Sequence[s
         credentials: the destination, over the spec's.
         overrides: pipeline options over the spec's `destination:` (`workers`, `file_format`, ...).
     """
+    own_run = get_kind(source_of(spec, source_name).kind).run
+    if own_run is not None:  # the kind drives its loads (pg_replication: every table from one stream)
+        resource_names_of(spec, source_name, resource_names)
+        return own_run(spec, source_name, pipeline_for(spec, source_name, credentials=credentials, **overrides),
+                       progress=progress)
     resources = build_resources(spec, source_name, resource_names, partition=partition)
     pipeline = pipeline_for(spec, source_name, credentials=credentials, **overrides)
     return pipeline.run(resources, progress=progress)

@@ -75,7 +75,7 @@ CASES = {
                             6, 42, "sources.shop.resources.c.columns.id.uniqe", "Did you mean `unique`?"),
     "unknown-kind": ("sources:\n  s:\n    kind: fils\n    dataset: d\n    resources: {c: {path: data.csv}}\n",
                      3, 11, "sources.s.kind", "unknown kind `fils`; expected one of `python`, `files`, `rest_api`, "
-                                              "`sql_database`. "
+                                              "`sql_database`, `pg_replication`. "
                                               "Did you mean `files`?"),
     "missing-kind": ("sources:\n  s:\n    dataset: d\n    resources: {c: {path: data.csv}}\n",
                      2, 3, "sources.s.kind", "missing required key `kind`"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from pg_assets.cli import check, dbt, discover, embedded, init, run, state, validate
+from pg_assets.cli import check, dbt, discover, embedded, init, replication, run, state, validate
 from pg_assets.scaffold import DEFAULT_KINDS
 from pg_assets.sources import KINDS
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on failure, also print the Python traceback (passwords masked)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_init, _validate, _run, _check, _materialize, _schema, _embedded, _state, _dbt_env, _discover,
-                _dbt_sources):
+                _dbt_sources, _replication):
         add(sub)
     return parser
 
@@ -177,3 +177,15 @@ def _dbt_sources(sub: SubParsers) -> None:
                  "Write dbt's sources.yml from the spec: one dbt source per dataset, named after it, so Dagster "
                  "links each to the asset that loads it. A refresh adds what is new and keeps what you wrote.")
     p.add_argument("-o", "--output", default=None, help="where to write (default: dbt_project/models/sources.yml)")
+
+
+def _replication(sub: SubParsers) -> None:
+    p = _command(sub, "replication", replication.cmd_replication,
+                 "a pg_replication source's slot: its lag, or drop it and its publication",
+                 "Operate a `kind: pg_replication` source's replication slot: `status` shows the slot's lag in "
+                 "bytes and time and the last position committed with the rows; `drop` removes the slot and the "
+                 "publication pg_assets made (asking first).")
+    p.add_argument("action", choices=["status", "drop"], help="status: the slot's lag; drop: slot and publication")
+    p.add_argument("source", metavar="SOURCE", help="a `kind: pg_replication` source of the spec")
+    p.add_argument("--json", action="store_true", help="with status: print JSON")
+    p.add_argument("--yes", action="store_true", help="with drop: do not ask for confirmation")

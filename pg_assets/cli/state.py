@@ -82,7 +82,7 @@ def reset_state(pipeline: Pipeline, resource: str | None = None, *, yes: bool = 
     what = ", ".join(f"`{n}`" for n in names)
     question = (f"Reset the cursors and saved state of {what} of pipeline `{pipeline.name}` in dataset "
                 f"`{pipeline.dataset}`? The next run loads them from their initial value. [y/N] ")
-    if not yes and not _confirm(question):
+    if not yes and not confirm(question, "pg-assets state reset", "reset"):
         print("Nothing was reset.")
         return 1
     version = _write_reset(pipeline, resource)
@@ -90,10 +90,11 @@ def reset_state(pipeline: Pipeline, resource: str | None = None, *, yes: bool = 
     return 0
 
 
-def _confirm(question: str) -> bool:
+def confirm(question: str, command: str, action: str) -> bool:
+    """Ask `question` on the terminal; without one, ConfigError says to add `--yes`."""
     if not sys.stdin.isatty():
-        raise ConfigError("`pg-assets state reset` asks for confirmation, but stdin is not a terminal; "
-                          "add `--yes` to reset without asking")
+        raise ConfigError(f"`{command}` asks for confirmation, but stdin is not a terminal; "
+                          f"add `--yes` to {action} without asking")
     try:
         return input(question).strip().lower() in ("y", "yes")
     except EOFError:

@@ -49,6 +49,7 @@ def _rows_metadata(asset: AssetPlan, info: LoadInfo | None) -> dict[str, Any]:
         "destination": info.destination,
         "pipeline_name": info.pipeline_name,
         "retries": info.retries,
+        **info.source_metadata,
     }
 
 

@@ -22,7 +22,10 @@ class CopyRows:
             `_dlt_load_id` and `_dlt_id` follow them on every line.
         chunks: given the load id, yields COPY text in whole lines, each chunk about
             `batch_bytes` long.
+        sequenced: each line ends with the merge sequence (after `_dlt_id`), so merge rows
+            keep their order: a change stream's last change of a key wins.
     """
 
     columns: tuple[str, ...]
     chunks: Callable[[str, int], Iterator[bytes]]
+    sequenced: bool = False

@@ -364,7 +364,7 @@ class Normalizer:
             return  # the contract discards the new table
         self._flush(buf)
         names = (*rows.columns, LOAD_ID, ROW_ID)
-        if buf.seq:
+        if buf.seq and not rows.sequenced:
             raise ValueError(f"`{plan.resource}`: COPY rows carry no merge sequence; merge them as items")
         for name in names:
             if name not in buf.slots and self._new_column(plan, buf, name, None) in (None, _DROP_ROW):
@@ -379,6 +379,7 @@ class Normalizer:
                     f"now has {wanted}; add the hint `columns: {{{column.name}: {{data_type: {column.data_type}}}}}` "
                     "to keep loading it (values that do not fit then go to a variant column)",
                     table=plan.root, column=column.name)
+        columns += (SEQ,) if buf.seq else ()
         for payload in rows.chunks(self.load_id, self.batch_bytes):
             count = payload.count(b"\n")
             self.rows[plan.root] = self.rows.get(plan.root, 0) + count

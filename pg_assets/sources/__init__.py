@@ -15,6 +15,7 @@ KINDS: dict[str, str] = {
     "files": "pg_assets.sources.files",
     "rest_api": "pg_assets.sources.rest_api",
     "sql_database": "pg_assets.sources.sql_database",
+    "pg_replication": "pg_assets.sources.pg_replication",
 }
 
 __all__ = ["KINDS", "CheckContext", "SourceContext", "SourceKind", "all_kinds", "get_kind"]

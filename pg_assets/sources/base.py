@@ -12,6 +12,9 @@ A kind is a module exposing `KIND = SourceKind(...)`:
 - `prepare(source, resource, context)`: optional; the resource's options completed from
   the source itself just before a run (a database's column types and keys), so that
   whatever is wrong fails before anything is written. Definitions never call it.
+- `run(spec, source_name, pipeline, progress=...)`: optional; a kind whose resources cannot
+  be read one after the other drives its own loads (pg_replication: one slot streams every
+  table's changes, and the stream's position commits with them). It returns the `LoadInfo`.
 
 Sources never filter rows by the incremental cursor (the engine does); they may use
 `context.incremental.start_value` to ask only for newer data.
@@ -84,6 +87,7 @@ class SourceKind:
     read: Callable[[SourceSpec, ResourceSpec, SourceContext], Iterable[Any]]
     check: Callable[[SourceSpec, str, ResourceSpec, CheckContext], Iterable[Problem]] = _no_problems
     prepare: Callable[[SourceSpec, ResourceSpec, SourceContext], ResourceSpec] = _as_declared
+    run: Callable[..., Any] | None = None
 
 
 # ---------------------------------------------------------------- shared helpers

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,8 +44,9 @@ def eligible(url: URL, table: sa.Table, resource: Any, has_cursor: bool) -> bool
     return keeps_reflected_types(table.columns, hints_by_name(resource), "postgresql")
 
 
-def copy_rows(url: URL, table: sa.Table, where: str) -> CopyRows:
-    """The table's rows as COPY text, read when the engine asks for them."""
+def copy_rows(url: URL, table: sa.Table, where: str, prelude: Sequence[str] = ()) -> CopyRows:
+    """The table's rows as COPY text, read when the engine asks for them; `prelude` runs first in the
+    COPY's transaction (a change stream's snapshot: `SET TRANSACTION SNAPSHOT ...`)."""
     names = tuple(normalize_identifier(c.name) for c in table.columns)
     expressions = [sql.as_jsonb(c.name) if isinstance(c.type, sa.ARRAY) else sql.ident(c.name) for c in table.columns]
 
@@ -53,7 +54,7 @@ def copy_rows(url: URL, table: sa.Table, where: str) -> CopyRows:
         statement = sql.copy_select_out(table.schema, table.name,
                                         [*expressions, sql.text_literal(load_id),
                                          sql.local_row_id(os.urandom(8).hex())])
-        yield from _streamed(url, statement, batch_bytes, where)
+        yield from _streamed(url, statement, batch_bytes, where, prelude)
 
     return CopyRows(names, chunks)
 
@@ -82,7 +83,8 @@ class _Stopped(Exception):
     """The consumer went away; the COPY is abandoned."""
 
 
-def _streamed(url: URL, statement: str, batch_bytes: int, where: str) -> Iterator[bytes]:
+def _streamed(url: URL, statement: str, batch_bytes: int, where: str, prelude: Sequence[str] = ()
+              ) -> Iterator[bytes]:
     """Run the COPY in a thread, a bounded queue between it and the consumer, so memory stays small."""
     engine = create_engine(url)
     try:
@@ -90,7 +92,7 @@ def _streamed(url: URL, statement: str, batch_bytes: int, where: str) -> Iterato
     except SQLAlchemyError as exc:
         engine.dispose()
         raise CredentialsError(f"{where}: cannot connect again: {scrub(driver_message(exc), url)}") from None
-    producer = _Producer(raw, statement, batch_bytes)
+    producer = _Producer(raw, statement, batch_bytes, prelude)
     producer.thread.start()
     try:
         while True:
@@ -109,10 +111,10 @@ def _streamed(url: URL, statement: str, batch_bytes: int, where: str) -> Iterato
 class _Producer:
     """The thread that runs `copy_expert` and hands its chunks over a queue of `QUEUED_CHUNKS`."""
 
-    def __init__(self, raw: Any, statement: str, batch_bytes: int) -> None:
+    def __init__(self, raw: Any, statement: str, batch_bytes: int, prelude: Sequence[str] = ()) -> None:
         self.chunks: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_CHUNKS)
         self.stopped = threading.Event()
-        self.raw, self.statement, self.batch_bytes = raw, statement, batch_bytes
+        self.raw, self.statement, self.batch_bytes, self.prelude = raw, statement, batch_bytes, tuple(prelude)
         self.thread = threading.Thread(target=self._produce, name="pg_assets-copy-out", daemon=True)
 
     def put(self, item: Any) -> None:
@@ -128,7 +130,11 @@ class _Producer:
     def _produce(self) -> None:
         try:
             spool = _Spool(self.put, self.batch_bytes)
+            if self.prelude:
+                self.raw.rollback()  # the prelude opens the COPY's transaction, whatever ran before
             with self.raw.cursor() as cur:
+                for setup in self.prelude:
+                    cur.execute(setup)
                 cur.copy_expert(self.statement, spool, size=1 << 16)
             spool.close()
             self.put(_DONE)

@@ -49,6 +49,7 @@ class Server:
     home: Path
     port: int
     process: subprocess.Popen
+    settings: tuple[str, ...] = ()  # more `-c name=value` options, kept across a restart
 
     @property
     def config(self) -> ConnectionConfig:
@@ -66,7 +67,7 @@ class Server:
         os.kill(postmaster, signal.SIGINT)
         self.process.wait(30)
         time.sleep(down)
-        self.process = _launch(self.home, self.port)
+        self.process = _launch(self.home, self.port, self.settings)
         _wait_ready(self)
 
     def stop(self) -> None:
@@ -79,8 +80,13 @@ class Server:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def start() -> Server:
-    """initdb, start, create the `loader` role and the `faults` database."""
+# what logical replication needs (`kind: pg_replication`): `start(LOGICAL_REPLICATION)`
+LOGICAL_REPLICATION = ("wal_level=logical", "max_replication_slots=20", "max_wal_senders=20")
+
+
+def start(settings: tuple[str, ...] = ()) -> Server:
+    """initdb, start, create the `loader` role and the `faults` database; `settings` are more
+    `-c name=value` options (with `wal_level=logical` the role may also replicate)."""
     home = Path(tempfile.mkdtemp(prefix="pg_assets_faults_"))
     data = home / "data"
     pwfile = home / "pw"
@@ -92,17 +98,20 @@ def start() -> Server:
                              "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"]),
                    check=True, capture_output=True, cwd=home)
     port = free_port()
-    server = Server(home, port, _launch(home, port))
+    server = Server(home, port, _launch(home, port, settings), settings)
     _wait_ready(server)
-    _admin(server, f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'", f"CREATE DATABASE {DATABASE} OWNER {USER}")
+    replication = " REPLICATION" if "wal_level=logical" in settings else ""
+    _admin(server, f"CREATE ROLE {USER} LOGIN{replication} PASSWORD '{PASSWORD}'",
+           f"CREATE DATABASE {DATABASE} OWNER {USER}")
     return server
 
 
-def _launch(home: Path, port: int) -> subprocess.Popen:
+def _launch(home: Path, port: int, settings: tuple[str, ...] = ()) -> subprocess.Popen:
     log = open(home / "log", "ab")  # noqa: SIM115 - kept open for the server's lifetime
     return subprocess.Popen(_as_user([
         _bin("postgres"), "-D", str(home / "data"), "-h", "127.0.0.1", "-p", str(port), "-k", str(home),
-        "-c", "fsync=off", "-c", "max_connections=200", "-c", "deadlock_timeout=200ms"]),
+        "-c", "fsync=off", "-c", "max_connections=200", "-c", "deadlock_timeout=200ms",
+        *(arg for setting in settings for arg in ("-c", setting))]),
         stdout=log, stderr=subprocess.STDOUT, cwd=home)
 
 
