@@ -38,7 +38,7 @@ PROJECT_ENV = "PG_ASSETS_PROJECT_DIR"  # set while `project_instance` opens a pr
 STORAGE_YAML = """\
 # Written by pg-assets: `pg-assets materialize` and `dagster dev` here share these runs.
 # With the embedded Postgres they are kept in its `dagster` database, else in
-# .pg_assets/dagster/. See README "Runs that persist".
+# .pg_assets/dagster/. See docs/dagster.md, "Runs that persist".
 storage:
   custom:
     module: pg_assets.dagster.storage
