@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import time
 import warnings
@@ -112,9 +113,11 @@ def run_name(exclude: Sequence[str] = ()) -> str:
     """The job name the run shows under in the UI: `materialize_all`, `materialize_all_except_chess`.
 
     A name after what was run, where `dg.materialize` would show `__ephemeral_asset_job__`.
-    Job names allow only letters, digits and underscores; source names are such already.
+    Job names allow only ASCII letters, digits and underscores, so any other character of a source name
+    becomes `_`.
     """
-    return "materialize_all" + ("_except_" + "_".join(exclude) if exclude else "")
+    name = "materialize_all" + ("_except_" + "_".join(exclude) if exclude else "")
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
 def _execute(defs: dg.Definitions, selection: dg.AssetSelection, name: str,
