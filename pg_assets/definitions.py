@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pg_assets.dagster.project import load_definitions
+from pg_assets.dagster.project import for_dagster, load_definitions
 from pg_assets.dagster.project import project_definitions  # noqa: F401 - public here since it was first offered
-from pg_assets.errors import SpecError
+from pg_assets.errors import ConfigError
 
 # Steps run in the run's own process: the loads use their own worker threads and dbt its own
 # processes, so a process per step bought no parallelism, only seconds of start-up each.
@@ -31,6 +31,7 @@ EXECUTOR = dg.in_process_executor
 def defs() -> dg.Definitions:
     try:
         return dg.Definitions.merge(load_definitions(), dg.Definitions(executor=EXECUTOR))
-    except SpecError as exc:
-        # Re-raised here, bare: the UI shows the located validation text over a one-frame stack.
-        raise SpecError(str(exc), exc.issues) from None
+    except ConfigError as exc:
+        # Re-raised bare and as Dagster's own kind of error: the UI's dialog and `dg check defs`
+        # lead with the located validation text (see `DefinitionsSpecError`).
+        raise for_dagster(exc) from None

@@ -59,3 +59,21 @@ def test_a_driver_error_that_escapes_is_mapped(capsys, monkeypatch: pytest.Monke
     assert main(["validate"]) == 1
     err = capsys.readouterr().err
     assert 'relation "no_such_table_here" does not exist' in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("write_disposition: 5", "expected one of `append`, `replace`, `merge`, or a mapping with `disposition` "
+                             "(optional: `strategy`, `validity_column_names`, `active_record_timestamp` and more), "
+                             "got `5`"),
+    ("incremental: 3", "expected a mapping with `cursor_path` (optional: `initial_value`, `end_value`, "
+                       "`last_value_func` and more), got `3`"),
+], ids=["write_disposition", "incremental"])
+def test_an_expected_mapping_names_its_keys_without_template_fragments(tmp_path: Path, capsys, value: str,
+                                                                        expected: str) -> None:
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(f"sources:\n  s:\n    kind: python\n    dataset: d\n    resources:\n"
+                    f"      r: {{function: 'm:f', {value}}}\n")
+    (tmp_path / "m.py").write_text("def f():\n    return []\n")
+    assert main(["validate", "-f", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and ", ..." not in err, err

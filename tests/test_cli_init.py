@@ -51,15 +51,15 @@ def test_the_walk_reaches_the_sub_commands() -> None:
     assert {"init", "embedded psql", "embedded start", "state reset", "discover"} <= names
 
 
-def test_the_readme_lists_every_command() -> None:
-    text = ROOT.joinpath("README.md").read_text(encoding="utf-8").split("### The `pg-assets` command")[1]
+def test_the_command_page_lists_every_command() -> None:
+    text = ROOT.joinpath("docs", "cli.md").read_text(encoding="utf-8").split("# The `pg-assets` command")[1]
     cells = [line.split(" | ")[0].strip("| ") for line in text.split("\n\n")[1].splitlines()[2:]]
     for command, _, _ in COMMANDS:
         top, *sub = command.split()
         rows = [c for c in cells if c.startswith(f"`pg-assets {top} ") or c.startswith(f"`pg-assets {top}`")]
-        assert rows, f"README's command table lacks `pg-assets {top}`"
+        assert rows, f"docs/cli.md's command table lacks `pg-assets {top}`"
         assert not sub or any(sub[0] in c.replace("`", " ").split() for c in rows), \
-            f"README's command table lacks `pg-assets {command}`"
+            f"docs/cli.md's command table lacks `pg-assets {command}`"
 
 
 # --- init, offline, in this virtualenv -------------------------------------------------------------------------

@@ -151,9 +151,26 @@ def test_dg_check_defs_shows_the_located_spec_error(tmp_path: Path) -> None:
     """))
     (defs / "defs.yaml").write_text("type: pg_assets.PipelinesComponent\nattributes:\n  spec: pipelines.yaml\n")
     (defs / "pipelines.yaml").write_text(BAD_SPEC)
-    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "src")}
+    os = __import__("os")
+    paths = [str(tmp_path / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]  # this checkout's pg_assets too
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     result = subprocess.run([DG, "check", "defs"], cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert f"{defs / 'pipelines.yaml'}:6:" in out and "Did you mean `merge`?" in out
+    # Our located message leads; Dagster's wrapper ("Error occurred during the loading ...") is not in front of it.
+    assert "DefinitionsSpecError: " in out and "Error occurred during the loading" not in out, out
     assert "spec/document.py" not in out  # the engine's frames are not shown
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@needs_dg
+def test_dg_finds_the_repository_definitions() -> None:
+    """`dg dev` beside `dagster dev`: `[tool.dg]` in the repository's pyproject names `pg_assets.definitions`."""
+    result = subprocess.run([DG, "list", "defs", "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = __import__("json").loads(result.stdout)
+    keys = {asset["asset_key"] for asset in listed["assets"]}
+    assert {"raw_shop/orders", "events/page_views", "analytics/customer_summary"} <= keys, sorted(keys)

@@ -129,6 +129,7 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $pa
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
   ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }"""
 RUN = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+RUNS = "{ runsOrError { ... on Runs { results { runId jobName status } } } }"
 RELOAD = """mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) { __typename } }"""
 
 
@@ -177,14 +178,31 @@ def test_dagster_dev_shows_the_graph_materializes_and_reloads_yaml_edits(
     spec.write_text(good.replace("primary_key: id", "primary_key: id\n        write_disposition: mrege"))
     broken = _reload(dagit, location["name"])["locationOrLoadError"]
     assert broken["__typename"] == "PythonError"
-    # Dagster wraps every load error; the UI shows ours, located, as the cause.
-    (cause,) = broken["causes"]
-    assert cause["message"].startswith("pg_assets.errors.SpecError: ")
+    # The dialog leads with our located message, not Dagster's "Error occurred during the loading ...".
+    message = broken["message"]
+    assert message.startswith(f"pg_assets.dagster.project.DefinitionsSpecError: {spec} has 1 error:"), message
+    assert broken["causes"] == [] and "Error occurred during the loading" not in message
     line = spec.read_text().splitlines().index("        write_disposition: mrege") + 1
-    assert f"{spec}:{line}:28:" in cause["message"] and "Did you mean `merge`?" in cause["message"]
+    assert f"{spec}:{line}:28:" in message and "Did you mean `merge`?" in message
+    assert "or a mapping with `disposition` (optional: `strategy`," in message and ", ...," not in message
 
     module = good.split("function: ")[1].split(":")[0]
     spec.write_text(good + MORE.format(module=module))
     assert _reload(dagit, location["name"])["locationOrLoadError"]["__typename"] == "RepositoryLocation"
     keys = {tuple(n["assetKey"]["path"]) for n in dagit.graphql(ASSETS)["assetNodes"]}
     assert (dataset, "orders") in keys
+
+
+def test_a_cli_run_shows_in_the_ui_named_after_what_it_ran(
+        dagster_dev: tuple[Dagit, Path, subprocess.Popen], tmp_path: Path, dataset: str,
+        query: Callable[..., list[tuple]]) -> None:
+    dagit, spec, process = dagster_dev
+    _wait_for("the code location", lambda: _location(dagit), STARTUP_SECONDS, process)
+    # The user's command, in the project, against the instance `dagster dev` runs on (its DAGSTER_HOME).
+    env = {k: v for k, v in os.environ.items() if k != "PG_ASSETS_SPEC"} | {"DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    done = subprocess.run([sys.executable, "-m", "pg_assets.cli", "materialize"], cwd=spec.parent, env=env,
+                          capture_output=True, text=True, timeout=RUN_SECONDS * 2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert query(f'SELECT count(*) FROM "{dataset}".customers') == [(2,)]
+    runs = dagit.graphql(RUNS)["runsOrError"]["results"]
+    assert [(r["jobName"], r["status"]) for r in runs] == [("materialize_all", "SUCCESS")]

@@ -128,3 +128,15 @@ def test_under_dagster_dev_only_the_code_server_parses(monkeypatch: pytest.Monke
     monkeypatch.setattr(sys, "argv", argv)
     prepared_project(REPO / "dbt_project")
     assert (manifest.stat().st_mtime_ns != before) is parses
+
+
+@pytest.mark.parametrize(("exclude", "name"), [
+    ((), "materialize_all"),
+    (("chess",), "materialize_all_except_chess"),
+    (("chess", "my-api"), "materialize_all_except_chess_my_api"),
+], ids=["all", "one_excluded", "not_an_identifier"])
+def test_a_cli_run_is_a_job_named_after_what_it_ran(exclude: tuple[str, ...], name: str) -> None:
+    from pg_assets.dagster.materialize import run_name
+
+    assert run_name(exclude) == name
+    dg.define_asset_job(run_name(exclude), selection=dg.AssetSelection.all())  # Dagster accepts the name

@@ -1,4 +1,4 @@
-"""The repository's own spec, its JSON Schema and the README's examples stay valid."""
+"""The repository's own spec, its JSON Schema and the YAML examples of the README and docs/ stay valid."""
 
 from __future__ import annotations
 
@@ -12,19 +12,26 @@ from pg_assets.spec import json_schema, json_schema_text, load_spec, validate_fi
 from pg_assets.spec.yamlio import read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
-def readme_specs() -> list[tuple[int, str]]:
-    """(line, text) of every ```yaml block of the README that declares `sources:`."""
-    if not README.exists():
-        return []
-    text = README.read_text(encoding="utf-8")
+def yaml_specs(document: Path) -> list[tuple[int, str]]:
+    """(line, text) of every ```yaml block of `document` that declares `sources:`."""
+    text = document.read_text(encoding="utf-8")
     blocks = []
     for match in re.finditer(r"^```ya?ml\n(.*?)^```", text, flags=re.M | re.S):
         if re.search(r"^sources:", match.group(1), flags=re.M):
             blocks.append((text[: match.start()].count("\n") + 2, match.group(1)))
     return blocks
+
+
+def documented_specs() -> list:
+    """Every spec example of the README and the docs, each a case named `<file>-line-<n>`."""
+    cases = []
+    for document in DOCUMENTS:
+        name = document.relative_to(ROOT).as_posix()
+        cases += [pytest.param(document, line, text, id=f"{name}-line-{line}") for line, text in yaml_specs(document)]
+    return cases
 
 
 def test_repository_pipelines_yaml_is_valid() -> None:
@@ -62,9 +69,15 @@ def test_schema_rejects_an_unknown_key() -> None:
     assert not jsonschema.Draft202012Validator(json_schema()).is_valid(data)
 
 
-@pytest.mark.parametrize("block", readme_specs() or [pytest.param((0, ""), marks=pytest.mark.skip("no README"))],
-                         ids=lambda b: f"README-line-{b[0]}")
-def test_readme_examples_are_valid(block: tuple[int, str]) -> None:
-    line, text = block
-    issues = validate_file(ROOT / "README.md.yaml", text=text)
-    assert issues == [], f"README.md block at line {line}:\n" + "\n".join(map(str, issues))
+def test_the_docs_hold_spec_examples() -> None:
+    """The parametrized check below sees the pages' examples, not an empty list."""
+    names = {case.values[0].relative_to(ROOT).as_posix() for case in documented_specs()}
+    assert {"README.md", "docs/pipelines-yaml.md", "docs/sources/python.md", "docs/sources/files.md",
+            "docs/sources/rest_api.md", "docs/sources/sql_database.md", "docs/dagster.md"} <= names
+
+
+@pytest.mark.parametrize(("document", "line", "text"), documented_specs())
+def test_documented_examples_are_valid(document: Path, line: int, text: str) -> None:
+    # Validated as if beside the repository's pipelines.yaml, so relative paths and modules resolve.
+    issues = validate_file(ROOT / f"{document.name}.yaml", text=text)
+    assert issues == [], f"{document.relative_to(ROOT)} block at line {line}:\n" + "\n".join(map(str, issues))

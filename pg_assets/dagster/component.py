@@ -34,6 +34,7 @@ from dagster.components.utils.translation import TranslationFn, TranslationFnRes
 
 from pg_assets.dagster.factory import RESOURCE_KEY, build_definitions
 from pg_assets.dagster.load_resource import PgAssetsResource
+from pg_assets.dagster.project import for_dagster
 from pg_assets.dagster.storage import ensure_project_config
 from pg_assets.dagster.translator import PgAssetsTranslator, PgAssetsTranslatorData
 from pg_assets.errors import SpecError
@@ -149,8 +150,8 @@ class PipelinesComponent(dg.Component, dg.Resolvable):
         try:
             spec = load_spec(path)
         except SpecError as exc:
-            # Re-raised bare: `dg check defs` and the UI show the located text over one frame.
-            raise SpecError(str(exc), exc.issues) from None
+            # Re-raised bare and as Dagster's own kind: `dg check defs` and the UI lead with the located text.
+            raise for_dagster(exc) from None
         # The embedded server and secrets.toml belong to the dg project, not to a package folder.
         spec.at_project(context.project_root)
         return build_definitions(spec, resource=self.resource(), pool=self.pool, resource_key=self.resource_key,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 import sys
 import time
@@ -114,13 +115,29 @@ def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outc
     defs = project_definitions(spec_file)
     selection = dg.AssetSelection.all() - dg.AssetSelection.assets(*skipped)
     started = time.monotonic()
+    result = _execute(defs, selection, run_name(exclude), _instance(spec_file.parent))
+    return _outcome(result, time.monotonic() - started, runner.credentials_for(spec, None), spec_file.parent)
+
+
+def run_name(exclude: Sequence[str] = ()) -> str:
+    """The job name the run shows under in the UI: `materialize_all`, `materialize_all_except_chess`.
+
+    A name after what was run, where `dg.materialize` would show `__ephemeral_asset_job__`.
+    Job names allow only ASCII letters, digits and underscores, so any other character of a source name
+    becomes `_`.
+    """
+    name = "materialize_all" + ("_except_" + "_".join(exclude) if exclude else "")
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def _execute(defs: dg.Definitions, selection: dg.AssetSelection, name: str,
+             instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Run `selection` of `defs` in this process as a job called `name`, recorded in `instance`."""
+    job = dg.define_asset_job(name, selection=selection, tags={"pg_assets/command": "materialize"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Dagster's beta/preview notices say nothing to this user
-        result = dg.materialize(
-            _assets(defs), selection=selection, resources=defs.resources, instance=_instance(spec_file.parent),
-            run_config=_RUN_CONFIG, raise_on_error=False, tags={"pg_assets/command": "materialize"},
-        )
-    return _outcome(result, time.monotonic() - started, runner.credentials_for(spec, None), spec_file.parent)
+        resolved = dg.Definitions(assets=_assets(defs), resources=defs.resources, jobs=[job]).get_job_def(name)
+        return resolved.execute_in_process(instance=instance, run_config=_RUN_CONFIG, raise_on_error=False)
 
 
 def _outcome(result: dg.ExecuteInProcessResult, seconds: float, destination: Any, project_dir: Path) -> Outcome:

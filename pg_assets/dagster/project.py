@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from pg_assets.errors import ConfigError
+from pg_assets.errors import ConfigError, SpecError
 
 SPEC_ENV = "PG_ASSETS_SPEC"
 DBT_PROJECT_DIR = "dbt_project"
@@ -61,3 +61,20 @@ def load_definitions(directory: Path | None = None) -> dg.Definitions:
     directory = Path(directory).absolute() if directory is not None else Path.cwd()
     # A spec named in the environment must exist; the default one is optional next to a dbt project.
     return project_definitions(spec_path(directory), spec_required=bool(os.environ.get(SPEC_ENV)))
+
+
+class DefinitionsSpecError(SpecError, dg.DagsterError):
+    """A `SpecError` (or a project without a spec) met while Dagster loads the definitions.
+
+    Dagster wraps any other exception raised while loading a code location in its
+    `DagsterUserCodeLoadError`, whose "Error occurred during the loading of Dagster
+    definitions in ..." then leads the UI's dialog and `dg check defs`, our located message
+    only second, as its cause. A `DagsterError` passes its boundary unwrapped (as
+    dagster-dbt's errors, `Failure`s, do), so the located message is the one shown first.
+    It is still a `SpecError`, so callers catching that keep working.
+    """
+
+
+def for_dagster(exc: ConfigError) -> DefinitionsSpecError:
+    """`exc` as the error to raise to Dagster, bare: `raise for_dagster(exc) from None`."""
+    return DefinitionsSpecError(str(exc), getattr(exc, "issues", None))

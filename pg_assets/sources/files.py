@@ -83,9 +83,11 @@ class FilesSource(SourceSpec):
     resource_model = FilesResource
 
     kind: Literal["files"]
+    """`files`."""
     defaults: FilesResource = Field(default_factory=FilesResource)
     """Options every resource of the source starts from."""
     resources: dict[Name, FilesResource] = Field(min_length=1)
+    """The tables: one resource each, by name."""
 
 
 def file_format(resource: FilesResource) -> Format | None:

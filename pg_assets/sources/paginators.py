@@ -32,40 +32,60 @@ ItemsOf = Callable[[Response], list[Any]]
 
 class SinglePage(Strict):
     type: Literal["single_page"]
+    """One request, no paging (the default)."""
 
 
 class JsonLink(Strict):
     type: Literal["json_link"]
+    """The next page's URL is in the JSON body."""
     next_url_path: str = "next"
+    """Where the URL is in the body (dotted path); paging stops when it is empty."""
 
 
 class HeaderLink(Strict):
     type: Literal["header_link"]
+    """The next page's URL is in the `Link` header."""
     links_next_key: str = "next"
+    """The `rel` of the link to follow."""
 
 
 class Offset(Strict):
     type: Literal["offset"]
+    """`?offset=0&limit=N`, then `N`, `2N`..., until an empty page or the total."""
     limit: PositiveInt
+    """Items per page, sent as `limit_param`."""
     offset: NonNegativeInt = 0
+    """The first offset."""
     offset_param: str = "offset"
+    """The query parameter that carries the offset."""
     limit_param: str = "limit"
+    """The query parameter that carries the limit."""
     total_path: str | None = None
+    """Where the body gives the total number of items; paging stops there."""
     maximum_offset: PositiveInt | None = None
+    """Stop before this offset."""
 
 
 class PageNumber(Strict):
     type: Literal["page_number"]
+    """`?page=1`, `2`..., until an empty page or the number of pages."""
     base_page: NonNegativeInt = 0
+    """The first page's number."""
     page_param: str = "page"
+    """The query parameter that carries the page number."""
     total_path: str | None = None
+    """Where the body gives the number of pages; paging stops there."""
     maximum_page: PositiveInt | None = None
+    """The last page to request."""
 
 
 class Cursor(Strict):
     type: Literal["cursor"]
+    """The body names the next page's cursor, sent back as `cursor_param`."""
     cursor_path: str = "cursors.next"
+    """Where the cursor is in the body (dotted path); paging stops when it is empty or repeats."""
     cursor_param: str = "cursor"
+    """The query parameter that carries the cursor."""
 
 
 Paginator = Annotated[SinglePage | JsonLink | HeaderLink | Offset | PageNumber | Cursor, Field(discriminator="type")]

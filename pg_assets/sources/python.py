@@ -61,9 +61,11 @@ class PythonSource(SourceSpec):
     resource_model = PythonResource
 
     kind: Literal["python"]
+    """`python`."""
     defaults: PythonResource = Field(default_factory=PythonResource)
     """Options every resource of the source starts from."""
     resources: dict[Name, PythonResource] = Field(min_length=1)
+    """The tables: one resource each, by name."""
 
 
 def load_function(target: str, base_dir: Path) -> Callable[..., Any]:

@@ -51,20 +51,29 @@ def _http_url(value: str) -> str:
 
 class BearerAuth(Strict):
     type: Literal["bearer"]
+    """`Authorization: Bearer <token>`."""
     token: SecretStr
+    """Write `${VAR}`: never the token itself."""
 
 
 class BasicAuth(Strict):
     type: Literal["basic"]
+    """HTTP basic authentication."""
     username: str
+    """The user name."""
     password: SecretStr
+    """Write `${VAR}`: never the password itself."""
 
 
 class ApiKeyAuth(Strict):
     type: Literal["api_key"]
+    """A key sent in a header or a query parameter."""
     api_key: SecretStr
+    """Write `${VAR}`: never the key itself."""
     name: str = "Authorization"
+    """The header's or query parameter's name."""
     location: Literal["header", "query"] = "header"
+    """`header` or `query`."""
 
 
 Auth = Annotated[BearerAuth | BasicAuth | ApiKeyAuth, Field(discriminator="type")]
@@ -74,14 +83,18 @@ class IncrementalParam(Strict):
     """The stored cursor (`start_value`) of the resource's `incremental`."""
 
     type: Literal["incremental"]
+    """The resource's stored cursor, or its `initial_value` on the first load."""
 
 
 class ResolveParam(Strict):
     """One request per item of another resource, with that item's `field`."""
 
     type: Literal["resolve"]
+    """One request per item of `resource`."""
     resource: str
+    """The resource whose items give the values."""
     field: str
+    """The field of each item that fills the parameter."""
 
 
 Param = Annotated[IncrementalParam | ResolveParam, Field(discriminator="type")] | Scalar | list[Scalar]
@@ -104,6 +117,7 @@ class RestApiSource(SourceSpec):
     resource_model = RestApiResource
 
     kind: Literal["rest_api"]
+    """`rest_api`."""
     base_url: Annotated[str, AfterValidator(_http_url)]
     """The API root every endpoint is relative to."""
     headers: dict[str, str] | None = None
@@ -121,6 +135,7 @@ class RestApiSource(SourceSpec):
     defaults: RestApiResource = Field(default_factory=RestApiResource)
     """Options every resource of the source starts from."""
     resources: dict[Name, RestApiResource] = Field(min_length=1)
+    """The tables: one resource each, by name."""
 
 
 def endpoint_of(name: str, resource: RestApiResource) -> str:

@@ -67,6 +67,7 @@ class SqlDatabaseSource(SourceSpec):
     resource_model = SqlDatabaseResource
 
     kind: Literal["sql_database"]
+    """`sql_database`."""
     credentials: str = Field(min_length=1, repr=False)
     """A SQLAlchemy URL: `postgresql://`, `mysql+pymysql://`, `sqlite:///path.db`...; write `${VAR}`."""
     source_schema: str | None = Field(default=None, alias="schema")
@@ -76,6 +77,7 @@ class SqlDatabaseSource(SourceSpec):
     defaults: SqlDatabaseResource = Field(default_factory=SqlDatabaseResource)
     """Options every resource of the source starts from."""
     resources: dict[Name, SqlDatabaseResource] = Field(min_length=1)
+    """The tables: one resource each, by name."""
 
     def source_options(self) -> dict[str, Any]:
         """The source options that decide a load, without the credentials (they may hold a password)."""

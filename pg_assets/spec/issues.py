@@ -146,10 +146,19 @@ def describe(tp: Any) -> str:
     if get_origin(tp) in (dict, Mapping) or tp is dict:
         return "a mapping"
     if _is_model(tp):
-        keys = [k for k, f in tp.model_fields.items() if f.is_required()] or list(tp.model_fields)[:2]
-        more = ", ..." if len(tp.model_fields) > len(keys) else ""
-        return "a mapping with " + ", ".join(f"`{k}`" for k in keys) + more
+        return _describe_model(tp)
     return _SIMPLE.get(tp, "a value")
+
+
+def _describe_model(tp: Any) -> str:
+    """`a mapping with `disposition` (optional: `strategy`)`: its required keys, then the optional ones."""
+    required = [k for k, f in tp.model_fields.items() if f.is_required()]
+    optional = [k for k in tp.model_fields if k not in required]
+    shown = ", ".join(f"`{k}`" for k in optional[:3]) + (" and more" if len(optional) > 3 else "")
+    if not required:
+        return f"a mapping of {shown}" if optional else "a mapping"
+    text = "a mapping with " + " and ".join(f"`{k}`" for k in required)
+    return text + (f" (optional: {shown})" if optional else "")
 
 
 def _plural(text: str) -> str:

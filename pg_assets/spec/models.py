@@ -83,11 +83,17 @@ class WriteDispositionSpec(Strict):
     """`{disposition: merge, strategy: upsert}` and the scd2 options."""
 
     disposition: WriteDisposition
+    """`append`, `replace` or `merge`."""
     strategy: Strategy | None = None
+    """merge: `delete-insert` (default), `upsert`, `insert-only`, `scd2`; replace: as `replace_strategy`."""
     validity_column_names: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    """scd2: the two columns of a version's validity, default `[_dlt_valid_from, _dlt_valid_to]`."""
     active_record_timestamp: str | None = None
+    """scd2: the `valid_to` value of the current version; empty (NULL) by default."""
     boundary_timestamp: str | None = None
+    """scd2: the timestamp that retires and starts versions; the load's time by default."""
     row_version_column_name: str | None = None
+    """scd2: the column whose value tells versions apart; a hash of the row by default."""
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -118,15 +124,26 @@ class ColumnHint(Strict):
     name: str | None = Field(default=None, min_length=1)
     """The column this source key becomes instead of its normalised self (keys that collide once normalised)."""
     data_type: DataType | None = None
+    """The column's type instead of the inferred one (`text`, `bigint`, `timestamp`, `json`...)."""
     nullable: bool | None = None
+    """`false` makes the column `NOT NULL` (and adds a not-null check)."""
     unique: bool | None = None
+    """A `UNIQUE` constraint with `create_indexes`, and a uniqueness check."""
     primary_key: bool | None = None
+    """The column is (part of) the primary key."""
     merge_key: bool | None = None
+    """The column is (part of) the merge key."""
     precision: PositiveInt | None = None
+    """Digits of a `decimal`; fractional-second digits of a `timestamp`; bits of a `bigint`
+    (16: `smallint`, 32: `integer`)."""
     scale: Annotated[int, Field(ge=0)] | None = None
+    """Digits after the point of a `decimal`."""
     timezone: bool | None = None
+    """`false` stores a timestamp without its zone (`timestamp`, not `timestamptz`)."""
     dedup_sort: Literal["asc", "desc"] | None = None
+    """merge: among duplicate keys of one load keep the row with the highest (`desc`) or lowest (`asc`) value."""
     hard_delete: bool | None = None
+    """merge: a row whose value here is set deletes its key instead of loading."""
 
     def column(self, key: str) -> str:
         """The column the source key `key` of this hint becomes: its `name`, else the key, normalised."""
@@ -137,27 +154,39 @@ class IncrementalSpec(Strict):
     """Load only items whose cursor moved past the stored one."""
 
     cursor_path: str = Field(min_length=1)
+    """The field whose value moves forward (`updated_at`, `id`); a top-level key."""
     initial_value: Any = None
+    """Where the first load starts."""
     end_value: Any = None
+    """Load up to here only (a fixed window); the stored cursor is left alone."""
     last_value_func: Literal["max", "min"] = "max"
+    """`max`: the cursor moves up; `min`: it moves down."""
     primary_key: Key | None = None
     """Column(s) identifying a row (merge, upsert, dedup)."""
 
 
 class SchemaContractSpec(Strict):
     tables: ContractMode | None = None
+    """`evolve`, `freeze`, `discard_row` or `discard_value` for new tables."""
     columns: ContractMode | None = None
+    """`evolve`, `freeze`, `discard_row` or `discard_value` for new columns."""
     data_type: ContractMode | None = None
+    """`evolve`, `freeze`, `discard_row` or `discard_value` for new data types."""
 
 
 class TimePartitions(Strict):
     """One partition per hour, day, week or month from `start` (YYYY-MM-DD, or an ISO datetime for hourly)."""
 
     type: TimePartitionType
+    """`hourly`, `daily`, `weekly` or `monthly`."""
     start: datetime | date
+    """The first partition's start: YYYY-MM-DD, or an ISO datetime for `hourly`."""
     end: datetime | date | None = None
+    """The end of the last partition (exclusive); open-ended by default."""
     timezone: str | None = None
+    """The zone partitions are cut in (`Europe/Paris`); UTC by default."""
     mode: PartitionMode | None = None
+    """`merge_key`: a run replaces its partition's rows (by `merge_key`); `replace`: the whole table."""
     backfill: Literal["single_run"] | None = None
     """`single_run`: a backfill of a range is one run and one atomic load, `${partition_start}` the
     first partition's start and `${partition_end}` the last one's end; unset: one run per partition."""
@@ -167,8 +196,11 @@ class StaticPartitions(Strict):
     """A fixed list of partition keys (regions, tenants...)."""
 
     type: Literal["static"]
+    """`static`."""
     keys: list[str] = Field(min_length=1)
+    """The partition keys; a run's key reaches the source as `${partition_key}`."""
     mode: PartitionMode | None = None
+    """`merge_key`: a run replaces its partition's rows (by `merge_key`); `replace`: the whole table."""
 
     @model_validator(mode="after")
     def _unique(self) -> StaticPartitions:
@@ -183,13 +215,16 @@ Partitions = Annotated[TimePartitions | StaticPartitions, Field(discriminator="t
 
 class OnCron(Strict):
     on_cron: Cron
+    """Materialize on this cron schedule (Dagster's `AutomationCondition.on_cron`)."""
 
 
 class Freshness(Strict):
     """Fail (and optionally warn earlier) when the data is older than this."""
 
     max_lag_minutes: PositiveInt
+    """The freshness check fails when the last load is older than this."""
     warn_lag_minutes: PositiveInt | None = None
+    """It warns when older than this (smaller than `max_lag_minutes`)."""
 
     @model_validator(mode="after")
     def _warn_first(self) -> Freshness:
@@ -231,11 +266,13 @@ class ResourceSpec(AssetOptions):
     """One table: the engine options shared by every kind (kinds add their own fields)."""
 
     description: str | None = None
+    """The table's description in Dagster."""
     table_name: Name | None = None
     """The table to load into; the resource name by default."""
     write_disposition: WriteDisposition | WriteDispositionSpec = "append"
     """`append`, `replace`, `merge`, or `{disposition, strategy}`."""
     primary_key: Key | None = None
+    """Column(s) identifying a row: merges match on them, checks test them unique."""
     merge_key: Key | None = None
     """Column(s) whose values replace all existing rows with those values."""
     columns: dict[str, ColumnHint] | None = None
@@ -299,15 +336,18 @@ class SourceSpec(AssetOptions):
     resource_model: ClassVar[type[ResourceSpec]] = ResourceSpec
 
     kind: str
+    """The source kind: `python`, `files`, `rest_api`, `sql_database`."""
     dataset: Name
     """The Postgres schema the tables land in."""
     schema_name: Annotated[str, AfterValidator(_schema_name)] | None = None
     """dlt's source (schema) name, `@dlt.source(name=...)`: the stored schema the loads update and the
     `sources.<name>` key of the state. Defaults to the source's own name (its pipeline's name)."""
     description: str | None = None
+    """The source's description."""
     defaults: ResourceSpec = Field(default_factory=ResourceSpec)
     """Options every resource of the source starts from."""
     resources: dict[Name, ResourceSpec] = Field(min_length=1)
+    """The tables: one resource each, by name."""
 
     _resolved: dict[str, ResourceSpec] = PrivateAttr(default_factory=dict)
 
@@ -362,11 +402,13 @@ class DestinationSpec(Strict):
     credentials: str | dict[str, Any] | None = Field(default=None, repr=False)
     """A postgresql:// URI or fields; write `${VAR}`, never the secret."""
     create_indexes: bool = True
+    """`UNIQUE` constraints for `unique` hints and key indexes on merge tables."""
     workers: Annotated[int, Field(ge=1, le=256)] = 20
     """Parallel connections loading batches."""
     file_format: FileFormat = DEFAULT_FILE_FORMAT
     """How rows travel: `INSERT ... VALUES` or `COPY`."""
     replace_strategy: ReplaceStrategy = DEFAULT_REPLACE_STRATEGY
+    """How `replace` swaps a table: `truncate-and-insert`, `insert-from-staging` or `staging-optimized`."""
 
     @model_validator(mode="after")
     def _empty_is_embedded(self) -> DestinationSpec:
