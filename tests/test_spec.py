@@ -176,7 +176,11 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
-def test_error_is_located(tmp_path: Path, case: tuple[str, int, int, str, str]) -> None:
+def test_error_is_located(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                          case: tuple[str, int, int, str, str]) -> None:
+    # the `function:` cases name the repository's example module (`examples.sources`), importable
+    # from the repository's folder whatever ran before
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     text, line, column, path, fragment = case
     issue = one_issue(tmp_path, text)
     assert (issue.line, issue.column, issue.path) == (line, column, path), str(issue)
