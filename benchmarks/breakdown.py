@@ -27,11 +27,13 @@ class EncodeClock:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.calls = 0
         self._saved: dict[str, Callable[..., Any]] = {}
 
     def _timed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
+            self.calls += 1
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -61,7 +63,7 @@ def phases(outcome: Any, clock: EncodeClock | None, seconds: float) -> dict[str,
     if not timings:
         return {"whole": seconds}
     stream, commit = timings["extract_normalize_load"], timings["commit"]
-    if clock is None:  # the encode happens value by value inside the stream: not apart from it
+    if clock is None or not clock.calls:  # a dict path encodes value by value inside the stream: not apart
         out = {"stream (read, encode, COPY)": stream, "commit": commit}
     else:
         out = {"client encode": clock.seconds, "read + COPY": max(stream - clock.seconds, 0.0), "commit": commit}
