@@ -255,7 +255,8 @@ def child(variant: str, folder: Path) -> None:
     from breakdown import EncodeClock, phases
 
     # the modules a variant uses, imported before its clock starts (a load pays them once per process)
-    for module in ("pg_assets", "pg_assets.runner", "pg_assets.spec", "pyarrow.parquet"):
+    # (pg_assets.spec.document builds the spec's union of every source kind, importing each, SQLAlchemy too)
+    for module in ("pg_assets", "pg_assets.runner", "pg_assets.spec.document", "pyarrow.parquet"):
         importlib.import_module(module)
     if variant == "adbc":
         importlib.import_module("adbc_driver_postgresql.dbapi")
