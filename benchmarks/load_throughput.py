@@ -8,8 +8,14 @@ process so peak RSS is its own, against the same server:
     python benchmarks/load_throughput.py                 # 1,000,000 flat + 200,000 nested rows
     python benchmarks/load_throughput.py --flat 3000000  # memory must not grow with rows
 
-Without PG_ASSETS_CREDENTIALS it uses the embedded Postgres. Prints rows/s, peak RSS
-and the ratio of each variant to the baseline measured in the same run.
+Variants: `baseline` (a hand-written psycopg2 text COPY FROM STDIN), `server_binary` (the
+server's own `COPY ... FROM '<file>' (FORMAT binary)` of the same flat rows, written once
+to a file by pgpq before the clock starts: the limit of any client), and pg_assets' `copy`,
+`insert_values` and `default` (insert_values with indexes).
+
+Without PG_ASSETS_CREDENTIALS it uses the embedded Postgres. Prints rows/s, peak RSS,
+the ratio of each variant to the baseline and to the server's binary COPY measured in the
+same run, and where each load's time went (`--json PATH` writes the figures as JSON).
 """
 
 from __future__ import annotations
@@ -18,12 +24,16 @@ import argparse
 import datetime as dt
 import io
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
 from typing import Any
 
 UTC = dt.timezone.utc
@@ -103,12 +113,56 @@ def baseline(conn: Any, schema: str, n: int) -> int:
     return count
 
 
+# ---- the limit: the server's own binary COPY of a prepared file ------------------------------
+
+
+def write_binary_copy(path: Path, batches: Iterable[Any]) -> None:
+    """`batches` (Arrow record batches of one schema) as one file in the server's binary COPY format, by pgpq.
+
+    The Arrow types of the flat rows map one to one onto `FLAT_COLUMNS` (varchar and text share one wire
+    form), so the file holds exactly the bytes an ideal client would send; it is made readable by the
+    server's own OS user (the embedded server runs as `pgserver`)."""
+    from pgpq import ArrowToPostgresBinaryEncoder
+
+    encoder = None
+    with path.open("wb") as out:
+        for batch in batches:
+            if encoder is None:
+                encoder = ArrowToPostgresBinaryEncoder(batch.schema)
+                out.write(encoder.write_header())
+            out.write(encoder.write_batch(batch))
+        out.write(encoder.finish())
+    os.chmod(path, 0o644)
+    os.chmod(path.parent, 0o755)
+
+
+def flat_batches(n: int, chunk: int = 100_000) -> Iterator[Any]:
+    """`flat_rows(n)` as Arrow record batches of `chunk` rows, one schema (the first chunk's)."""
+    import pyarrow as pa
+
+    rows, schema = flat_rows(n), None
+    while batch := list(islice(rows, chunk)):
+        table = pa.Table.from_pylist(batch, schema=schema)
+        schema = table.schema
+        yield from table.to_batches()
+
+
+def server_binary_copy(conn: Any, schema: str, path: Path) -> int:
+    """A new table of `FLAT_COLUMNS` filled by the server reading `path` itself; the rows it copied."""
+    cur = conn.cursor()
+    cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+    cur.execute(f"CREATE TABLE {schema}.flat ({', '.join(f'{c} {t}' for c, t in FLAT_COLUMNS)})")
+    cur.execute(f"COPY {schema}.flat FROM '{path}' (FORMAT binary)")
+    return cur.rowcount
+
+
 # ---- one measurement per process ------------------------------------------------------------
 
 
 def run_flat_only(variant: str, flat: int) -> dict[str, Any]:
     """The flat rows alone, so every variant loads the same rows as the baseline."""
     import pg_assets
+    from breakdown import phases
 
     fmt, indexes = {"insert_values": ("insert_values", False), "copy": ("copy", False),
                     "default": ("insert_values", True)}[variant]
@@ -117,7 +171,8 @@ def run_flat_only(variant: str, flat: int) -> dict[str, Any]:
         conn.cursor().execute(f"DROP SCHEMA IF EXISTS bench_{variant} CASCADE")
     t0 = time.perf_counter()
     info = p.run(flat_rows(flat), table_name="flat")
-    return {"rows": info.row_counts["flat"], "seconds": time.perf_counter() - t0}
+    seconds = time.perf_counter() - t0
+    return {"rows": info.row_counts["flat"], "seconds": seconds, "phases": phases(info, None, seconds)}
 
 
 def run_nested_only(variant: str, nested: int) -> dict[str, Any]:
@@ -134,21 +189,38 @@ def run_nested_only(variant: str, nested: int) -> dict[str, Any]:
     return {"rows": sum(info.row_counts.values()), "seconds": time.perf_counter() - t0}
 
 
+def _dropped(schema: str) -> Any:
+    """An autocommit connection, `schema` dropped before the clock starts (the last run's table goes unpaid)."""
+    import pg_assets
+
+    conn = pg_assets.resolve_credentials().connect()
+    conn.autocommit = True
+    conn.cursor().execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return conn
+
+
 def child(variant: str, flat: int, nested: int) -> None:
     """Run one variant in this process and print its figures as JSON."""
     import pg_assets
 
     out: dict[str, Any] = {"variant": variant}
-    if variant == "baseline":
-        conn = pg_assets.resolve_credentials().connect()
-        conn.autocommit = True
+    if variant == "server_binary":
+        with tempfile.TemporaryDirectory(prefix="pg_assets_binary_") as tmp:
+            path = Path(tmp) / "flat.pgcopy"
+            write_binary_copy(path, flat_batches(flat))
+            conn = _dropped("bench_server_binary")
+            t0 = time.perf_counter()
+            out["flat_rows"] = server_binary_copy(conn, "bench_server_binary", path)
+            out["flat_seconds"] = time.perf_counter() - t0
+    elif variant == "baseline":
+        conn = _dropped("bench_baseline")
         t0 = time.perf_counter()
         out["flat_rows"] = baseline(conn, "bench_baseline", flat)
         out["flat_seconds"] = time.perf_counter() - t0
     else:
         f = run_flat_only(variant, flat)
         n = run_nested_only(variant, nested) if nested else {"rows": 0, "seconds": 0.0}
-        out.update(flat_rows=f["rows"], flat_seconds=f["seconds"], nested_rows=n["rows"],
+        out.update(flat_rows=f["rows"], flat_seconds=f["seconds"], flat_phases=f["phases"], nested_rows=n["rows"],
                    nested_seconds=n["seconds"])
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
@@ -158,7 +230,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--flat", type=int, default=1_000_000)
     ap.add_argument("--nested", type=int, default=200_000)
-    ap.add_argument("--variants", default="baseline,copy,insert_values,default")
+    ap.add_argument("--variants", default="baseline,server_binary,copy,insert_values,default")
+    ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -175,22 +248,42 @@ def main() -> None:
             sys.exit(f"{variant} failed:\n{proc.stderr}")
         results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
     _report(results, args.flat, args.nested)
+    if args.json:
+        args.json.write_text(json.dumps({"flat": args.flat, "nested": args.nested, "variants": results}, indent=2))
 
 
 def _report(results: dict[str, dict[str, Any]], flat: int, nested: int) -> None:
-    base = results.get("baseline")
-    base_rate = base["flat_rows"] / base["flat_seconds"] if base else None
+    rate = {v: r["flat_rows"] / r["flat_seconds"] for v, r in results.items()}
     print(f"\nflat: {flat:,} rows (10 columns); nested: {nested:,} rows (+{3 * nested:,} child rows)")
-    print(f"{'variant':<28}{'flat rows/s':>14}{'vs baseline':>13}{'nested rows/s':>16}{'peak RSS MB':>13}")
-    names = {"baseline": "psycopg2 COPY (baseline)", "copy": "pg_assets copy", "insert_values":
-             "pg_assets insert_values", "default": "pg_assets default config"}
+    print(f"{'variant':<28}{'flat rows/s':>14}{'vs baseline':>13}{'vs server binary':>18}{'nested rows/s':>16}"
+          f"{'peak RSS MB':>13}")
+    names = {"baseline": "psycopg2 COPY (baseline)", "server_binary": "server binary COPY (limit)",
+             "copy": "pg_assets copy", "insert_values": "pg_assets insert_values",
+             "default": "pg_assets default config"}
     for variant, r in results.items():
-        rate = r["flat_rows"] / r["flat_seconds"]
-        ratio = f"{rate / base_rate:.2f}x" if base_rate else "-"
+        vs = "".join(f"{rate[variant] / rate[a]:>{w - 1}.2f}x" if a in rate else f"{'-':>{w}}"
+                     for a, w in (("baseline", 13), ("server_binary", 18)))
         nested_rate = f"{r['nested_rows'] / r['nested_seconds']:,.0f}" if r.get("nested_seconds") else "-"
-        print(f"{names.get(variant, variant):<28}{rate:>14,.0f}{ratio:>13}{nested_rate:>16}{r['peak_rss_mb']:>13.0f}")
+        print(f"{names.get(variant, variant):<28}{rate[variant]:>14,.0f}{vs}{nested_rate:>16}{r['peak_rss_mb']:>13.0f}")
     print("(copy and insert_values with create_indexes=false, the baseline's table shape; "
           "default = insert_values with create_indexes=true)")
+    _report_phases(results)
+
+
+def _report_phases(results: dict[str, dict[str, Any]]) -> None:
+    """Each load's phases; the index build is what `default`'s commit spends beyond `insert_values`'."""
+    from breakdown import format_phases
+
+    loads = {v: r["flat_phases"] for v, r in results.items() if "flat_phases" in r}
+    if not loads:
+        return
+    print("\nwhere each flat load's time went (see benchmarks/breakdown.py; the dict paths encode per value "
+          "inside the stream, so their client encode is not timed apart from it)")
+    for variant, parts in loads.items():
+        print(format_phases(variant, parts))
+    if "default" in loads and "insert_values" in loads:
+        build = loads["default"]["commit"] - loads["insert_values"]["commit"]
+        print(f"  index build    about {build:.2f}s (default's commit minus insert_values' commit)")
 
 
 if __name__ == "__main__":
