@@ -2,12 +2,12 @@
 
 Runs `columnar_throughput.py` and `load_throughput.py`, each in its own process (and each of
 their variants in a process of its own, as they always do), against the same server, then
-writes `results.json` (each path's rows/s, its limit's rows/s, the ratio, the target from
-issue 22 where there is one, the time breakdown, and the machine) and `results.png` (each
+writes `results.json` (each path's rows/s, its limit's rows/s, the ratio, the target where
+one is set, the time breakdown, and the machine) and `results.png` (each
 path's ratio to its limit; the machine in the title):
 
     python benchmarks/run_all.py                  # 100,000 rows: a few minutes on 2 cores
-    python benchmarks/run_all.py --rows 1000000   # the issue's size
+    python benchmarks/run_all.py --rows 1000000   # the size the targets are set at
     python benchmarks/run_all.py --peers          # also dlt 1.31, and flights x3 with Sling
 
 A path's limit is the server's own COPY of a prepared file that it could at best match:
@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=100_000, help="flat rows per path (default 100,000)")
     ap.add_argument("--peers", action="store_true", help="also dlt 1.31, and flights x3 with Sling")
-    ap.add_argument("--out", type=Path, default=HERE, help="folder for results.json and results.png")
+    ap.add_argument("--out", type=Path, default=HERE.parent / "docs" / "img",
+                    help="folder for results.json and results.png (default: docs/img, the chart the docs show)")
     args = ap.parse_args(argv)
     info = machine()  # also starts the embedded server, outside every timing
     with tempfile.TemporaryDirectory(prefix="pg_assets_run_all_") as tmp:

@@ -112,7 +112,7 @@ def test_any_order_of_scalars_lists_and_dicts_in_one_column_loads_and_round_trip
 
 
 def test_a_float_then_a_bool_then_a_list_loads_where_dlt_puts_them(dataset, query):
-    """The crash of issue 24: the list, met while a held block was encoded, opened a child table."""
+    """Once a crash: the list, met while a held block was encoded, opened a child table."""
     values = [1.5, True, [1, 2]]
     table = load(dataset, values)
     assert_round_trip(query, dataset, table, values)

@@ -4,7 +4,7 @@ One session fixture (`corpus`) loads every example into twin datasets and into h
 both directions (see `diff_harness`); each test below reads its part of the findings, so
 selecting one test still loads the whole corpus once. The assertion message lists each
 difference: the example's batches, then the table, column or key and both values.
-Differences that other work on issue 19 removes are waived by name (`diff_waivers`), and
+Differences still open are waived by name (`diff_waivers`), and
 each waiver is proved still needed by a strict xfail.
 """
 
