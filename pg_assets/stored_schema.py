@@ -181,14 +181,15 @@ def new_document(name: str) -> dict[str, Any]:
 
 def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapping[str, Table],
                      names: Iterable[str], column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
-                     normalizer_hints: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                     table_hints: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """`previous` (or a new document) with the tables `names` written from `tables`, version bumped.
 
     Each written table is merged over its stored entry, so keys pg_assets does not
     model stay. Every written table exists in the dataset, so it carries dlt's
     `seen-data` mark, which dlt's dataset readers go by. `column_hints` adds hints per
-    table and column (dlt's `x-` hints of scd2 validity columns), `normalizer_hints` per
-    table to its `x-normalizer` (a resource's `max_nesting`).
+    table and column (dlt's `x-` hints of scd2 validity columns), `table_hints` per table
+    (scd2's `x-boundary-timestamp`; an `x-normalizer` given, a resource's `max_nesting`, is
+    merged into the table's own).
     """
     doc = copy.deepcopy(dict(previous)) if is_current(previous) else new_document(name)
     stored = doc.setdefault("tables", {})
@@ -196,8 +197,7 @@ def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapp
     for table in written:
         table_name = table.name
         entry = _entry(table)
-        if table_name in (normalizer_hints or {}):
-            entry[_NORMALIZER_HINTS] = {**normalizer_hints[table_name], **entry.get(_NORMALIZER_HINTS, {})}
+        _add_table_hints(entry, (table_hints or {}).get(table_name, {}))
         for column, hints in (column_hints or {}).get(table_name, {}).items():
             if column in entry["columns"]:
                 entry["columns"][column].update(hints)
@@ -207,6 +207,11 @@ def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapp
             _propagate_root_id(doc, table_name)
     bump(doc)
     return doc
+
+
+def _add_table_hints(entry: dict[str, Any], hints: Mapping[str, Any]) -> None:
+    for key, value in hints.items():
+        entry[key] = {**value, **entry.get(key, {})} if key == _NORMALIZER_HINTS else value
 
 
 def _entry(table: Table) -> dict[str, Any]:

@@ -43,6 +43,8 @@ CASES = {
     "replace": {"write_disposition": "replace"},
     "merge": {"write_disposition": "merge"},
     "upsert": {"write_disposition": {"disposition": "merge", "strategy": "upsert"}},
+    # merge's default strategy, named: dlt then stores `x-merge-strategy` (plain `merge` leaves it out)
+    "delete-insert": {"write_disposition": {"disposition": "merge", "strategy": "delete-insert"}},
     "nesting-1": {"write_disposition": "append", "max_table_nesting": 1},
 }
 
@@ -122,6 +124,25 @@ def test_dlt_finds_nothing_to_change_in_pg_assets_document(case, dataset, dlt_ur
 def dlt_things(**options: Any) -> Any:
     """ROWS as a dlt resource named `things`, with pg_assets' resource options in dlt's words."""
     return dlt.resource(ROWS, name="things", **options)
+
+
+@pytest.mark.parametrize("boundary", ["2024-06-01T00:00:00+00:00", dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)])
+def test_an_scd2_boundary_timestamp_is_stored_as_dlt_stores_it(boundary, dataset, twin, dlt_uri, query, tmp_path):
+    rows = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    wd = {"disposition": "merge", "strategy": "scd2", "boundary_timestamp": boundary}
+    dlt_pipeline("twin", twin, dlt_uri, tmp_path).run(dlt.resource(rows, name="things", write_disposition=wd))
+    pg_assets.pipeline("twin", dataset=dataset).run(rows, table_name="things", write_disposition=wd)
+    theirs, ours = stored_document(query, twin, "twin"), stored_document(query, dataset, "twin")
+    assert ours["tables"]["things"]["x-boundary-timestamp"] == "2024-06-01T00:00:00+00:00"
+    assert differences(without_bookkeeping(theirs), without_bookkeeping(ours)) == []
+
+
+def test_plain_merge_keeps_the_strategy_dlt_was_given(dataset, dlt_uri, query, tmp_path):
+    explicit = {"write_disposition": {"disposition": "merge", "strategy": "delete-insert"}, "primary_key": "id"}
+    dlt_pipeline("shop", dataset, dlt_uri, tmp_path).run(dlt_things(**explicit))
+    pg_assets.pipeline("shop", dataset=dataset).run(ROWS, table_name="things", write_disposition="merge",
+                                                     primary_key="id")
+    assert stored_document(query, dataset, "shop")["tables"]["things"]["x-merge-strategy"] == "delete-insert"
 
 
 def test_an_incremental_cursor_column_is_hinted_as_dlt_hints_it(dataset, twin, dlt_uri, query, tmp_path):
