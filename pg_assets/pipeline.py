@@ -268,6 +268,8 @@ class _Load:
             state = state_store.clone(stored_state) if stored_state else state_store.new_state(
                 self.p.name, self.p.dataset, self.p.schema_name)
             state_store.add_schema_name(state, self.p.schema_name)
+            state_store.touch_replaced_sources(state, [r.source or self.p.schema_name for r in self.resources
+                                                       if r.write_disposition == "replace"])
             previous_hash = state.get("_version_hash")
             live = {n: t.copy() for n, t in stored.items()}
             t0 = time.monotonic()

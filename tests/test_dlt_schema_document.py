@@ -289,3 +289,40 @@ def load_spec_text(folder: Path, text: str) -> Any:
     path = folder / "pipelines.yaml"
     path.write_text(text)
     return load_spec(path)
+
+
+def _src_replace(rows: list[dict[str, Any]]) -> Any:
+    @dlt.source(name="src")
+    def source() -> Any:
+        return dlt.resource(rows, name="things", write_disposition="replace")
+
+    return source()
+
+
+# (dlt's run arguments, pg_assets' pipeline options, pg_assets' run arguments) for the same load
+STATE_SOURCES = {
+    "list-append": (lambda: ([{"id": 1}],), {}, {"table_name": "things"}),
+    "list-replace": (lambda: ([{"id": 1}],), {}, {"table_name": "things", "write_disposition": "replace"}),
+    "resource-replace": (lambda: (dlt.resource([{"id": 1}], name="things", write_disposition="replace"),), {},
+                         {"table_name": "things", "write_disposition": "replace"}),
+    "resource-replace-dict": (lambda: (dlt.resource([{"id": 1}], name="things", write_disposition={
+        "disposition": "replace", "strategy": "truncate-and-insert"}),), {},
+        {"table_name": "things", "write_disposition": {"disposition": "replace", "strategy": "truncate-and-insert"}}),
+    "source-replace": (lambda: (_src_replace([{"id": 1}]),), {"schema_name": "src"},
+                       {"table_name": "things", "write_disposition": "replace"}),
+    "merge": (lambda: (dlt.resource([{"id": 1}], name="things", write_disposition="merge", primary_key="id"),), {},
+              {"table_name": "things", "write_disposition": "merge", "primary_key": "id"}),
+}
+
+
+@pytest.mark.parametrize("case", list(STATE_SOURCES))
+def test_state_sources_entry_is_made_when_dlt_makes_it(case, dataset, twin, dlt_uri, query, tmp_path):
+    """dlt writes `sources: {<source>: {}}` exactly when it resets a plain `"replace"` resource's state."""
+    dlt_args, pipeline_options, run_options = STATE_SOURCES[case]
+    dlt_kwargs = run_options if case.startswith("list-") else {}  # a list takes pg_assets' run() options
+    dlt_pipeline("twin", twin, dlt_uri, tmp_path).run(*dlt_args(), **dlt_kwargs)
+    pg_assets.pipeline("twin", dataset=dataset, **pipeline_options).run([{"id": 1}], **run_options)
+    theirs, ours = newest_state(query, twin), newest_state(query, dataset)
+    assert ours.get("sources", "<none>") == theirs.get("sources", "<none>")
+    same = ("_version_hash", "dataset_name")
+    assert {k: v for k, v in ours.items() if k not in same} == {k: v for k, v in theirs.items() if k not in same}

@@ -34,16 +34,10 @@ WAIVERS: dict[str, Waiver] = {
             d.aspect == "row_keys" or (d.aspect == "rows" and comparison != TWIN))),
     "stored_schema_keys": Waiver(
         "the stored schema",
-        "the stored schema document: keys dlt writes that pg_assets leaves out (`x-merge-strategy: "
-        "delete-insert` when given, `x-boundary-timestamp`), and the schema versions a hand-over adds",
+        "the stored schema document: the schema versions (and previous hashes) a load or hand-over adds, "
+        "and an scd2 `x-boundary-timestamp` that dlt leaves as it was when a batch brings no rows",
         lambda comparison, d: d.aspect == "stored_schema" or (
             d.aspect == "bookkeeping" and d.where.startswith(("`_dlt_version`", "`_dlt_loads`")))),
-    "state_keys": Waiver(
-        "the pipeline state",
-        "the pipeline state: dlt keeps an empty `sources.<pipeline>` entry pg_assets leaves out, so a hand-over "
-        "to dlt writes a new state version",
-        lambda comparison, d: d.aspect == "state" or (
-            d.aspect == "bookkeeping" and d.where.startswith("`_dlt_pipeline_state`"))),
     # found by this harness: dlt's rules per merge strategy
     "insert_only_children_of_existing_keys": Waiver(
         "merge strategies",
