@@ -277,8 +277,9 @@ class _Load:
             normalizer = self._stream(session, live, stored, state, root_ids, catalog.numeric_limits())
             _add_root_id_columns(live, root_ids)
             t1 = time.monotonic()
+            fed = {name for name, rows in normalizer.rows.items() if rows}
             tail = commit_steps.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,
-                                           started_at.isoformat())
+                                           started_at.isoformat(), fed)
             locks = commit_locks(dest.dataset, self.plans, live, stored,
                                  creates_dataset=not catalog.has_system_tables())
 

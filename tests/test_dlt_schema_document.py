@@ -326,3 +326,40 @@ def test_state_sources_entry_is_made_when_dlt_makes_it(case, dataset, twin, dlt_
     assert ours.get("sources", "<none>") == theirs.get("sources", "<none>")
     same = ("_version_hash", "dataset_name")
     assert {k: v for k, v in ours.items() if k not in same} == {k: v for k, v in theirs.items() if k not in same}
+
+
+def version_counts(query: Callable[..., list[tuple]], dataset: str) -> list[tuple[int, int]]:
+    """Each stored schema version with the number of previous hashes it keeps."""
+    rows = query(f'SELECT version, schema FROM "{dataset}"._dlt_version ORDER BY inserted_at')
+    return [(version, len(json.loads(text)["previous_hashes"])) for version, text in rows]
+
+
+SCD2_AT = ("2024-06-01T00:00:00+00:00", "2024-07-01T00:00:00+00:00", "2024-08-01T00:00:00+00:00")
+# batches, each changing the schema in another of dlt's steps: a new schema, nothing new, a new
+# column, a new child table, no rows at all, a new table hint (the scd2 boundary) with a new column
+VERSION_BATCHES = [([{"id": 1}], 0), ([{"id": 1}], 0), ([{"id": 1, "x": 2}], 0), ([{"id": 1, "x": 2, "l": [1]}], 0),
+                   ([], 1), ([{"id": 1, "x": 2, "y": "new"}], 2)]
+
+
+def _scd2(at: int) -> dict[str, Any]:
+    return {"disposition": "merge", "strategy": "scd2", "boundary_timestamp": SCD2_AT[at]}
+
+
+@pytest.mark.parametrize("first", ["dlt", "pg_assets", "neither"])
+def test_schema_versions_count_as_dlts_do(first, dataset, twin, dlt_uri, query, tmp_path):
+    """dlt bumps the schema once per step of a run that changed it (extract: table hints; normalize:
+    columns); pg_assets alone, and each tool after the other, keeps the same count of versions and hashes."""
+    theirs = dlt_pipeline("twin", twin, dlt_uri, tmp_path / "alone")
+    for rows, at in VERSION_BATCHES:
+        theirs.run(dlt.resource(rows, name="things", write_disposition=_scd2(at)))
+    ours = dlt_pipeline("twin", dataset, dlt_uri, tmp_path / "ours")
+    for n, (rows, at) in enumerate(VERSION_BATCHES):
+        if first == "dlt" and n < 3:
+            ours.run(dlt.resource(rows, name="things", write_disposition=_scd2(at)))
+        elif first == "pg_assets" and n >= 3:
+            ours.sync_destination()
+            ours.run(dlt.resource(rows, name="things", write_disposition=_scd2(at)))
+        else:
+            pg_assets.pipeline("twin", dataset=dataset).run(rows, table_name="things", write_disposition=_scd2(at))
+    assert version_counts(query, dataset) == version_counts(query, twin)
+    assert stored_document(query, dataset, "twin")["tables"]["things"]["x-boundary-timestamp"] == SCD2_AT[2]

@@ -9,7 +9,7 @@ changed, and last the `_dlt_loads` row that marks the load complete.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pg_assets import sql
@@ -76,15 +76,20 @@ def _disposition_sql(dest: Destination, plan: TablePlan, tables: list[Table], st
 
 
 def bookkeeping(dest: Destination, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table], catalog: Catalog,
-                state: dict[str, Any], previous_state_hash: str | None, created_at: str) -> list[str]:
+                state: dict[str, Any], previous_state_hash: str | None, created_at: str,
+                fed: Collection[str]) -> list[str]:
     """The schema document, state and `_dlt_loads` rows; advances `state`'s version once.
+
+    `fed` are the root tables that got rows: only their resources' table hints are written,
+    as dlt's extract step touches no table of a resource that yielded nothing.
 
     The `_dlt_loads` row is stamped with the clock at its INSERT, the last statement of
     the commit: its `inserted_at` is the commit time.
     """
     ds, name = dest.dataset, dest.schema_name
+    fed_plans = [plan for plan in plans if plan.root in fed]
     out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live), _column_hints(plans),
-                             _table_hints(plans))
+                             _table_hints(fed_plans), [plan.root for plan in fed_plans])
     if state_store.bump(state, previous_state_hash):
         out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
     out.append(state_store.insert_load_sql(ds, load_id, name, sql.NOW, doc["version_hash"]))
@@ -131,7 +136,8 @@ def _iso_text(value: Any) -> str:
 
 def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalog, written: list[str],
                   column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                  table_hints: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], dict[str, Any]]:
+                  table_hints: Mapping[str, Mapping[str, Any]], extracted: Sequence[str]
+                  ) -> tuple[list[str], dict[str, Any]]:
     """The `_dlt_version` row of this load's schema document, unless the document is unchanged.
 
     The document keeps every table it already had, refreshes those that exist from the
@@ -139,7 +145,8 @@ def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalo
     """
     previous = catalog.document(name)
     names = [n for n in (previous or {}).get("tables", {}) if n in live] + [n for n in written]
-    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names), column_hints, table_hints)
+    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names), column_hints, table_hints,
+                                          extracted)
     if stored_schema.is_current(previous) and previous and doc["version_hash"] == previous.get("version_hash"):
         return [], doc
     row = {"version": doc["version"], "engine_version": stored_schema.ENGINE_VERSION, "inserted_at": sql.NOW,

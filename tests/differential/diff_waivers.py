@@ -32,12 +32,6 @@ WAIVERS: dict[str, Waiver] = {
         "hash of a row differs from dlt's",
         lambda comparison, d: d.case in HASHED_CASES and (
             d.aspect == "row_keys" or (d.aspect == "rows" and comparison != TWIN))),
-    "stored_schema_keys": Waiver(
-        "the stored schema",
-        "the stored schema document: the schema versions (and previous hashes) a load or hand-over adds, "
-        "and an scd2 `x-boundary-timestamp` that dlt leaves as it was when a batch brings no rows",
-        lambda comparison, d: d.aspect == "stored_schema" or (
-            d.aspect == "bookkeeping" and d.where.startswith(("`_dlt_version`", "`_dlt_loads`")))),
     # found by this harness: dlt's rules per merge strategy
     "insert_only_children_of_existing_keys": Waiver(
         "merge strategies",
