@@ -32,13 +32,6 @@ WAIVERS: dict[str, Waiver] = {
         "hash of a row differs from dlt's",
         lambda comparison, d: d.case in HASHED_CASES and (
             d.aspect == "row_keys" or (d.aspect == "rows" and comparison != TWIN))),
-    # found by this harness: dlt's rules per merge strategy
-    "insert_only_children_of_existing_keys": Waiver(
-        "merge strategies",
-        "insert-only: in the CI corpus (its second generated example) dlt adds child rows under keys loaded in "
-        "the first batch, in child tables that are new in the second; pg_assets adds none (no smaller "
-        "reproducer found yet)",
-        lambda comparison, d: d.case == "insert_only" and d.aspect in ("rows", "row_keys")),
 }
 
 # Kept out of the corpus instead (`diff_corpus`), each a difference found and left open:
