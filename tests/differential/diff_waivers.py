@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 from diff_snapshot import Difference
 
-HASHED_CASES = ("upsert", "scd2", "scd2_mk")  # tables whose root `_dlt_id` dlt hashes from values
-TWIN = "pg_assets"
-
 
 @dataclass(frozen=True)
 class Waiver:
@@ -25,21 +22,13 @@ class Waiver:
     explains: Callable[[str, Difference], bool]  # (comparison, difference) -> hidden by this flag
 
 
-WAIVERS: dict[str, Waiver] = {
-    "row_keys_from_typed_values": Waiver(
-        "row keys",
-        "scd2 row hashes of rows holding a `datetime.time` with `fold=1`: the one case left where pg_assets' "
-        "hash of a row differs from dlt's",
-        lambda comparison, d: d.case in HASHED_CASES and (
-            d.aspect == "row_keys" or (d.aspect == "rows" and comparison != TWIN))),
-}
+WAIVERS: dict[str, Waiver] = {}  # every difference the corpus found is fixed
 
 # Kept out of the corpus instead (`diff_corpus`), each a difference found and left open:
 # - a float inf or -inf in a dict item: dlt stores NULL (and makes no column of such values alone),
 #   pg_assets stores `Infinity` / `-Infinity` (and makes a `double precision` column);
 # - `b""`: dlt stores the text "\uf02b" (its typed-JSON marker, read back as text), pg_assets an empty value;
 # - text that starts with one of dlt's typed-JSON markers (U+F026..U+F02D): dlt may read it back as another type;
-# - an aware `datetime.time` under upsert / scd2: pg_assets' key hash refuses it with a TypeError.
 
 # Delete a name here once its difference is fixed: the harness then checks that aspect too.
 WAIVED: frozenset[str] = frozenset(WAIVERS)
