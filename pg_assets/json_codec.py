@@ -152,8 +152,11 @@ def _marked(kind: type) -> Callable[[Any], str]:
 
 def _iso_text(value: dt.date | dt.time) -> str:
     """`value.isoformat()`, from orjson's own formatter where it writes the same text, 4-5x faster:
-    a date, a naive or UTC datetime, a time without a zone. An offset with seconds in it (old
-    local mean times such as Amsterdam's +00:19:32) orjson rounds, so zoned values take isoformat."""
+    a date, a naive or UTC datetime. An offset with seconds in it (old local mean times such as
+    Amsterdam's +00:19:32) orjson rounds, so zoned values take isoformat; and a time always does:
+    orjson 3.13 drops a leading zero of its microseconds (10:00:00.013393 -> "10:00:00.13393")."""
+    if type(value) is dt.time:
+        return value.isoformat()
     zone = getattr(value, "tzinfo", None)  # a date has none
     if zone is None or zone is dt.timezone.utc and type(value) is dt.datetime:
         return orjson.dumps(value)[1:-1].decode()

@@ -273,6 +273,8 @@ class _Load:
             state = state_store.clone(stored_state) if stored_state else state_store.new_state(
                 self.p.name, self.p.dataset, self.p.schema_name)
             state_store.add_schema_name(state, self.p.schema_name)
+            state_store.touch_replaced_sources(state, [r.source or self.p.schema_name for r in self.resources
+                                                       if r.write_disposition == "replace"])
             previous_hash = state.get("_version_hash")
             live = {n: t.copy() for n, t in stored.items()}
             t0 = time.monotonic()
@@ -282,8 +284,9 @@ class _Load:
                 self.on_state(state)
             _add_root_id_columns(live, root_ids)
             t1 = time.monotonic()
+            fed = {name for name, rows in normalizer.rows.items() if rows}
             tail = commit_steps.bookkeeping(dest, self.load_id, self.plans, live, catalog, state, previous_hash,
-                                           started_at.isoformat())
+                                           started_at.isoformat(), fed)
             locks = commit_locks(dest.dataset, self.plans, live, stored,
                                  creates_dataset=not catalog.has_system_tables())
 

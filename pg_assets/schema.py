@@ -84,13 +84,14 @@ class Table:
     columns: dict[str, Column] = field(default_factory=dict)
     resource: str | None = None
     strategy: str | None = None  # merge strategy of a root table (scd2 keeps several versions of a key)
+    strategy_given: bool = False  # the strategy was named, not taken as merge's default
 
     def to_dict(self) -> dict[str, Any]:
         """The table in dlt's stored-schema format.
 
         Root tables carry the write disposition and resource, child tables their parent.
         The merge strategy goes in `x-merge-strategy`, left out for delete-insert (dlt's
-        default). The key columns carry dlt's `row_key` / `parent_key` / `root_key`
+        default) unless it was named, as dlt writes the strategy it was given. The key columns carry dlt's `row_key` / `parent_key` / `root_key`
         hints; an scd2 root's `_dlt_id` is a row version, neither unique nor a row key.
         """
         out: dict[str, Any] = {"name": self.name,
@@ -100,7 +101,8 @@ class Table:
         else:
             out["write_disposition"] = self.write_disposition
             out["resource"] = self.resource or self.name
-            if self.write_disposition == "merge" and self.strategy not in (None, DEFAULT_MERGE_STRATEGY):
+            if self.write_disposition == "merge" and self.strategy is not None and (
+                    self.strategy_given or self.strategy != DEFAULT_MERGE_STRATEGY):
                 out["x-merge-strategy"] = self.strategy
         return out
 
@@ -124,10 +126,12 @@ class Table:
         columns = {n: Column.from_dict({**c, "name": n}) for n, c in (data.get("columns") or {}).items()}
         disposition = data.get("write_disposition") or "append"
         strategy = data.get("x-merge-strategy") or data.get("strategy")
+        given = disposition == "merge" and strategy is not None
         if disposition == "merge" and strategy is None:
             strategy = DEFAULT_MERGE_STRATEGY
         return cls(name=name or data["name"], parent=data.get("parent"), columns=columns,
-                   write_disposition=disposition, resource=data.get("resource"), strategy=strategy)
+                   write_disposition=disposition, resource=data.get("resource"), strategy=strategy,
+                   strategy_given=given)
 
 
 def root_of(tables: Mapping[str, Table], name: str) -> str:

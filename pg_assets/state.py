@@ -17,7 +17,7 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pg_assets import json_codec, sql
@@ -132,10 +132,28 @@ def insert_load_sql(dataset: str, load_id: str, schema_name: str, created_at: st
         "schema_version_hash": schema_version_hash})
 
 
+def source_state(state: dict[str, Any], source: str) -> dict[str, Any]:
+    """The mutable state of one source (`sources.<source>`), made empty when it is missing."""
+    return state.setdefault("sources", {}).setdefault(source, {})
+
+
 def resource_state(state: dict[str, Any], source: str, resource: str) -> dict[str, Any]:
     """The mutable state of one resource (`sources.<source>.resources.<resource>`)."""
-    sources = state.setdefault("sources", {})
-    return sources.setdefault(source, {}).setdefault("resources", {}).setdefault(resource, {})
+    return source_state(state, source).setdefault("resources", {}).setdefault(resource, {})
+
+
+def touch_replaced_sources(state: dict[str, Any], replaced: Iterable[str]) -> None:
+    """dlt's mark of a `replace` load: the sources (by name) of resources given `write_disposition="replace"`.
+
+    dlt 1.31 resets the state of such resources as it extracts them, and in doing so
+    creates the source's entry (`sources.<source>: {}`) if it was missing; this writes that
+    entry (the reset itself is not done here: a resource's cursor stays). Only the plain
+    word counts: dlt compares the resource's disposition with `"replace"`, so the
+    `{disposition: replace, ...}` form creates nothing, and neither does any other load
+    without a cursor: dlt never writes an empty top-level `sources`.
+    """
+    for source in replaced:
+        source_state(state, source)
 
 
 def clone(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -181,23 +181,27 @@ def new_document(name: str) -> dict[str, Any]:
 
 def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapping[str, Table],
                      names: Iterable[str], column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
-                     normalizer_hints: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                     table_hints: Mapping[str, Mapping[str, Any]] | None = None,
+                     extracted: Iterable[str] = ()) -> dict[str, Any]:
     """`previous` (or a new document) with the tables `names` written from `tables`, version bumped.
 
     Each written table is merged over its stored entry, so keys pg_assets does not
     model stay. Every written table exists in the dataset, so it carries dlt's
     `seen-data` mark, which dlt's dataset readers go by. `column_hints` adds hints per
-    table and column (dlt's `x-` hints of scd2 validity columns), `normalizer_hints` per
-    table to its `x-normalizer` (a resource's `max_nesting`).
+    table and column (dlt's `x-` hints of scd2 validity columns), `table_hints` per table
+    (scd2's `x-boundary-timestamp`; an `x-normalizer` given, a resource's `max_nesting`, is
+    merged into the table's own). `extracted` are the root tables whose resources brought
+    rows: their table hints are what dlt's extract step writes (see `_bump_in_steps`).
     """
-    doc = copy.deepcopy(dict(previous)) if is_current(previous) else new_document(name)
+    fresh = not is_current(previous)
+    doc = new_document(name) if fresh else copy.deepcopy(dict(previous))
+    base = copy.deepcopy(doc)
     stored = doc.setdefault("tables", {})
     written = [*SYSTEM_TABLES.values(), *(tables[n] for n in names if n not in SYSTEM_TABLES)]
     for table in written:
         table_name = table.name
         entry = _entry(table)
-        if table_name in (normalizer_hints or {}):
-            entry[_NORMALIZER_HINTS] = {**normalizer_hints[table_name], **entry.get(_NORMALIZER_HINTS, {})}
+        _add_table_hints(entry, (table_hints or {}).get(table_name, {}))
         for column, hints in (column_hints or {}).get(table_name, {}).items():
             if column in entry["columns"]:
                 entry["columns"][column].update(hints)
@@ -205,8 +209,54 @@ def updated_document(previous: Mapping[str, Any] | None, name: str, tables: Mapp
         if table.parent is None and table_name not in SYSTEM_TABLES and needs_root_ids(
                 tables, table_name, merge_strategy(table), root_key_everywhere(doc)):
             _propagate_root_id(doc, table_name)
-    bump(doc)
+    _bump_in_steps(doc, base, extracted, fresh)
     return doc
+
+
+# table keys a resource's hints set in dlt's extract step; the rest comes with its normalize step
+_EXTRACT_KEYS = ("write_disposition", "resource", "x-merge-strategy", "x-boundary-timestamp")
+
+
+def _bump_in_steps(doc: dict[str, Any], base: dict[str, Any], extracted: Iterable[str], fresh: bool) -> None:
+    """dlt's version bookkeeping over one run: one bump for each of its steps that changed the schema.
+
+    dlt's extract step writes the resources' table hints (`_EXTRACT_KEYS`, `max_nesting`), its
+    normalize step the columns, child tables and `seen-data` marks; each saves the schema,
+    so a load that changes both adds two versions. A new schema's extract step starts it at
+    version 1, replacing the empty schema, whose hash it keeps among the previous ones.
+    """
+    mid = copy.deepcopy(base)
+    for table_name in extracted:
+        if table_name in doc["tables"]:
+            mid["tables"][table_name] = _extract_step_entry(mid["tables"].get(table_name), doc["tables"][table_name])
+    if fresh:
+        empty_hash, mid["version_hash"] = mid["version_hash"], content_hash(mid)
+        if mid["version_hash"] != empty_hash:
+            mid["previous_hashes"] = [empty_hash]
+    else:
+        bump(mid)
+    doc.update({key: copy.deepcopy(mid[key]) for key in ("version", "version_hash", "previous_hashes")})
+    bump(doc)
+
+
+def _extract_step_entry(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """A table as dlt's extract step leaves it: `old` (or a new table without columns) with the
+    table hints of `new`."""
+    out = dict(old) if isinstance(old, Mapping) else {"name": new["name"], "columns": {}}
+    for key in _EXTRACT_KEYS:
+        if key in new:
+            out[key] = new[key]
+        else:
+            out.pop(key, None)
+    nesting = (new.get(_NORMALIZER_HINTS) or {}).get("max_nesting")
+    if nesting is not None:
+        out[_NORMALIZER_HINTS] = {**(out.get(_NORMALIZER_HINTS) or {}), "max_nesting": nesting}
+    return out
+
+
+def _add_table_hints(entry: dict[str, Any], hints: Mapping[str, Any]) -> None:
+    for key, value in hints.items():
+        entry[key] = {**value, **entry.get(key, {})} if key == _NORMALIZER_HINTS else value
 
 
 def _entry(table: Table) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class TablePlan:
     add_dlt_id: bool = True  # columnar items: whether rows get a random `_dlt_id` (merge needs one)
     renames: Mapping[str, str] = field(default_factory=dict)  # top-level source key -> its column (`name` hints)
     cursor_column: str | None = None  # the incremental cursor's column, which dlt marks `incremental`
+    strategy_given: bool = False  # `strategy` was named (dlt then stores it, even merge's default)
 
     @property
     def sequenced(self) -> bool:
@@ -186,7 +187,13 @@ def plan_resource(res: Resource, replace_strategy: str, default_contract: str | 
                                                                **parse_contract(override_contract, "run()")},
                      row_key=row_key, root_id_in_children=disposition == "merge" and strategy in ROOT_KEY_STRATEGIES,
                      resource=res.name, primary_key=pk, merge_key=mk, scd2=scd2, add_dlt_load_id=res.add_dlt_load_id,
-                     add_dlt_id=res.add_dlt_id, renames=renames, cursor_column=_cursor_column(res, renames))
+                     add_dlt_id=res.add_dlt_id, renames=renames, cursor_column=_cursor_column(res, renames),
+                     strategy_given=disposition == "merge" and _strategy_named(res.write_disposition))
+
+
+def _strategy_named(value: str | Mapping[str, Any]) -> bool:
+    """Whether a `write_disposition` names its strategy (`{disposition: merge, strategy: ...}`)."""
+    return isinstance(value, Mapping) and value.get("strategy") is not None
 
 
 def _cursor_column(res: Resource, renames: Mapping[str, str]) -> str | None:

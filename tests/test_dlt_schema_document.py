@@ -43,6 +43,8 @@ CASES = {
     "replace": {"write_disposition": "replace"},
     "merge": {"write_disposition": "merge"},
     "upsert": {"write_disposition": {"disposition": "merge", "strategy": "upsert"}},
+    # merge's default strategy, named: dlt then stores `x-merge-strategy` (plain `merge` leaves it out)
+    "delete-insert": {"write_disposition": {"disposition": "merge", "strategy": "delete-insert"}},
     "nesting-1": {"write_disposition": "append", "max_table_nesting": 1},
 }
 
@@ -122,6 +124,25 @@ def test_dlt_finds_nothing_to_change_in_pg_assets_document(case, dataset, dlt_ur
 def dlt_things(**options: Any) -> Any:
     """ROWS as a dlt resource named `things`, with pg_assets' resource options in dlt's words."""
     return dlt.resource(ROWS, name="things", **options)
+
+
+@pytest.mark.parametrize("boundary", ["2024-06-01T00:00:00+00:00", dt.datetime(2024, 6, 1, tzinfo=dt.timezone.utc)])
+def test_an_scd2_boundary_timestamp_is_stored_as_dlt_stores_it(boundary, dataset, twin, dlt_uri, query, tmp_path):
+    rows = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    wd = {"disposition": "merge", "strategy": "scd2", "boundary_timestamp": boundary}
+    dlt_pipeline("twin", twin, dlt_uri, tmp_path).run(dlt.resource(rows, name="things", write_disposition=wd))
+    pg_assets.pipeline("twin", dataset=dataset).run(rows, table_name="things", write_disposition=wd)
+    theirs, ours = stored_document(query, twin, "twin"), stored_document(query, dataset, "twin")
+    assert ours["tables"]["things"]["x-boundary-timestamp"] == "2024-06-01T00:00:00+00:00"
+    assert differences(without_bookkeeping(theirs), without_bookkeeping(ours)) == []
+
+
+def test_plain_merge_keeps_the_strategy_dlt_was_given(dataset, dlt_uri, query, tmp_path):
+    explicit = {"write_disposition": {"disposition": "merge", "strategy": "delete-insert"}, "primary_key": "id"}
+    dlt_pipeline("shop", dataset, dlt_uri, tmp_path).run(dlt_things(**explicit))
+    pg_assets.pipeline("shop", dataset=dataset).run(ROWS, table_name="things", write_disposition="merge",
+                                                     primary_key="id")
+    assert stored_document(query, dataset, "shop")["tables"]["things"]["x-merge-strategy"] == "delete-insert"
 
 
 def test_an_incremental_cursor_column_is_hinted_as_dlt_hints_it(dataset, twin, dlt_uri, query, tmp_path):
@@ -268,3 +289,77 @@ def load_spec_text(folder: Path, text: str) -> Any:
     path = folder / "pipelines.yaml"
     path.write_text(text)
     return load_spec(path)
+
+
+def _src_replace(rows: list[dict[str, Any]]) -> Any:
+    @dlt.source(name="src")
+    def source() -> Any:
+        return dlt.resource(rows, name="things", write_disposition="replace")
+
+    return source()
+
+
+# (dlt's run arguments, pg_assets' pipeline options, pg_assets' run arguments) for the same load
+STATE_SOURCES = {
+    "list-append": (lambda: ([{"id": 1}],), {}, {"table_name": "things"}),
+    "list-replace": (lambda: ([{"id": 1}],), {}, {"table_name": "things", "write_disposition": "replace"}),
+    "resource-replace": (lambda: (dlt.resource([{"id": 1}], name="things", write_disposition="replace"),), {},
+                         {"table_name": "things", "write_disposition": "replace"}),
+    "resource-replace-dict": (lambda: (dlt.resource([{"id": 1}], name="things", write_disposition={
+        "disposition": "replace", "strategy": "truncate-and-insert"}),), {},
+        {"table_name": "things", "write_disposition": {"disposition": "replace", "strategy": "truncate-and-insert"}}),
+    "source-replace": (lambda: (_src_replace([{"id": 1}]),), {"schema_name": "src"},
+                       {"table_name": "things", "write_disposition": "replace"}),
+    "merge": (lambda: (dlt.resource([{"id": 1}], name="things", write_disposition="merge", primary_key="id"),), {},
+              {"table_name": "things", "write_disposition": "merge", "primary_key": "id"}),
+}
+
+
+@pytest.mark.parametrize("case", list(STATE_SOURCES))
+def test_state_sources_entry_is_made_when_dlt_makes_it(case, dataset, twin, dlt_uri, query, tmp_path):
+    """dlt writes `sources: {<source>: {}}` exactly when it resets a plain `"replace"` resource's state."""
+    dlt_args, pipeline_options, run_options = STATE_SOURCES[case]
+    dlt_kwargs = run_options if case.startswith("list-") else {}  # a list takes pg_assets' run() options
+    dlt_pipeline("twin", twin, dlt_uri, tmp_path).run(*dlt_args(), **dlt_kwargs)
+    pg_assets.pipeline("twin", dataset=dataset, **pipeline_options).run([{"id": 1}], **run_options)
+    theirs, ours = newest_state(query, twin), newest_state(query, dataset)
+    assert ours.get("sources", "<none>") == theirs.get("sources", "<none>")
+    same = ("_version_hash", "dataset_name")
+    assert {k: v for k, v in ours.items() if k not in same} == {k: v for k, v in theirs.items() if k not in same}
+
+
+def version_counts(query: Callable[..., list[tuple]], dataset: str) -> list[tuple[int, int]]:
+    """Each stored schema version with the number of previous hashes it keeps."""
+    rows = query(f'SELECT version, schema FROM "{dataset}"._dlt_version ORDER BY inserted_at')
+    return [(version, len(json.loads(text)["previous_hashes"])) for version, text in rows]
+
+
+SCD2_AT = ("2024-06-01T00:00:00+00:00", "2024-07-01T00:00:00+00:00", "2024-08-01T00:00:00+00:00")
+# batches, each changing the schema in another of dlt's steps: a new schema, nothing new, a new
+# column, a new child table, no rows at all, a new table hint (the scd2 boundary) with a new column
+VERSION_BATCHES = [([{"id": 1}], 0), ([{"id": 1}], 0), ([{"id": 1, "x": 2}], 0), ([{"id": 1, "x": 2, "l": [1]}], 0),
+                   ([], 1), ([{"id": 1, "x": 2, "y": "new"}], 2)]
+
+
+def _scd2(at: int) -> dict[str, Any]:
+    return {"disposition": "merge", "strategy": "scd2", "boundary_timestamp": SCD2_AT[at]}
+
+
+@pytest.mark.parametrize("first", ["dlt", "pg_assets", "neither"])
+def test_schema_versions_count_as_dlts_do(first, dataset, twin, dlt_uri, query, tmp_path):
+    """dlt bumps the schema once per step of a run that changed it (extract: table hints; normalize:
+    columns); pg_assets alone, and each tool after the other, keeps the same count of versions and hashes."""
+    theirs = dlt_pipeline("twin", twin, dlt_uri, tmp_path / "alone")
+    for rows, at in VERSION_BATCHES:
+        theirs.run(dlt.resource(rows, name="things", write_disposition=_scd2(at)))
+    ours = dlt_pipeline("twin", dataset, dlt_uri, tmp_path / "ours")
+    for n, (rows, at) in enumerate(VERSION_BATCHES):
+        if first == "dlt" and n < 3:
+            ours.run(dlt.resource(rows, name="things", write_disposition=_scd2(at)))
+        elif first == "pg_assets" and n >= 3:
+            ours.sync_destination()
+            ours.run(dlt.resource(rows, name="things", write_disposition=_scd2(at)))
+        else:
+            pg_assets.pipeline("twin", dataset=dataset).run(rows, table_name="things", write_disposition=_scd2(at))
+    assert version_counts(query, dataset) == version_counts(query, twin)
+    assert stored_document(query, dataset, "twin")["tables"]["things"]["x-boundary-timestamp"] == SCD2_AT[2]

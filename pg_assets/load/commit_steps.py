@@ -8,7 +8,8 @@ changed, and last the `_dlt_loads` row that marks the load complete.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pg_assets import sql
@@ -75,15 +76,20 @@ def _disposition_sql(dest: Destination, plan: TablePlan, tables: list[Table], st
 
 
 def bookkeeping(dest: Destination, load_id: str, plans: Sequence[TablePlan], live: Mapping[str, Table], catalog: Catalog,
-                state: dict[str, Any], previous_state_hash: str | None, created_at: str) -> list[str]:
+                state: dict[str, Any], previous_state_hash: str | None, created_at: str,
+                fed: Collection[str]) -> list[str]:
     """The schema document, state and `_dlt_loads` rows; advances `state`'s version once.
+
+    `fed` are the root tables that got rows: only their resources' table hints are written,
+    as dlt's extract step touches no table of a resource that yielded nothing.
 
     The `_dlt_loads` row is stamped with the clock at its INSERT, the last statement of
     the commit: its `inserted_at` is the commit time.
     """
     ds, name = dest.dataset, dest.schema_name
+    fed_plans = [plan for plan in plans if plan.root in fed]
     out, doc = _version_rows(ds, name, live, catalog, written_tables(plans, live), _column_hints(plans),
-                             _nesting_hints(plans))
+                             _table_hints(fed_plans), [plan.root for plan in fed_plans])
     if state_store.bump(state, previous_state_hash):
         out.append(state_store.insert_state_sql(ds, state, load_id, created_at))
     out.append(state_store.insert_load_sql(ds, load_id, name, sql.NOW, doc["version_hash"]))
@@ -112,14 +118,26 @@ def _scd2_hints(plans: Sequence[TablePlan]) -> dict[str, dict[str, dict[str, Any
     return out
 
 
-def _nesting_hints(plans: Sequence[TablePlan]) -> dict[str, dict[str, Any]]:
-    """dlt's `x-normalizer.max_nesting` on the root table of a resource that limits its nesting."""
-    return {plan.root: {"max_nesting": plan.max_nesting} for plan in plans if plan.max_nesting != UNLIMITED_NESTING}
+def _table_hints(plans: Sequence[TablePlan]) -> dict[str, dict[str, Any]]:
+    """dlt's hints on a resource's root table: `x-normalizer.max_nesting` when it limits its
+    nesting, and an scd2 `boundary_timestamp` as given (dlt stores it as ISO text)."""
+    out: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        if plan.max_nesting != UNLIMITED_NESTING:
+            out.setdefault(plan.root, {})["x-normalizer"] = {"max_nesting": plan.max_nesting}
+        if plan.scd2 is not None and plan.scd2.boundary_timestamp is not None:
+            out.setdefault(plan.root, {})["x-boundary-timestamp"] = _iso_text(plan.scd2.boundary_timestamp)
+    return out
+
+
+def _iso_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, (dt.date, dt.time)) else str(value)
 
 
 def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalog, written: list[str],
                   column_hints: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                  normalizer_hints: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], dict[str, Any]]:
+                  table_hints: Mapping[str, Mapping[str, Any]], extracted: Sequence[str]
+                  ) -> tuple[list[str], dict[str, Any]]:
     """The `_dlt_version` row of this load's schema document, unless the document is unchanged.
 
     The document keeps every table it already had, refreshes those that exist from the
@@ -127,7 +145,8 @@ def _version_rows(ds: str, name: str, live: Mapping[str, Table], catalog: Catalo
     """
     previous = catalog.document(name)
     names = [n for n in (previous or {}).get("tables", {}) if n in live] + [n for n in written]
-    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names), column_hints, normalizer_hints)
+    doc = stored_schema.updated_document(previous, name, live, dict.fromkeys(names), column_hints, table_hints,
+                                          extracted)
     if stored_schema.is_current(previous) and previous and doc["version_hash"] == previous.get("version_hash"):
         return [], doc
     row = {"version": doc["version"], "engine_version": stored_schema.ENGINE_VERSION, "inserted_at": sql.NOW,

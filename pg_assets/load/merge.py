@@ -10,7 +10,9 @@ children of a discarded duplicate never leak in.
   merge key (with their children), insert the kept rows that are not hard-deleted.
 - `upsert`: update rows in place by primary key, insert new keys, replace children.
 - `insert-only`: insert kept rows whose key is not in the destination yet (of duplicates
-  in one batch, the first one: as if inserted one by one).
+  in one batch, the first one: as if inserted one by one), and, as dlt does, every child
+  row of a kept root whose `_dlt_id` its table does not hold yet, under a new key or a
+  known one (a list that grew, a child table that is new).
 - `scd2`: retire active rows absent from the batch (within the staged merge keys, if
   any), insert new versions; both use the load's one boundary timestamp. Child rows
   are insert-only: a version that comes back (a -> b -> a) has the same content hash
@@ -169,12 +171,13 @@ def _upsert(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
 
 def _insert_only(ds: str, plan: TablePlan, root: Table, children: Sequence[Table],
                  staged: Mapping[str, Staged], existing: set[str], boundary: str) -> list[str]:
+    """dlt inserts each staged child row whose `_dlt_id` its table lacks, under a root key new or
+    already loaded: so the children go first, of every kept root, before the known keys are forgotten."""
     kept = staged[root.name]
-    out: list[str] = []
+    out = _insert_children(ds, kept, children, staged, "TRUE", new_only=True)
     if root.name in existing:
         out.append(m.forget_kept_in_destination(kept.ref, ds, root.name, plan.primary_key))
     out.append(m.insert_kept(kept.ref, ds, root.name, kept.final_columns, "TRUE"))
-    out.extend(_insert_children(ds, kept, children, staged, "TRUE"))
     return out
 
 

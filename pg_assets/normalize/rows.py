@@ -501,6 +501,9 @@ class Normalizer:
             table = self._new_table(plan, name, parent)
         else:  # the resource may have changed its disposition since the table was made
             table.write_disposition = plan.write_disposition
+            # dlt keeps a stored `x-merge-strategy` while the resource merges the same way
+            table.strategy_given = parent is None and (plan.strategy_given or (
+                table.strategy_given and table.strategy == plan.strategy))
             table.strategy = plan.strategy if parent is None else None
             if parent is None and plan.scd2 is not None:  # a table that becomes scd2 gains its validity columns
                 for col_name in (plan.scd2.valid_from, plan.scd2.valid_to):
@@ -525,6 +528,7 @@ class Normalizer:
     def _new_table(self, plan: TablePlan, name: str, parent: str | None) -> Table:
         table = self.tables[name] = Table(name=name, parent=parent, write_disposition=plan.write_disposition,
                                           strategy=plan.strategy if parent is None else None,
+                                          strategy_given=parent is None and plan.strategy_given,
                                           resource=plan.resource)
         if parent is None:
             for col_name, hint in plan.hints.items():

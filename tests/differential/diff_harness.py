@@ -10,7 +10,8 @@ per disposition and strategy) is loaded into four datasets of the same server:
 
 `p`, `dp` and `pd` are each compared with `d` (`diff_snapshot.compare`). dlt runs for real
 (`dlt.pipeline(..., destination=dlt.destinations.postgres(...))`, its own `pipelines_dir`), with
-its replace strategy from the environment, as a dlt user sets it.
+its replace strategy from the environment, as a dlt user sets it; pg_assets gets the same strategy
+from `pipeline(replace_strategy=...)`, and both get the same `write_disposition`.
 """
 
 from __future__ import annotations
@@ -55,13 +56,11 @@ class Case:
         """Whether dlt draws the root rows' `_dlt_id` at random (else it hashes the key or the row)."""
         return self.strategy not in ("upsert", "insert-only", "scd2")
 
-    def disposition_for(self, batch_no: int, replace_strategy: str | None) -> Any:
-        """The `write_disposition` of batch `batch_no`; `replace_strategy` only for pg_assets (dlt takes
-        its replace strategy from the configuration)."""
-        if self.disposition == "replace":
-            return {"disposition": "replace", "strategy": replace_strategy} if replace_strategy else "replace"
-        if self.disposition == "append":
-            return "append"
+    def disposition_for(self, batch_no: int) -> Any:
+        """The `write_disposition` of batch `batch_no`, the same for both tools: a replace strategy is
+        the pipeline's (dlt's configuration, pg_assets' `replace_strategy=`), as dlt users set it."""
+        if self.disposition in ("replace", "append"):
+            return self.disposition
         wd: dict[str, Any] = {"disposition": "merge", "strategy": self.strategy}
         if self.strategy == "scd2":
             wd["boundary_timestamp"] = BOUNDARIES[batch_no]
@@ -120,7 +119,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 def dlt_load(group: Group, dataset: str, batch: Batch, batch_no: int, uri: str, pipelines_dir: Path) -> None:
     """One dlt 1.31 run of every case of `group` (a copy of `batch` each)."""
-    resources = [dlt.resource(copy.deepcopy(batch), name=c.table, write_disposition=c.disposition_for(batch_no, None),
+    resources = [dlt.resource(copy.deepcopy(batch), name=c.table, write_disposition=c.disposition_for(batch_no),
                               primary_key=list(c.primary_key or ()), merge_key=list(c.merge_key or ()))
                  for c in group.cases]
     with _environment({"DESTINATION__REPLACE_STRATEGY": group.replace_strategy,
@@ -133,11 +132,12 @@ def dlt_load(group: Group, dataset: str, batch: Batch, batch_no: int, uri: str, 
 def pg_load(group: Group, dataset: str, batch: Batch, batch_no: int, config: ConnectionConfig) -> None:
     """One pg_assets run of every case of `group` (a copy of `batch` each)."""
     resources = [pg_assets.resource(copy.deepcopy(batch), name=c.table,
-                                    write_disposition=c.disposition_for(batch_no, group.replace_strategy),
+                                    write_disposition=c.disposition_for(batch_no),
                                     primary_key=list(c.primary_key) if c.primary_key else None,
                                     merge_key=list(c.merge_key) if c.merge_key else None)
                  for c in group.cases]
-    pg_assets.pipeline(PIPELINE, dataset=dataset, credentials=config).run(resources)
+    pg_assets.pipeline(PIPELINE, dataset=dataset, credentials=config,
+                       replace_strategy=group.replace_strategy).run(resources)
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Differences from dlt 1.31 the harness still finds, each waived by a named flag until it is fixed.
 
-A waived difference is still looked for: `test_differential.py` has one strict xfail per
-waiver, which starts failing (XPASS) the moment the corpus no longer shows that difference.
-Then delete the flag from `WAIVED`, and the harness checks that aspect like every other.
+A waived difference is still looked for: `test_every_waiver_is_still_needed` fails the moment
+the corpus no longer shows it. Then delete the flag, and the harness checks that aspect like
+every other.
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from diff_snapshot import Difference
-
-HASHED_CASES = ("upsert", "scd2", "scd2_mk")  # tables whose root `_dlt_id` dlt hashes from values
-TWIN = "pg_assets"
 
 
 @dataclass(frozen=True)
@@ -25,40 +22,13 @@ class Waiver:
     explains: Callable[[str, Difference], bool]  # (comparison, difference) -> hidden by this flag
 
 
-WAIVERS: dict[str, Waiver] = {
-    "row_keys_from_typed_values": Waiver(
-        "row keys",
-        "scd2 row hashes of rows holding a `datetime.time` with `fold=1`: the one case left where pg_assets' "
-        "hash of a row differs from dlt's",
-        lambda comparison, d: d.case in HASHED_CASES and (
-            d.aspect == "row_keys" or (d.aspect == "rows" and comparison != TWIN))),
-    "stored_schema_keys": Waiver(
-        "the stored schema",
-        "the stored schema document: keys dlt writes that pg_assets leaves out (`x-merge-strategy: "
-        "delete-insert` when given, `x-boundary-timestamp`), and the schema versions a hand-over adds",
-        lambda comparison, d: d.aspect == "stored_schema" or (
-            d.aspect == "bookkeeping" and d.where.startswith(("`_dlt_version`", "`_dlt_loads`")))),
-    "state_keys": Waiver(
-        "the pipeline state",
-        "the pipeline state: dlt keeps an empty `sources.<pipeline>` entry pg_assets leaves out, so a hand-over "
-        "to dlt writes a new state version",
-        lambda comparison, d: d.aspect == "state" or (
-            d.aspect == "bookkeeping" and d.where.startswith("`_dlt_pipeline_state`"))),
-    # found by this harness: dlt's rules per merge strategy
-    "insert_only_children_of_existing_keys": Waiver(
-        "merge strategies",
-        "insert-only: in the CI corpus (its second generated example) dlt adds child rows under keys loaded in "
-        "the first batch, in child tables that are new in the second; pg_assets adds none (no smaller "
-        "reproducer found yet)",
-        lambda comparison, d: d.case == "insert_only" and d.aspect in ("rows", "row_keys")),
-}
+WAIVERS: dict[str, Waiver] = {}  # every difference the corpus found is fixed
 
 # Kept out of the corpus instead (`diff_corpus`), each a difference found and left open:
 # - a float inf or -inf in a dict item: dlt stores NULL (and makes no column of such values alone),
 #   pg_assets stores `Infinity` / `-Infinity` (and makes a `double precision` column);
 # - `b""`: dlt stores the text "\uf02b" (its typed-JSON marker, read back as text), pg_assets an empty value;
 # - text that starts with one of dlt's typed-JSON markers (U+F026..U+F02D): dlt may read it back as another type;
-# - an aware `datetime.time` under upsert / scd2: pg_assets' key hash refuses it with a TypeError.
 
 # Delete a name here once its difference is fixed: the harness then checks that aspect too.
 WAIVED: frozenset[str] = frozenset(WAIVERS)
