@@ -213,4 +213,6 @@ def test_materialize_summary_counts_this_runs_rows(tmp_path: Path, own_server: d
     assert first_line.split()[1:] == ["60", "rows"]
     assert "rows/s" not in first.stderr  # 60 rows: a rate would measure start-up
     assert "Query it with psql" not in again.stdout
-    assert "pg-assets embedded psql -c 'select * from analytics.daily_page_views limit 5'" in again.stdout
+    # run in the project folder, so the advice needs no `cd` first
+    assert "  pg-assets embedded psql -c 'select * from analytics.daily_page_views limit 5'" in \
+        again.stdout.splitlines()

@@ -114,8 +114,11 @@ def materialize_project(spec_file: Path, *, exclude: Sequence[str] = ()) -> Outc
     skipped = _keys_of_sources(spec, exclude)
     defs = project_definitions(spec_file)
     selection = dg.AssetSelection.all() - dg.AssetSelection.assets(*skipped)
-    started = time.monotonic()
-    result = _execute(defs, selection, run_name(exclude), _instance(spec_file.parent))
+    started, cwd = time.monotonic(), Path.cwd()
+    try:
+        result = _execute(defs, selection, run_name(exclude), _instance(spec_file.parent))
+    finally:
+        os.chdir(cwd)  # the dbt step leaves the process in dbt_project/; the advice is relative to the caller's folder
     return _outcome(result, time.monotonic() - started, runner.credentials_for(spec, None), spec_file.parent)
 
 
